@@ -1,0 +1,136 @@
+//! Plain data that flows through the pipeline: sockets, their owning processes, and the query that selects them.
+//!
+//! Nothing here does I/O. Text that comes from processes (names, command lines, paths, user names) is kept as a
+//! `String` exactly as read, except that bytes that are not valid UTF-8 are replaced by the four characters `\xNN`
+//! (see [`crate::text::decode_bytes`]); control characters are kept and escaped only when rendered for a terminal.
+
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+
+/// Transport protocol of a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 2] = [Protocol::Tcp, Protocol::Udp];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+
+    /// Parses "tcp" or "udp" (any case).
+    pub fn parse(s: &str) -> Option<Protocol> {
+        match s.to_ascii_lowercase().as_str() {
+            "tcp" => Some(Protocol::Tcp),
+            "udp" => Some(Protocol::Udp),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Address family of a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+/// One listening TCP socket or bound UDP socket, as the kernel reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Socket {
+    pub protocol: Protocol,
+    /// The local address the socket is bound to. An IPv6 socket keeps its IPv6 address even when it is an
+    /// IPv4-mapped one (`::ffff:a.b.c.d`); it is shown as such.
+    pub address: IpAddr,
+    pub port: u16,
+    /// Owner uid of the socket, from the kernel (known even when the owning process is not visible).
+    pub uid: Option<u32>,
+    /// Socket inode (Linux), used to join sockets with the processes that hold them; 0 when unknown.
+    pub inode: u64,
+    /// For IPv6 sockets: `Some(true)` when IPV6_V6ONLY is set, `Some(false)` when the socket also accepts IPv4
+    /// (dual-stack), `None` when unknown or not IPv6.
+    pub v6only: Option<bool>,
+    /// Interface the socket is bound to with SO_BINDTODEVICE, if any (Linux).
+    pub interface: Option<String>,
+}
+
+impl Socket {
+    pub fn family(&self) -> Family {
+        match self.address {
+            IpAddr::V4(_) => Family::Ipv4,
+            IpAddr::V6(_) => Family::Ipv6,
+        }
+    }
+
+    /// True for an IPv6 wildcard socket that also receives IPv4 traffic.
+    pub fn is_dual_stack(&self) -> bool {
+        matches!(self.address, IpAddr::V6(a) if a.is_unspecified()) && self.v6only == Some(false)
+    }
+}
+
+/// A process that holds a socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Process {
+    pub pid: u32,
+    /// Short name (on Linux the 15-byte `comm`).
+    pub name: String,
+    /// Executable path, when it can be read.
+    pub exe: Option<String>,
+    /// Command line, arguments joined by single spaces (empty for kernel threads or when unreadable).
+    pub cmdline: String,
+    /// Name of the process's (real) user, or the uid as a number when it has no name.
+    pub user: Option<String>,
+    pub uid: Option<u32>,
+    /// Process start time in clock ticks since boot (Linux), to guard against PID reuse; not serialised.
+    #[serde(skip)]
+    pub start_time: Option<u64>,
+}
+
+/// A socket together with every process that holds it (several for a socket shared by a master and its workers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedSocket {
+    pub socket: Socket,
+    /// Sorted by pid; empty when no owner could be seen.
+    pub processes: Vec<Process>,
+}
+
+/// What to enumerate. The platform layer may filter in the kernel; callers must not rely on it and filter again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    /// Protocols wanted; empty means both.
+    pub protocols: Vec<Protocol>,
+    /// Only sockets on this local port.
+    pub port: Option<u16>,
+}
+
+impl Query {
+    pub fn wants(&self, protocol: Protocol) -> bool {
+        self.protocols.is_empty() || self.protocols.contains(&protocol)
+    }
+}
+
+/// The result of one enumeration of the machine.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    pub sockets: Vec<OwnedSocket>,
+    /// Things that went partly wrong but did not stop the run (e.g. "/proc/123/fd: permission denied" summarised);
+    /// shown on stderr and in the summary.
+    pub warnings: Vec<String>,
+    /// True when the process table could only be partly read (not root, hidepid, other PID namespace): some
+    /// sockets may have owners that we could not see.
+    pub owners_partly_hidden: bool,
+}

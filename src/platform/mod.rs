@@ -1,0 +1,30 @@
+//! The only place that knows which operating system we run on: one `enumerate` signature, one module per OS.
+//!
+//! Linux has its own path (netlink sock_diag for the sockets, a `/proc` scan for their owners); macOS and Windows
+//! lean on `netstat2` for sockets and owner PIDs and on `sysinfo` for process details.
+
+use crate::model::{Inventory, Query};
+
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(target_os = "linux")]
+use linux as imp;
+
+#[cfg(any(target_os = "macos", target_os = "windows"))]
+mod netstat;
+#[cfg(any(target_os = "macos", target_os = "windows"))]
+use netstat as imp;
+
+/// Lists every listening TCP socket and every bound UDP socket (IPv4 and IPv6) with the processes that hold them.
+///
+/// A socket whose owner cannot be seen is still returned, with no processes; `Inventory::owners_partly_hidden`
+/// says whether that can happen on this run. An error means the socket list itself could not be obtained: callers
+/// must fail closed rather than report an empty machine.
+pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
+    imp::enumerate(query)
+}
+
+/// A hint telling the user how to see owners that were hidden from this run.
+pub fn hidden_owner_hint() -> &'static str {
+    imp::HIDDEN_OWNER_HINT
+}

@@ -1,0 +1,89 @@
+//! Text safety: decoding process-supplied bytes and escaping attacker-controlled text for a terminal.
+//!
+//! Process names, command lines, executable paths and user names are chosen by whoever started the process. They
+//! may contain ESC/CSI/OSC sequences, CR, BEL, backspace, bidi overrides or bytes that are not UTF-8. We keep them as
+//! read (invalid bytes become the text `\xNN`), and escape them whenever they are written to a terminal or table.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+/// Decodes bytes read from the system as UTF-8, replacing each byte that is not part of valid UTF-8 with the
+/// four characters `\xNN`, so no information is lost and the result is always valid text.
+pub fn decode_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
+}
+
+/// True for characters that must never reach a terminal raw: C0 and C1 controls, DEL, and the Unicode format
+/// characters that reorder or hide text (bidi embeddings, overrides and isolates, zero-width and BOM characters,
+/// line/paragraph separators).
+pub fn is_unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{200B}'..='\u{200F}' // zero-width space/joiners, LRM, RLM
+            | '\u{2028}'..='\u{202E}' // line/para separators, bidi embeddings and overrides
+            | '\u{2060}'..='\u{2069}' // word joiner, invisible operators, bidi isolates
+            | '\u{FEFF}' // BOM / zero-width no-break space
+            | '\u{061C}' // Arabic letter mark
+            | '\u{FFF9}'..='\u{FFFB}') // interlinear annotations
+}
+
+/// Escapes text for display on a terminal: every unsafe character is shown as a visible escape (`\e`, `\r`, `\n`,
+/// `\t`, `\xNN` for other C0/C1 controls, `\u{NNNN}` for format characters). Borrowed when nothing needs escaping.
+pub fn escape(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_unsafe_char) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if !is_unsafe_char(c) {
+            out.push(c);
+            continue;
+        }
+        match c {
+            '\x1b' => out.push_str("\\e"),
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x100 => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => {
+                let _ = write!(out, "\\u{{{:04x}}}", c as u32);
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_keeps_valid_and_marks_invalid_bytes() {
+        assert_eq!(decode_bytes(b"nginx"), "nginx");
+        assert_eq!(decode_bytes(b"caf\xc3\xa9"), "café");
+        assert_eq!(decode_bytes(b"a\xffb\xc3"), "a\\xffb\\xc3");
+    }
+
+    #[test]
+    fn escape_leaves_plain_text_borrowed() {
+        assert!(matches!(escape("sshd: /usr/sbin/sshd -D"), Cow::Borrowed(_)));
+        assert!(matches!(escape("日本語"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn escape_neutralises_terminal_sequences() {
+        let hostile = "\x1b]0;pwned\x07evil\x1b[2J\r\x08\u{202e}txt.exe\u{9b}";
+        let shown = escape(hostile);
+        assert_eq!(shown, "\\e]0;pwned\\x07evil\\e[2J\\r\\x08\\u{202e}txt.exe\\x9b");
+        assert!(!shown.chars().any(is_unsafe_char));
+    }
+}
