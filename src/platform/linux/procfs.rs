@@ -142,6 +142,9 @@ fn scan_pid(pid: u32, wanted: &HashSet<u64>) -> PidScan {
     };
     let fd_dir = match open_at(Some(pid_dir.as_fd()), c"fd", libc::O_DIRECTORY) {
         Ok(fd) => fd,
+        // Kernel threads have no files; when we are not root their fd directory is refused like any other
+        // process's, but that hides nothing, so do not report them.
+        Err(e) if is_permission_error(&e) && is_kernel_thread(pid_dir.as_fd()) => return scan,
         Err(e) => {
             scan.error = unreadable(e);
             return scan;
@@ -365,13 +368,31 @@ fn trim_newline(bytes: &[u8]) -> &[u8] {
     bytes.strip_suffix(b"\n").unwrap_or(bytes)
 }
 
-/// Field 22 (`starttime`) of `/proc/PID/stat`. The second field is the command name in parentheses and may
-/// itself contain spaces and parentheses, so fields are counted from the *last* `)`: the token right after it is
-/// field 3.
-pub fn parse_stat_start_time(stat: &[u8]) -> Option<u64> {
+/// Whether the process behind the `/proc/PID` descriptor is a kernel thread (PF_KTHREAD in its stat flags).
+fn is_kernel_thread(pid_dir: BorrowedFd<'_>) -> bool {
+    let mut stat = [0u8; 2048];
+    read_small_at(pid_dir, c"stat", &mut stat)
+        .ok()
+        .and_then(|n| stat_field(&stat[..n], 9))
+        .and_then(|flags| flags.parse::<u64>().ok())
+        .is_some_and(|flags| flags & PF_KTHREAD != 0)
+}
+
+/// `PF_KTHREAD` from linux/sched.h: the task is a kernel thread.
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// Field `n` (1-based, as in proc(5)) of `/proc/PID/stat`, for `n >= 3`. The second field is the command name in
+/// parentheses and may itself contain spaces and parentheses, so fields are counted from the *last* `)`: the
+/// token right after it is field 3.
+fn stat_field(stat: &[u8], n: usize) -> Option<&str> {
     let close = stat.iter().rposition(|&b| b == b')')?;
     let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
-    rest.split_ascii_whitespace().nth(22 - 3)?.parse().ok()
+    rest.split_ascii_whitespace().nth(n.checked_sub(3)?)
+}
+
+/// Field 22 (`starttime`) of `/proc/PID/stat`, in clock ticks after boot.
+pub fn parse_stat_start_time(stat: &[u8]) -> Option<u64> {
+    stat_field(stat, 22)?.parse().ok()
 }
 
 /// Joins the NUL-separated arguments of `/proc/PID/cmdline` with single spaces. Trailing NULs (the terminator of
@@ -445,6 +466,23 @@ mod tests {
         assert_eq!(parse_stat_start_time(plain), Some(12));
         assert_eq!(parse_stat_start_time(b"1 (x) S 0 1"), None);
         assert_eq!(parse_stat_start_time(b"no paren"), None);
+    }
+
+    #[test]
+    fn stat_flags_mark_kernel_threads() {
+        let kthread = b"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 3 0 0";
+        assert_eq!(stat_field(kthread, 9), Some("2129984")); // 0x208040: PF_KTHREAD set
+        assert_eq!(stat_field(kthread, 3), Some("S"));
+        assert_eq!(stat_field(kthread, 2), None);
+        let pid2 = open_at(None, c"/proc/2", libc::O_DIRECTORY);
+        if let Ok(dir) = pid2 {
+            let stat = std::fs::read("/proc/2/stat").unwrap();
+            if stat.starts_with(b"2 (kthreadd)") {
+                assert!(is_kernel_thread(dir.as_fd()));
+            }
+        }
+        let me = open_at(None, c"/proc/self", libc::O_DIRECTORY).unwrap();
+        assert!(!is_kernel_thread(me.as_fd()));
     }
 
     #[test]
