@@ -385,6 +385,83 @@ mod tests {
         assert_eq!(s.socket.interface.as_deref(), Some("lo"));
     }
 
+    /// Compares `enumerate` with `ss -Htulpn` on this machine: the same (protocol, address, port) entries with the
+    /// same owner PIDs. Ignored by default (needs `ss`, and sockets may come and go between the two snapshots):
+    /// `cargo test --lib compare_with_ss -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn compare_with_ss() {
+        use std::collections::{BTreeMap, BTreeSet};
+        type Table = BTreeMap<(String, IpAddr, u16, Option<String>), Vec<BTreeSet<u32>>>;
+
+        let _tcp = TcpListener::bind("[::]:0").unwrap();
+        let _udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+
+        let mut ours = Table::new();
+        for owned in enumerate(&Query::default()).unwrap().sockets {
+            let s = owned.socket;
+            let pids = owned.processes.iter().map(|p| p.pid).collect();
+            ours.entry((s.protocol.to_string(), s.address, s.port, s.interface))
+                .or_default()
+                .push(pids);
+        }
+
+        let output = std::process::Command::new("ss")
+            .arg("-Htulpn")
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        let mut theirs = Table::new();
+        for line in String::from_utf8_lossy(&output.stdout).lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (local_addr, local_port) = fields[4].rsplit_once(':').unwrap();
+            let (host, interface) = match local_addr.split_once('%') {
+                Some((host, interface)) => (host, Some(interface.to_string())),
+                None => (local_addr, None),
+            };
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            // ss prints a dual-stack IPv6 wildcard as "*".
+            let address: IpAddr = if host == "*" {
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+            } else {
+                host.parse().unwrap()
+            };
+            let users = fields.get(6).copied().unwrap_or("");
+            let pids = users
+                .split("pid=")
+                .skip(1)
+                .filter_map(|rest| rest.split(',').next()?.parse().ok())
+                .collect();
+            let key = (
+                fields[0].to_string(),
+                address,
+                local_port.parse().unwrap(),
+                interface,
+            );
+            theirs.entry(key).or_default().push(pids);
+        }
+        for table in [&mut ours, &mut theirs] {
+            for owners in table.values_mut() {
+                owners.sort();
+            }
+        }
+
+        let mut differences = 0;
+        for key in ours.keys().chain(theirs.keys()).collect::<BTreeSet<_>>() {
+            let (a, b) = (ours.get(key), theirs.get(key));
+            if a != b {
+                differences += 1;
+                println!("DIFF {key:?}: portwarden {a:?} vs ss {b:?}");
+            }
+        }
+        println!(
+            "{} entries from portwarden, {} from ss, {differences} differences",
+            ours.len(),
+            theirs.len()
+        );
+        assert_eq!(differences, 0);
+    }
+
     #[test]
     fn warning_summarises_unreadable_processes() {
         let denied = || std::io::Error::from_raw_os_error(libc::EACCES);
