@@ -2,11 +2,11 @@
 //! (name, executable, command line, uid, start time) for the owning processes only.
 //!
 //! The fd scan is the hot path (one `readlink` per open file on the machine), so it avoids allocating per fd: it
-//! opens `/proc/PID` once, reads `fd/` with `getdents64` into a stack buffer and resolves each entry with
+//! opens `/proc/PID/fd` once, reads it with `getdents64` into a stack buffer and resolves each entry with
 //! `readlinkat` relative to the directory descriptor into another stack buffer. Working through an open
-//! `/proc/PID` descriptor also pins the process instance: if the PID dies and is reused meanwhile, reads through
-//! the old descriptor fail instead of describing the newcomer. Details are read later by path, so they are
-//! guarded by the process start time (see [`read_process`]).
+//! descriptor also pins the process instance: if the PID dies and is reused meanwhile, reads through the old
+//! descriptor fail instead of describing the newcomer; the start time of an owner is read through it too
+//! (`../stat`). Details are read later by path, so they are guarded by that start time (see [`read_process`]).
 //!
 //! `/proc/PID/fd` lists the descriptors of the whole thread group (threads share one fd table, unless created
 //! with `CLONE_FILES` unset, which no threading library does), so `/proc/PID/task` is not walked.
@@ -130,21 +130,14 @@ fn scan_pid(pid: u32, wanted: &HashSet<u64>) -> PidScan {
         error: None,
     };
     let mut path = [0u8; 32];
-    let Some(path) = proc_pid_path(pid, &mut path) else {
+    let Some(path) = proc_pid_fd_path(pid, &mut path) else {
         return scan;
     };
-    let pid_dir = match open_at(None, path, libc::O_DIRECTORY) {
-        Ok(fd) => fd,
-        Err(e) => {
-            scan.error = unreadable(e);
-            return scan;
-        }
-    };
-    let fd_dir = match open_at(Some(pid_dir.as_fd()), c"fd", libc::O_DIRECTORY) {
+    let fd_dir = match open_at(None, path, libc::O_DIRECTORY) {
         Ok(fd) => fd,
         // Kernel threads have no files; when we are not root their fd directory is refused like any other
         // process's, but that hides nothing, so do not report them.
-        Err(e) if is_permission_error(&e) && is_kernel_thread(pid_dir.as_fd()) => return scan,
+        Err(e) if is_permission_error(&e) && is_kernel_thread(pid) => return scan,
         Err(e) => {
             scan.error = unreadable(e);
             return scan;
@@ -191,10 +184,17 @@ fn scan_pid(pid: u32, wanted: &HashSet<u64>) -> PidScan {
                 Err(_) => {}
             }
         }
+        // procfs fills the buffer until the next record does not fit, so room for a record of the longest
+        // possible name means the listing is complete; this saves one getdents64 call per process.
+        if dents.0.len() - len >= MAX_DIRENT_LEN {
+            break;
+        }
     }
     if !scan.hits.is_empty() {
+        // `..` of the fd directory is the `/proc/PID` directory of the same process instance (a PID reused since
+        // would be a different directory), so this is the start time of the process whose fds we just read.
         let mut stat = [0u8; 2048];
-        match read_small_at(pid_dir.as_fd(), c"stat", &mut stat) {
+        match read_small_at(fd_dir.as_fd(), c"../stat", &mut stat) {
             Ok(n) => scan.start_time = parse_stat_start_time(&stat[..n]),
             // Exited since: it no longer holds the sockets.
             Err(_) => scan.hits.clear(),
@@ -215,10 +215,10 @@ fn is_permission_error(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM))
 }
 
-/// Writes `/proc/PID` and a terminating NUL into `buf`.
-fn proc_pid_path(pid: u32, buf: &mut [u8; 32]) -> Option<&CStr> {
+/// Writes `/proc/PID/fd` and a terminating NUL into `buf`.
+fn proc_pid_fd_path(pid: u32, buf: &mut [u8; 32]) -> Option<&CStr> {
     let mut cursor = &mut buf[..];
-    write!(cursor, "/proc/{pid}\0").ok()?;
+    write!(cursor, "/proc/{pid}/fd\0").ok()?;
     CStr::from_bytes_until_nul(buf).ok()
 }
 
@@ -226,6 +226,9 @@ fn proc_pid_path(pid: u32, buf: &mut [u8; 32]) -> Option<&CStr> {
 pub fn parse_socket_link(link: &[u8]) -> Option<u64> {
     parse_decimal(link.strip_prefix(b"socket:[")?.strip_suffix(b"]")?)
 }
+
+/// Size of the largest `linux_dirent64` record: 19 header bytes, a 255-byte name and its NUL, rounded up to 8.
+const MAX_DIRENT_LEN: usize = 280;
 
 /// An 8-byte aligned buffer for `getdents64`, whose records are 8-byte aligned.
 #[repr(C, align(8))]
@@ -328,10 +331,6 @@ fn read_small_at(dir: BorrowedFd<'_>, name: &CStr, buf: &mut [u8]) -> io::Result
 /// so `None` is returned and the PID is dropped as an owner. `user` is left `None` for the caller to fill.
 pub fn read_process(pid: u32, expected_start: Option<u64>) -> Option<Process> {
     let dir = format!("/proc/{pid}");
-    let start_time = read_start_time(&dir)?;
-    if expected_start.is_some_and(|expected| expected != start_time) {
-        return None;
-    }
     let name = std::fs::read(format!("{dir}/comm"))
         .ok()
         .map(|comm| decode_bytes(trim_newline(&comm)));
@@ -344,9 +343,11 @@ pub fn read_process(pid: u32, expected_start: Option<u64>) -> Option<Process> {
     let uid = std::fs::read(format!("{dir}/status"))
         .ok()
         .and_then(|s| parse_status_uid(&s));
-    // Read the start time again: if the PID was recycled while we read the files above, some of them may
-    // describe the newcomer.
-    if read_start_time(&dir)? != start_time {
+    // Read the start time last. If it is still the one seen by the fd scan, that process was alive from the scan
+    // until now, so its PID cannot have been reused in between and every file above was its own. Otherwise the
+    // PID was (or is being) recycled and some of them may describe the newcomer.
+    let start_time = read_start_time(&dir)?;
+    if expected_start.is_some_and(|expected| expected != start_time) {
         return None;
     }
     Some(Process {
@@ -368,12 +369,12 @@ fn trim_newline(bytes: &[u8]) -> &[u8] {
     bytes.strip_suffix(b"\n").unwrap_or(bytes)
 }
 
-/// Whether the process behind the `/proc/PID` descriptor is a kernel thread (PF_KTHREAD in its stat flags).
-fn is_kernel_thread(pid_dir: BorrowedFd<'_>) -> bool {
-    let mut stat = [0u8; 2048];
-    read_small_at(pid_dir, c"stat", &mut stat)
+/// Whether `pid` is a kernel thread (PF_KTHREAD in its stat flags).
+fn is_kernel_thread(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|n| stat_field(&stat[..n], 9))
+        .as_deref()
+        .and_then(|stat| stat_field(stat, 9))
         .and_then(|flags| flags.parse::<u64>().ok())
         .is_some_and(|flags| flags & PF_KTHREAD != 0)
 }
@@ -474,15 +475,10 @@ mod tests {
         assert_eq!(stat_field(kthread, 9), Some("2129984")); // 0x208040: PF_KTHREAD set
         assert_eq!(stat_field(kthread, 3), Some("S"));
         assert_eq!(stat_field(kthread, 2), None);
-        let pid2 = open_at(None, c"/proc/2", libc::O_DIRECTORY);
-        if let Ok(dir) = pid2 {
-            let stat = std::fs::read("/proc/2/stat").unwrap();
-            if stat.starts_with(b"2 (kthreadd)") {
-                assert!(is_kernel_thread(dir.as_fd()));
-            }
+        if std::fs::read("/proc/2/stat").is_ok_and(|stat| stat.starts_with(b"2 (kthreadd)")) {
+            assert!(is_kernel_thread(2));
         }
-        let me = open_at(None, c"/proc/self", libc::O_DIRECTORY).unwrap();
-        assert!(!is_kernel_thread(me.as_fd()));
+        assert!(!is_kernel_thread(std::process::id()));
     }
 
     #[test]
