@@ -125,8 +125,11 @@ fn registry_cmd(cmd: RegistryCommand, painter: Painter, io: &mut Output<'_>) -> 
         RegistryCommand::Info { format } => {
             let registry = load_registry()?;
             let info = registry.info();
+            let share = crate::classify::obscure_share(&registry);
             match format {
-                ExplainFormat::Json => render::json(io.out, info)?,
+                ExplainFormat::Json => {
+                    render::json(io.out, &serde_json::json!({ "registry": info, "obscure_share": share }))?
+                }
                 ExplainFormat::Text => {
                     let origin = match &info.origin {
                         registry::Origin::Builtin => "built-in (compiled into this binary)".to_string(),
@@ -138,6 +141,13 @@ fn registry_cmd(cmd: RegistryCommand, painter: Painter, io: &mut Output<'_>) -> 
                     writeln!(io.out, "  sources:   {}", text::escape(&info.sources))?;
                     writeln!(io.out, "  rows:      {} ({} with a port number)", info.rows, info.port_rows)?;
                     writeln!(io.out, "  common services (never obscure): {}", registry::common_services().len())?;
+                    writeln!(
+                        io.out,
+                        "  obscure: {} of {} assigned tcp/udp ports ({:.1}%)",
+                        share.obscure,
+                        share.assigned,
+                        100.0 * share.obscure as f64 / share.assigned.max(1) as f64
+                    )?;
                 }
             }
         }

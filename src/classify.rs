@@ -321,6 +321,31 @@ pub fn socket_flags(socket: &Socket, iana: &Iana<'_>) -> Vec<Flag> {
     flags
 }
 
+/// How many tcp/udp port numbers the registry assigns, and how many of those [`port_flags`] calls obscure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ObscureShare {
+    pub assigned: usize,
+    pub obscure: usize,
+}
+
+/// Counts assigned and obscure port/protocol pairs (tcp and udp) over the whole registry: the figure the README
+/// quotes for the obscurity rule.
+pub fn obscure_share(registry: &Registry) -> ObscureShare {
+    let mut share = ObscureShare { assigned: 0, obscure: 0 };
+    for port in 0..=u16::MAX {
+        for protocol in Protocol::ALL {
+            let iana = Iana::of(registry, port, protocol);
+            if iana.status == Status::Assigned {
+                share.assigned += 1;
+                if port_flags(port, protocol, &iana).iter().any(|f| f.kind == FlagKind::Obscure) {
+                    share.obscure += 1;
+                }
+            }
+        }
+    }
+    share
+}
+
 /// The stem of a service name for finding related registrations: the part before the last `-` ("nsjtp" for
 /// "nsjtp-ctrl"), or the name without trailing digits ("sgi-esphttp" stays itself, "bacula1" gives "bacula").
 pub fn stem(service: &str) -> &str {
