@@ -24,6 +24,11 @@ pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
     imp::enumerate(query)
 }
 
+/// The name of a user id in the system's user database, or `None` when it has none (callers may show the number).
+pub fn user_name(uid: u32) -> Option<String> {
+    imp::user_name(uid)
+}
+
 /// A hint telling the user how to see owners that were hidden from this run.
 pub fn hidden_owner_hint() -> &'static str {
     imp::HIDDEN_OWNER_HINT

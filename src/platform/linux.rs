@@ -1,0 +1,401 @@
+//! Linux enumeration: sockets from netlink sock_diag ([`sock_diag`]), their owners from a `/proc` fd scan and
+//! owner details ([`procfs`]), user names from the passwd database ([`users`]).
+//!
+//! Only the current network namespace is seen (as with `ss`); sockets of containers with their own network
+//! namespace are not listed.
+
+mod procfs;
+mod sock_diag;
+mod users;
+
+use std::collections::{HashMap, HashSet};
+
+use crate::model::{Inventory, OwnedSocket, Process, Query};
+
+pub use users::user_name;
+
+/// Shown when some owners could not be seen.
+pub const HIDDEN_OWNER_HINT: &str =
+    "run as root (sudo) to see the owners of every socket; /proc may also be \
+mounted with hidepid, or the owner may live in another PID namespace";
+
+/// How many PIDs to name in a warning before summarising the rest.
+const PIDS_IN_WARNING: usize = 5;
+
+/// Lists listening TCP and bound (unconnected) UDP sockets with the processes holding them.
+///
+/// Fails only when the kernel's socket list cannot be read; problems seeing owners become warnings and
+/// `owners_partly_hidden`.
+pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
+    let sockets = sock_diag::list_sockets(query)?;
+    let mut warnings = Vec::new();
+
+    // Inode 0 would be a socket without a file (a kernel socket): no process can hold it.
+    let wanted: HashSet<u64> = sockets
+        .iter()
+        .map(|s| s.inode)
+        .filter(|&inode| inode != 0)
+        .collect();
+    let mut proc_unlistable = false;
+    let scan = if wanted.is_empty() {
+        procfs::OwnerScan::default()
+    } else {
+        procfs::scan_owners(&wanted).unwrap_or_else(|e| {
+            warnings.push(format!(
+                "cannot list the processes in /proc ({e}): no socket owners are shown"
+            ));
+            proc_unlistable = true;
+            procfs::OwnerScan::default()
+        })
+    };
+
+    let mut owner_pids: Vec<(u32, Option<u64>)> = scan
+        .start_times
+        .iter()
+        .map(|(&pid, &start)| (pid, start))
+        .collect();
+    owner_pids.sort_unstable();
+    let mut processes = procfs::read_processes(&owner_pids);
+    let mut users = users::UserCache::default();
+    for process in processes.values_mut() {
+        process.user = process.uid.map(|uid| users.display_name(uid));
+    }
+
+    let sockets: Vec<OwnedSocket> = sockets
+        .into_iter()
+        .map(|socket| {
+            let processes = owners_of(socket.inode, &scan.owners, &processes);
+            OwnedSocket { socket, processes }
+        })
+        .collect();
+
+    if !scan.unreadable.is_empty() {
+        warnings.push(unreadable_warning(&scan.unreadable));
+    }
+
+    // When may a socket have an owner we did not see?
+    // * Some process was visible but its fds were not readable (EACCES: another user's process when we are not
+    //   root, or one protected even from root, like PID 1 in some sandboxes): it may hold any socket.
+    // * /proc could not be listed at all.
+    // * Not root, and some socket (with an inode, so held by some process) has no owner: its owner is invisible
+    //   to us in a way that raised no error, e.g. hidden by `hidepid` or living in another PID namespace.
+    // * `hidepid` is active and we are not root: other users' processes are invisible, not merely unreadable,
+    //   so even sockets with a visible owner may have more owners we did not see. Root (with CAP_SYS_PTRACE)
+    //   is exempt from hidepid, so for root it only matters when some socket is actually left without owner.
+    // As root with no such sign, a socket without owner is one whose process closed it during the scan, or is
+    //   held only by processes in another PID namespace sharing our network namespace: that cannot be told apart
+    //   cheaply and is not flagged.
+    let is_root = effective_uid() == 0;
+    let any_unowned = sockets
+        .iter()
+        .any(|s| s.socket.inode != 0 && s.processes.is_empty());
+    let hidepid = procfs::proc_hides_pids();
+    let owners_partly_hidden = !scan.unreadable.is_empty()
+        || proc_unlistable
+        || (!is_root && (any_unowned || hidepid))
+        || (hidepid && any_unowned);
+
+    Ok(Inventory {
+        sockets,
+        warnings,
+        owners_partly_hidden,
+    })
+}
+
+/// The processes holding `inode`, sorted by PID, each once.
+fn owners_of(
+    inode: u64,
+    owners: &HashMap<u64, Vec<u32>>,
+    processes: &HashMap<u32, Process>,
+) -> Vec<Process> {
+    let mut pids = owners.get(&inode).cloned().unwrap_or_default();
+    pids.sort_unstable();
+    pids.dedup();
+    pids.iter()
+        .filter_map(|pid| processes.get(pid).cloned())
+        .collect()
+}
+
+fn unreadable_warning(unreadable: &[(u32, std::io::Error)]) -> String {
+    let count = unreadable.len();
+    let mut pids: Vec<String> = unreadable
+        .iter()
+        .take(PIDS_IN_WARNING)
+        .map(|(pid, _)| pid.to_string())
+        .collect();
+    if count > PIDS_IN_WARNING {
+        pids.push(format!("and {} more", count - PIDS_IN_WARNING));
+    }
+    let mut reasons: Vec<String> = unreadable.iter().map(|(_, e)| e.to_string()).collect();
+    reasons.sort();
+    reasons.dedup();
+    let noun = if count == 1 { "process" } else { "processes" };
+    format!(
+        "could not read the open files of {count} {noun} (PID {}: {}); sockets they hold show no owner",
+        pids.join(", "),
+        reasons.join("; ")
+    )
+}
+
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may panic on failure
+mod tests {
+    use super::*;
+    use crate::model::{Family, Protocol};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener, UdpSocket};
+
+    fn own_comm() -> String {
+        let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
+        comm.trim_end_matches('\n').to_string()
+    }
+
+    fn find(inv: &Inventory, protocol: Protocol, address: IpAddr, port: u16) -> &OwnedSocket {
+        inv.sockets
+            .iter()
+            .find(|s| {
+                s.socket.protocol == protocol
+                    && s.socket.address == address
+                    && s.socket.port == port
+            })
+            .unwrap_or_else(|| panic!("{protocol} {address} port {port} not enumerated"))
+    }
+
+    fn assert_owned_by_me(owned: &OwnedSocket) {
+        let me = std::process::id();
+        let process = owned
+            .processes
+            .iter()
+            .find(|p| p.pid == me)
+            .unwrap_or_else(|| panic!("{owned:?}"));
+        assert_eq!(process.name, own_comm());
+        assert!(process.start_time.is_some());
+        assert!(process.user.is_some());
+        // SAFETY: getuid has no preconditions and cannot fail.
+        assert_eq!(owned.socket.uid, Some(unsafe { libc::getuid() }));
+    }
+
+    #[test]
+    fn enumerates_sockets_bound_by_this_process() {
+        let tcp4 = TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp6 = TcpListener::bind("[::1]:0").unwrap();
+        let udp4 = UdpSocket::bind("0.0.0.0:0").unwrap();
+        let udp6 = UdpSocket::bind("[::]:0").unwrap();
+        let dual_stack_default = std::fs::read_to_string("/proc/sys/net/ipv6/bindv6only")
+            .unwrap()
+            .trim()
+            == "0";
+
+        let inv = enumerate(&Query::default()).unwrap();
+
+        let s = find(
+            &inv,
+            Protocol::Tcp,
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            tcp4.local_addr().unwrap().port(),
+        );
+        assert_owned_by_me(s);
+        assert_eq!(s.socket.family(), Family::Ipv4);
+        assert_eq!(s.socket.v6only, None);
+        assert_eq!(s.socket.interface, None);
+
+        let s = find(
+            &inv,
+            Protocol::Tcp,
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+            tcp6.local_addr().unwrap().port(),
+        );
+        assert_owned_by_me(s);
+        assert_eq!(s.socket.family(), Family::Ipv6);
+        assert!(s.socket.v6only.is_some());
+
+        let s = find(
+            &inv,
+            Protocol::Udp,
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            udp4.local_addr().unwrap().port(),
+        );
+        assert_owned_by_me(s);
+
+        let s = find(
+            &inv,
+            Protocol::Udp,
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            udp6.local_addr().unwrap().port(),
+        );
+        assert_owned_by_me(s);
+        assert_eq!(s.socket.v6only, Some(!dual_stack_default));
+        assert_eq!(s.socket.is_dual_stack(), dual_stack_default);
+
+        // Sorted by (port, protocol, address).
+        let keys: Vec<_> = inv
+            .sockets
+            .iter()
+            .map(|s| (s.socket.port, s.socket.protocol, s.socket.address))
+            .collect();
+        assert!(keys.windows(2).all(|w| w[0] <= w[1]));
+        // Processes are sorted by PID.
+        assert!(inv
+            .sockets
+            .iter()
+            .all(|s| s.processes.windows(2).all(|w| w[0].pid < w[1].pid)));
+    }
+
+    #[test]
+    fn query_filters_protocol_and_port_in_the_kernel() {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        let tcp = TcpListener::bind(("127.0.0.1", port)); // same number, other protocol (may be taken)
+
+        let inv = enumerate(&Query {
+            protocols: vec![Protocol::Udp],
+            port: Some(port),
+        })
+        .unwrap();
+        assert!(!inv.sockets.is_empty());
+        assert!(inv
+            .sockets
+            .iter()
+            .all(|s| s.socket.port == port && s.socket.protocol == Protocol::Udp));
+        assert_owned_by_me(find(
+            &inv,
+            Protocol::Udp,
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port,
+        ));
+
+        if tcp.is_ok() {
+            let inv = enumerate(&Query {
+                protocols: vec![Protocol::Tcp],
+                port: Some(port),
+            })
+            .unwrap();
+            assert!(inv
+                .sockets
+                .iter()
+                .all(|s| s.socket.port == port && s.socket.protocol == Protocol::Tcp));
+            assert_owned_by_me(find(
+                &inv,
+                Protocol::Tcp,
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                port,
+            ));
+        }
+    }
+
+    #[test]
+    fn connected_udp_and_client_tcp_are_not_listed_but_reuseport_twins_are() {
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
+        let connected = UdpSocket::bind("127.0.0.1:0").unwrap();
+        connected.connect("127.0.0.1:9").unwrap();
+        let (a, b) = reuseport_pair();
+        let twin_port = a.local_addr().unwrap().port();
+        assert_eq!(b.local_addr().unwrap().port(), twin_port);
+
+        let inv = enumerate(&Query::default()).unwrap();
+        let client_port = client.local_addr().unwrap().port();
+        assert!(!inv
+            .sockets
+            .iter()
+            .any(|s| s.socket.protocol == Protocol::Tcp && s.socket.port == client_port));
+        let connected_port = connected.local_addr().unwrap().port();
+        assert!(!inv
+            .sockets
+            .iter()
+            .any(|s| s.socket.protocol == Protocol::Udp && s.socket.port == connected_port));
+        let twins: Vec<_> = inv
+            .sockets
+            .iter()
+            .filter(|s| s.socket.protocol == Protocol::Udp && s.socket.port == twin_port)
+            .collect();
+        assert_eq!(twins.len(), 2);
+        assert_ne!(twins[0].socket.inode, twins[1].socket.inode);
+    }
+
+    /// Two UDP sockets on one port with SO_REUSEPORT (std cannot set it before bind).
+    fn reuseport_pair() -> (UdpSocket, UdpSocket) {
+        use std::os::fd::FromRawFd;
+        fn bind(port: u16) -> UdpSocket {
+            // SAFETY: plain socket/setsockopt/bind calls on a descriptor we own; the sockaddr_in is fully
+            // initialised and its size is passed.
+            unsafe {
+                let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+                assert!(fd >= 0);
+                let one: libc::c_int = 1;
+                let rc = libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_REUSEPORT,
+                    (&one as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                );
+                assert_eq!(rc, 0);
+                let mut addr: libc::sockaddr_in = std::mem::zeroed();
+                addr.sin_family = libc::AF_INET as libc::sa_family_t;
+                addr.sin_port = port.to_be();
+                addr.sin_addr.s_addr = u32::from(Ipv4Addr::LOCALHOST).to_be();
+                let rc = libc::bind(
+                    fd,
+                    (&addr as *const libc::sockaddr_in).cast(),
+                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                );
+                assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+                UdpSocket::from_raw_fd(fd)
+            }
+        }
+        let a = bind(0);
+        let b = bind(a.local_addr().unwrap().port());
+        (a, b)
+    }
+
+    #[test]
+    fn reports_the_bound_interface() {
+        use std::os::fd::AsRawFd;
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let name = b"lo\0";
+        // SAFETY: setsockopt reads `name.len()` bytes from a live buffer.
+        let rc = unsafe {
+            libc::setsockopt(
+                udp.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_BINDTODEVICE,
+                name.as_ptr().cast(),
+                name.len() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            eprintln!(
+                "skipped: SO_BINDTODEVICE needs CAP_NET_RAW ({})",
+                std::io::Error::last_os_error()
+            );
+            return;
+        }
+        let port = udp.local_addr().unwrap().port();
+        let inv = enumerate(&Query {
+            protocols: vec![Protocol::Udp],
+            port: Some(port),
+        })
+        .unwrap();
+        let s = find(&inv, Protocol::Udp, IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+        assert_eq!(s.socket.interface.as_deref(), Some("lo"));
+    }
+
+    #[test]
+    fn warning_summarises_unreadable_processes() {
+        let denied = || std::io::Error::from_raw_os_error(libc::EACCES);
+        let one = unreadable_warning(&[(1, denied())]);
+        assert_eq!(
+            one,
+            "could not read the open files of 1 process (PID 1: Permission denied (os error 13)); \
+             sockets they hold show no owner"
+        );
+        let many: Vec<_> = (1..=7).map(|pid| (pid, denied())).collect();
+        assert!(unreadable_warning(&many)
+            .contains("7 processes (PID 1, 2, 3, 4, 5, and 2 more: Permission denied"));
+    }
+}
