@@ -53,7 +53,12 @@ fn inventory_report<'r>(
 fn warn_unknown_owners(report: &Report<'_>, err: &mut dyn Write) -> std::io::Result<()> {
     let s = &report.summary;
     if s.owner_unknown > 0 {
-        writeln!(err, "portwarden: {} listeners with owner unknown: {}", s.owner_unknown, s.hint.as_deref().unwrap_or(""))?;
+        writeln!(
+            err,
+            "portwarden: {} listeners with owner unknown: {}",
+            s.owner_unknown,
+            s.hint.as_deref().unwrap_or("")
+        )?;
     }
     for w in &s.warnings {
         writeln!(err, "portwarden: warning: {}", text::escape(w))?;
@@ -93,12 +98,8 @@ fn list(args: &ListArgs, painter: Painter, io: &mut Output<'_>) -> anyhow::Resul
 }
 
 fn explain(args: &ExplainArgs, painter: Painter, io: &mut Output<'_>) -> anyhow::Result<Status> {
-    let specs = args
-        .ports
-        .iter()
-        .map(|s| PortSpec::parse(s))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(anyhow::Error::msg)?;
+    let specs =
+        args.ports.iter().map(|s| PortSpec::parse(s)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
     let registry = load_registry()?;
     let mut ports: Vec<u16> = specs.iter().map(|s| s.port).collect();
     ports.sort_unstable();

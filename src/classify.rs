@@ -112,7 +112,8 @@ pub enum FlagKind {
 }
 
 impl FlagKind {
-    pub const ALL: [FlagKind; 4] = [FlagKind::Unassigned, FlagKind::Reserved, FlagKind::Obscure, FlagKind::DynamicRange];
+    pub const ALL: [FlagKind; 4] =
+        [FlagKind::Unassigned, FlagKind::Reserved, FlagKind::Obscure, FlagKind::DynamicRange];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -285,7 +286,11 @@ pub fn port_flags(port: u16, protocol: Protocol, iana: &Iana<'_>) -> Vec<Flag> {
                 let who = iana
                     .assigned()
                     .map(|r| {
-                        let by = if r.assignee.is_empty() { String::new() } else { format!(", registered by {}", r.assignee) };
+                        let by = if r.assignee.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", registered by {}", r.assignee)
+                        };
                         format!("{}{by}", r.service)
                     })
                     .collect::<Vec<_>>()

@@ -32,7 +32,9 @@ pub enum Command {
     /// List listening sockets with their owners, IANA status and flags (the default).
     List(ListArgs),
     /// Tell the whole story of one or more ports: range, IANA records, flags, related ports, who listens now.
-    #[command(after_help = "Examples:\n  portwarden explain 22\n  portwarden explain 1687/tcp 53/udp\n  portwarden explain 49999 --format json")]
+    #[command(
+        after_help = "Examples:\n  portwarden explain 22\n  portwarden explain 1687/tcp 53/udp\n  portwarden explain 49999 --format json"
+    )]
     Explain(ExplainArgs),
     /// Show or replace the IANA registry portwarden uses.
     #[command(subcommand)]

@@ -67,10 +67,7 @@ impl fmt::Display for FormatError {
 impl std::error::Error for FormatError {}
 
 fn err(line: u64, message: impl Into<String>) -> FormatError {
-    FormatError {
-        line,
-        message: message.into(),
-    }
+    FormatError { line, message: message.into() }
 }
 
 /// Parses "N" or "N-M" (0 <= N <= M <= 65535). Empty is `Ok(None)`.
@@ -82,12 +79,9 @@ pub fn parse_port_field(s: &str) -> Result<Option<(u16, u16)>, String> {
     let one = |p: &str| -> Result<u16, String> {
         let p = p.trim();
         if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!(
-                "expected a port number 0-65535 or a range N-M, found {s:?}"
-            ));
+            return Err(format!("expected a port number 0-65535 or a range N-M, found {s:?}"));
         }
-        p.parse::<u16>()
-            .map_err(|_| format!("port {p} is out of range (0-65535)"))
+        p.parse::<u16>().map_err(|_| format!("port {p} is out of range (0-65535)"))
     };
     match s.split_once('-') {
         None => one(s).map(|p| Some((p, p))),
@@ -105,13 +99,7 @@ pub fn parse_port_field(s: &str) -> Result<Option<(u16, u16)>, String> {
 fn is_date(s: &str) -> bool {
     let b = s.as_bytes();
     (b.len() == 10 || b.len() == 7)
-        && b.iter().enumerate().all(|(i, c)| {
-            if i == 4 || i == 7 {
-                *c == b'-'
-            } else {
-                c.is_ascii_digit()
-            }
-        })
+        && b.iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() })
 }
 
 /// Reads and validates a registry CSV in IANA's format and lays it out as a [`Table`].
@@ -121,10 +109,7 @@ fn is_date(s: &str) -> bool {
 /// protocols, dates (`YYYY-MM-DD`, `YYYY-MM` or empty), and that every row has either a service name or a port. Stops at the
 /// first fault and says on which line.
 pub fn parse<R: Read>(input: R) -> Result<Table, FormatError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(input);
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(input);
     let mut record = csv::ByteRecord::new();
     let mut table = Table::default();
     let mut first = true;
@@ -142,16 +127,10 @@ pub fn parse<R: Read>(input: R) -> Result<Table, FormatError> {
         let line = record.position().map_or(line, |p| p.line());
         let mut fields: Vec<&str> = Vec::with_capacity(12);
         for (i, raw) in record.iter().enumerate() {
-            let text = std::str::from_utf8(raw)
-                .map_err(|_| err(line, format!("field {} is not valid UTF-8", i + 1)))?;
-            if let Some(c) = text
-                .chars()
-                .find(|&c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
-            {
-                return Err(err(
-                    line,
-                    format!("field {} contains control character {:?}", i + 1, c),
-                ));
+            let text =
+                std::str::from_utf8(raw).map_err(|_| err(line, format!("field {} is not valid UTF-8", i + 1)))?;
+            if let Some(c) = text.chars().find(|&c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
+                return Err(err(line, format!("field {} contains control character {:?}", i + 1, c)));
             }
             fields.push(text);
         }
@@ -164,11 +143,7 @@ pub fn parse<R: Read>(input: R) -> Result<Table, FormatError> {
             if header.iter().map(|h| h.trim()).ne(COLUMNS.iter().copied()) {
                 return Err(err(
                     line,
-                    format!(
-                        "expected IANA's header \"{}\", found \"{}\"",
-                        COLUMNS.join(","),
-                        header.join(",")
-                    ),
+                    format!("expected IANA's header \"{}\", found \"{}\"", COLUMNS.join(","), header.join(",")),
                 ));
             }
             continue;
@@ -177,41 +152,23 @@ pub fn parse<R: Read>(input: R) -> Result<Table, FormatError> {
             continue; // a blank line
         }
         if fields.len() != 12 {
-            return Err(err(
-                line,
-                format!(
-                    "expected 12 fields as in IANA's CSV, found {}",
-                    fields.len()
-                ),
-            ));
+            return Err(err(line, format!("expected 12 fields as in IANA's CSV, found {}", fields.len())));
         }
         let ports = parse_port_field(fields[1]).map_err(|m| err(line, m))?;
         let proto = fields[2].trim().to_ascii_lowercase();
         let protocol = PROTOCOLS.iter().position(|p| *p == proto).ok_or_else(|| {
-            err(
-                line,
-                format!(
-                    "unknown transport protocol {:?} (expected tcp, udp, sctp, dccp or empty)",
-                    fields[2]
-                ),
-            )
+            err(line, format!("unknown transport protocol {:?} (expected tcp, udp, sctp, dccp or empty)", fields[2]))
         })?;
         let name = fields[0].trim();
         if name.is_empty() && ports.is_none() {
-            return Err(err(
-                line,
-                "a row needs a service name or a port number; both are empty",
-            ));
+            return Err(err(line, "a row needs a service name or a port number; both are empty"));
         }
         for (col, value) in [(6usize, fields[6]), (7, fields[7])] {
             let v = value.trim();
             if !v.is_empty() && !is_date(v) {
                 return Err(err(
                     line,
-                    format!(
-                        "{} {:?} is not a date (expected YYYY-MM-DD or YYYY-MM)",
-                        COLUMNS[col], v
-                    ),
+                    format!("{} {:?} is not a date (expected YYYY-MM-DD or YYYY-MM)", COLUMNS[col], v),
                 ));
             }
             if !v.is_empty() && table.newest_date.as_deref().is_none_or(|d| v > d) {
@@ -227,20 +184,11 @@ pub fn parse<R: Read>(input: R) -> Result<Table, FormatError> {
         let too_big = || err(line, "registry text exceeds 4 GiB");
         bounds[0] = u32::try_from(table.blob.len()).map_err(|_| too_big())?;
         for (i, f) in fields.iter().enumerate() {
-            let f = if i == 2 {
-                PROTOCOLS[protocol]
-            } else {
-                f.trim()
-            };
+            let f = if i == 2 { PROTOCOLS[protocol] } else { f.trim() };
             table.blob.push_str(f);
             bounds[i + 1] = u32::try_from(table.blob.len()).map_err(|_| too_big())?;
         }
-        table.entries.push(Entry {
-            start,
-            end,
-            protocol: protocol as u8,
-            bounds,
-        });
+        table.entries.push(Entry { start, end, protocol: protocol as u8, bounds });
     }
     if first {
         return Err(err(1, "the file is empty; expected IANA's header line"));

@@ -138,8 +138,8 @@ impl Registry {
     /// Parses a registry file in IANA's CSV format. Errors name the file and the line at fault.
     pub fn from_file(path: &Path) -> anyhow::Result<Registry> {
         let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        let table = format::parse(std::io::BufReader::new(file))
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let table =
+            format::parse(std::io::BufReader::new(file)).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         let date = table.newest_date.clone().unwrap_or_else(|| "unknown".to_string());
         Ok(Registry {
             info: Info {

@@ -22,11 +22,9 @@ fn record(out: &mut dyn Write, p: Painter, r: &Record<'_>) -> io::Result<()> {
     field(out, p, "reference", r.reference)?;
     field(out, p, "registered", r.registration_date)?;
     field(out, p, "modified", r.modification_date)?;
-    for (label, value) in [
-        ("service code", r.service_code),
-        ("unauthorized", r.unauthorized_use_reported),
-        ("notes", r.assignment_notes),
-    ] {
+    for (label, value) in
+        [("service code", r.service_code), ("unauthorized", r.unauthorized_use_reported), ("notes", r.assignment_notes)]
+    {
         if !value.trim().is_empty() {
             field(out, p, label, value)?;
         }
@@ -40,7 +38,8 @@ pub fn write(out: &mut dyn Write, stories: &[Story<'_>], p: Painter) -> io::Resu
         if i > 0 {
             writeln!(out)?;
         }
-        let title = if s.iana.services.is_empty() { s.iana.status.as_str().to_string() } else { s.iana.services.join(", ") };
+        let title =
+            if s.iana.services.is_empty() { s.iana.status.as_str().to_string() } else { s.iana.services.join(", ") };
         writeln!(out, "{} {}", p.bold(&format!("{}/{}", s.port, s.protocol)), title)?;
         writeln!(out, "  range:  {}", s.range_meaning)?;
         writeln!(out, "  IANA:   {}", s.iana.status.as_str())?;
@@ -71,7 +70,14 @@ pub fn write(out: &mut dyn Write, stories: &[Story<'_>], p: Painter) -> io::Resu
         } else {
             writeln!(out, "  listening now:")?;
             for l in &s.listeners {
-                writeln!(out, "    - {} {} ({}): {}", l.protocol, address_cell(l), l.exposure.as_str(), owners_cell(l))?;
+                writeln!(
+                    out,
+                    "    - {} {} ({}): {}",
+                    l.protocol,
+                    address_cell(l),
+                    l.exposure.as_str(),
+                    owners_cell(l)
+                )?;
                 for proc_ in &l.processes {
                     let exe = proc_.exe.as_deref().map(escape).unwrap_or_else(|| "(exe unreadable)".into());
                     writeln!(out, "        {} {} {}", proc_.pid, exe, p.dim(&escape(&proc_.cmdline)))?;
