@@ -154,14 +154,23 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>, p: Painter) -> io::Result
     write_summary(out, report, p)
 }
 
+/// "1 listener", "2 listeners".
+pub fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
 /// One line of counts, and the hint about unknown owners when there are some.
 pub fn write_summary(out: &mut dyn Write, report: &Report<'_>, p: Painter) -> io::Result<()> {
     let s = &report.summary;
     let flagged = if s.flagged > 0 { p.warn(&format!("{} flagged", s.flagged)) } else { p.good("0 flagged") };
     writeln!(
         out,
-        "{} listeners ({} tcp, {} udp), {flagged}; registry: {} ({}, {} rows)",
-        s.listeners,
+        "{} ({} tcp, {} udp), {flagged}; registry: {} ({}, {} rows)",
+        plural(s.listeners, "listener"),
         s.tcp,
         s.udp,
         match &s.registry.origin {
@@ -173,7 +182,7 @@ pub fn write_summary(out: &mut dyn Write, report: &Report<'_>, p: Painter) -> io
     )?;
     if s.owner_unknown > 0 {
         let hint = s.hint.as_deref().unwrap_or("");
-        writeln!(out, "{}", p.warn(&format!("{} listeners with owner unknown: {hint}", s.owner_unknown)))?;
+        writeln!(out, "{}", p.warn(&format!("{} with owner unknown: {hint}", plural(s.owner_unknown, "listener"))))?;
     }
     for w in &s.warnings {
         writeln!(out, "{}", p.warn(&format!("warning: {}", escape(w))))?;

@@ -160,7 +160,7 @@ fn table_lists_owner_service_and_reasons() {
     assert!(row.contains(&format!("{}/pw-table", h.pid())), "{row}");
     assert!(row.contains("nsjtp-ctrl") && row.contains("obscure"), "{row}");
     assert!(table.contains("Why flagged"), "{table}");
-    assert!(table.contains("1 listeners (1 tcp, 0 udp), 1 flagged"), "{table}");
+    assert!(table.contains("1 listener (1 tcp, 0 udp), 1 flagged"), "{table}");
 }
 
 #[test]
