@@ -41,11 +41,8 @@ fn main() -> anyhow::Result<()> {
     if !quiet {
         for owned in &inventory.sockets {
             let s = &owned.socket;
-            let owners: Vec<String> = owned
-                .processes
-                .iter()
-                .map(|p| format!("{}/{}", p.pid, escape(&p.name)))
-                .collect();
+            let owners: Vec<String> =
+                owned.processes.iter().map(|p| format!("{}/{}", p.pid, escape(&p.name))).collect();
             println!(
                 "{} {} {} v6only={} if={} uid={} inode={} {}",
                 s.protocol,
@@ -55,11 +52,7 @@ fn main() -> anyhow::Result<()> {
                 s.interface.as_deref().map_or("-".into(), escape),
                 s.uid.map_or("-".to_string(), |u| u.to_string()),
                 s.inode,
-                if owners.is_empty() {
-                    "-".to_string()
-                } else {
-                    owners.join(",")
-                }
+                if owners.is_empty() { "-".to_string() } else { owners.join(",") }
             );
             for p in owned.processes.iter().filter(|_| long) {
                 println!(
@@ -78,18 +71,11 @@ fn main() -> anyhow::Result<()> {
         eprintln!("warning: {}", escape(warning));
     }
     if inventory.owners_partly_hidden {
-        eprintln!(
-            "note: some owners may be hidden: {}",
-            platform::hidden_owner_hint()
-        );
+        eprintln!("note: some owners may be hidden: {}", platform::hidden_owner_hint());
     }
 
     times.sort_unstable();
-    let owned = inventory
-        .sockets
-        .iter()
-        .filter(|s| !s.processes.is_empty())
-        .count();
+    let owned = inventory.sockets.iter().filter(|s| !s.processes.is_empty()).count();
     eprintln!(
         "{} sockets ({owned} with owners); {} run(s): min {}, median {}, max {}",
         inventory.sockets.len(),

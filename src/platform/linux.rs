@@ -15,8 +15,7 @@ use crate::model::{Inventory, OwnedSocket, Process, Query};
 pub use users::user_name;
 
 /// Shown when some owners could not be seen.
-pub const HIDDEN_OWNER_HINT: &str =
-    "run as root (sudo) to see the owners of every socket; /proc may also be \
+pub const HIDDEN_OWNER_HINT: &str = "run as root (sudo) to see the owners of every socket; /proc may also be \
 mounted with hidepid, or the owner may live in another PID namespace";
 
 /// How many PIDs to name in a warning before summarising the rest.
@@ -31,29 +30,19 @@ pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
     let mut warnings = Vec::new();
 
     // Inode 0 would be a socket without a file (a kernel socket): no process can hold it.
-    let wanted: HashSet<u64> = sockets
-        .iter()
-        .map(|s| s.inode)
-        .filter(|&inode| inode != 0)
-        .collect();
+    let wanted: HashSet<u64> = sockets.iter().map(|s| s.inode).filter(|&inode| inode != 0).collect();
     let mut proc_unlistable = false;
     let scan = if wanted.is_empty() {
         procfs::OwnerScan::default()
     } else {
         procfs::scan_owners(&wanted).unwrap_or_else(|e| {
-            warnings.push(format!(
-                "cannot list the processes in /proc ({e}): no socket owners are shown"
-            ));
+            warnings.push(format!("cannot list the processes in /proc ({e}): no socket owners are shown"));
             proc_unlistable = true;
             procfs::OwnerScan::default()
         })
     };
 
-    let mut owner_pids: Vec<(u32, Option<u64>)> = scan
-        .start_times
-        .iter()
-        .map(|(&pid, &start)| (pid, start))
-        .collect();
+    let mut owner_pids: Vec<(u32, Option<u64>)> = scan.start_times.iter().map(|(&pid, &start)| (pid, start)).collect();
     owner_pids.sort_unstable();
     let mut processes = procfs::read_processes(&owner_pids);
     let mut users = users::UserCache::default();
@@ -86,43 +75,27 @@ pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
     //   held only by processes in another PID namespace sharing our network namespace: that cannot be told apart
     //   cheaply and is not flagged.
     let is_root = effective_uid() == 0;
-    let any_unowned = sockets
-        .iter()
-        .any(|s| s.socket.inode != 0 && s.processes.is_empty());
+    let any_unowned = sockets.iter().any(|s| s.socket.inode != 0 && s.processes.is_empty());
     let hidepid = procfs::proc_hides_pids();
     let owners_partly_hidden = !scan.unreadable.is_empty()
         || proc_unlistable
         || (!is_root && (any_unowned || hidepid))
         || (hidepid && any_unowned);
 
-    Ok(Inventory {
-        sockets,
-        warnings,
-        owners_partly_hidden,
-    })
+    Ok(Inventory { sockets, warnings, owners_partly_hidden })
 }
 
 /// The processes holding `inode`, sorted by PID, each once.
-fn owners_of(
-    inode: u64,
-    owners: &HashMap<u64, Vec<u32>>,
-    processes: &HashMap<u32, Process>,
-) -> Vec<Process> {
+fn owners_of(inode: u64, owners: &HashMap<u64, Vec<u32>>, processes: &HashMap<u32, Process>) -> Vec<Process> {
     let mut pids = owners.get(&inode).cloned().unwrap_or_default();
     pids.sort_unstable();
     pids.dedup();
-    pids.iter()
-        .filter_map(|pid| processes.get(pid).cloned())
-        .collect()
+    pids.iter().filter_map(|pid| processes.get(pid).cloned()).collect()
 }
 
 fn unreadable_warning(unreadable: &[(u32, std::io::Error)]) -> String {
     let count = unreadable.len();
-    let mut pids: Vec<String> = unreadable
-        .iter()
-        .take(PIDS_IN_WARNING)
-        .map(|(pid, _)| pid.to_string())
-        .collect();
+    let mut pids: Vec<String> = unreadable.iter().take(PIDS_IN_WARNING).map(|(pid, _)| pid.to_string()).collect();
     if count > PIDS_IN_WARNING {
         pids.push(format!("and {} more", count - PIDS_IN_WARNING));
     }
@@ -157,21 +130,13 @@ mod tests {
     fn find(inv: &Inventory, protocol: Protocol, address: IpAddr, port: u16) -> &OwnedSocket {
         inv.sockets
             .iter()
-            .find(|s| {
-                s.socket.protocol == protocol
-                    && s.socket.address == address
-                    && s.socket.port == port
-            })
+            .find(|s| s.socket.protocol == protocol && s.socket.address == address && s.socket.port == port)
             .unwrap_or_else(|| panic!("{protocol} {address} port {port} not enumerated"))
     }
 
     fn assert_owned_by_me(owned: &OwnedSocket) {
         let me = std::process::id();
-        let process = owned
-            .processes
-            .iter()
-            .find(|p| p.pid == me)
-            .unwrap_or_else(|| panic!("{owned:?}"));
+        let process = owned.processes.iter().find(|p| p.pid == me).unwrap_or_else(|| panic!("{owned:?}"));
         assert_eq!(process.name, own_comm());
         assert!(process.start_time.is_some());
         assert!(process.user.is_some());
@@ -185,64 +150,34 @@ mod tests {
         let tcp6 = TcpListener::bind("[::1]:0").unwrap();
         let udp4 = UdpSocket::bind("0.0.0.0:0").unwrap();
         let udp6 = UdpSocket::bind("[::]:0").unwrap();
-        let dual_stack_default = std::fs::read_to_string("/proc/sys/net/ipv6/bindv6only")
-            .unwrap()
-            .trim()
-            == "0";
+        let dual_stack_default = std::fs::read_to_string("/proc/sys/net/ipv6/bindv6only").unwrap().trim() == "0";
 
         let inv = enumerate(&Query::default()).unwrap();
 
-        let s = find(
-            &inv,
-            Protocol::Tcp,
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            tcp4.local_addr().unwrap().port(),
-        );
+        let s = find(&inv, Protocol::Tcp, IpAddr::V4(Ipv4Addr::LOCALHOST), tcp4.local_addr().unwrap().port());
         assert_owned_by_me(s);
         assert_eq!(s.socket.family(), Family::Ipv4);
         assert_eq!(s.socket.v6only, None);
         assert_eq!(s.socket.interface, None);
 
-        let s = find(
-            &inv,
-            Protocol::Tcp,
-            IpAddr::V6(Ipv6Addr::LOCALHOST),
-            tcp6.local_addr().unwrap().port(),
-        );
+        let s = find(&inv, Protocol::Tcp, IpAddr::V6(Ipv6Addr::LOCALHOST), tcp6.local_addr().unwrap().port());
         assert_owned_by_me(s);
         assert_eq!(s.socket.family(), Family::Ipv6);
         assert!(s.socket.v6only.is_some());
 
-        let s = find(
-            &inv,
-            Protocol::Udp,
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            udp4.local_addr().unwrap().port(),
-        );
+        let s = find(&inv, Protocol::Udp, IpAddr::V4(Ipv4Addr::UNSPECIFIED), udp4.local_addr().unwrap().port());
         assert_owned_by_me(s);
 
-        let s = find(
-            &inv,
-            Protocol::Udp,
-            IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-            udp6.local_addr().unwrap().port(),
-        );
+        let s = find(&inv, Protocol::Udp, IpAddr::V6(Ipv6Addr::UNSPECIFIED), udp6.local_addr().unwrap().port());
         assert_owned_by_me(s);
         assert_eq!(s.socket.v6only, Some(!dual_stack_default));
         assert_eq!(s.socket.is_dual_stack(), dual_stack_default);
 
         // Sorted by (port, protocol, address).
-        let keys: Vec<_> = inv
-            .sockets
-            .iter()
-            .map(|s| (s.socket.port, s.socket.protocol, s.socket.address))
-            .collect();
+        let keys: Vec<_> = inv.sockets.iter().map(|s| (s.socket.port, s.socket.protocol, s.socket.address)).collect();
         assert!(keys.windows(2).all(|w| w[0] <= w[1]));
         // Processes are sorted by PID.
-        assert!(inv
-            .sockets
-            .iter()
-            .all(|s| s.processes.windows(2).all(|w| w[0].pid < w[1].pid)));
+        assert!(inv.sockets.iter().all(|s| s.processes.windows(2).all(|w| w[0].pid < w[1].pid)));
     }
 
     #[test]
@@ -251,39 +186,15 @@ mod tests {
         let port = udp.local_addr().unwrap().port();
         let tcp = TcpListener::bind(("127.0.0.1", port)); // same number, other protocol (may be taken)
 
-        let inv = enumerate(&Query {
-            protocols: vec![Protocol::Udp],
-            port: Some(port),
-        })
-        .unwrap();
+        let inv = enumerate(&Query { protocols: vec![Protocol::Udp], port: Some(port) }).unwrap();
         assert!(!inv.sockets.is_empty());
-        assert!(inv
-            .sockets
-            .iter()
-            .all(|s| s.socket.port == port && s.socket.protocol == Protocol::Udp));
-        assert_owned_by_me(find(
-            &inv,
-            Protocol::Udp,
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            port,
-        ));
+        assert!(inv.sockets.iter().all(|s| s.socket.port == port && s.socket.protocol == Protocol::Udp));
+        assert_owned_by_me(find(&inv, Protocol::Udp, IpAddr::V4(Ipv4Addr::LOCALHOST), port));
 
         if tcp.is_ok() {
-            let inv = enumerate(&Query {
-                protocols: vec![Protocol::Tcp],
-                port: Some(port),
-            })
-            .unwrap();
-            assert!(inv
-                .sockets
-                .iter()
-                .all(|s| s.socket.port == port && s.socket.protocol == Protocol::Tcp));
-            assert_owned_by_me(find(
-                &inv,
-                Protocol::Tcp,
-                IpAddr::V4(Ipv4Addr::LOCALHOST),
-                port,
-            ));
+            let inv = enumerate(&Query { protocols: vec![Protocol::Tcp], port: Some(port) }).unwrap();
+            assert!(inv.sockets.iter().all(|s| s.socket.port == port && s.socket.protocol == Protocol::Tcp));
+            assert_owned_by_me(find(&inv, Protocol::Tcp, IpAddr::V4(Ipv4Addr::LOCALHOST), port));
         }
     }
 
@@ -299,20 +210,11 @@ mod tests {
 
         let inv = enumerate(&Query::default()).unwrap();
         let client_port = client.local_addr().unwrap().port();
-        assert!(!inv
-            .sockets
-            .iter()
-            .any(|s| s.socket.protocol == Protocol::Tcp && s.socket.port == client_port));
+        assert!(!inv.sockets.iter().any(|s| s.socket.protocol == Protocol::Tcp && s.socket.port == client_port));
         let connected_port = connected.local_addr().unwrap().port();
-        assert!(!inv
-            .sockets
-            .iter()
-            .any(|s| s.socket.protocol == Protocol::Udp && s.socket.port == connected_port));
-        let twins: Vec<_> = inv
-            .sockets
-            .iter()
-            .filter(|s| s.socket.protocol == Protocol::Udp && s.socket.port == twin_port)
-            .collect();
+        assert!(!inv.sockets.iter().any(|s| s.socket.protocol == Protocol::Udp && s.socket.port == connected_port));
+        let twins: Vec<_> =
+            inv.sockets.iter().filter(|s| s.socket.protocol == Protocol::Udp && s.socket.port == twin_port).collect();
         assert_eq!(twins.len(), 2);
         assert_ne!(twins[0].socket.inode, twins[1].socket.inode);
     }
@@ -369,18 +271,11 @@ mod tests {
             )
         };
         if rc != 0 {
-            eprintln!(
-                "skipped: SO_BINDTODEVICE needs CAP_NET_RAW ({})",
-                std::io::Error::last_os_error()
-            );
+            eprintln!("skipped: SO_BINDTODEVICE needs CAP_NET_RAW ({})", std::io::Error::last_os_error());
             return;
         }
         let port = udp.local_addr().unwrap().port();
-        let inv = enumerate(&Query {
-            protocols: vec![Protocol::Udp],
-            port: Some(port),
-        })
-        .unwrap();
+        let inv = enumerate(&Query { protocols: vec![Protocol::Udp], port: Some(port) }).unwrap();
         let s = find(&inv, Protocol::Udp, IpAddr::V4(Ipv4Addr::LOCALHOST), port);
         assert_eq!(s.socket.interface.as_deref(), Some("lo"));
     }
@@ -401,15 +296,10 @@ mod tests {
         for owned in enumerate(&Query::default()).unwrap().sockets {
             let s = owned.socket;
             let pids = owned.processes.iter().map(|p| p.pid).collect();
-            ours.entry((s.protocol.to_string(), s.address, s.port, s.interface))
-                .or_default()
-                .push(pids);
+            ours.entry((s.protocol.to_string(), s.address, s.port, s.interface)).or_default().push(pids);
         }
 
-        let output = std::process::Command::new("ss")
-            .arg("-Htulpn")
-            .output()
-            .unwrap();
+        let output = std::process::Command::new("ss").arg("-Htulpn").output().unwrap();
         assert!(output.status.success());
         let mut theirs = Table::new();
         for line in String::from_utf8_lossy(&output.stdout).lines() {
@@ -421,23 +311,10 @@ mod tests {
             };
             let host = host.trim_start_matches('[').trim_end_matches(']');
             // ss prints a dual-stack IPv6 wildcard as "*".
-            let address: IpAddr = if host == "*" {
-                IpAddr::V6(Ipv6Addr::UNSPECIFIED)
-            } else {
-                host.parse().unwrap()
-            };
+            let address: IpAddr = if host == "*" { IpAddr::V6(Ipv6Addr::UNSPECIFIED) } else { host.parse().unwrap() };
             let users = fields.get(6).copied().unwrap_or("");
-            let pids = users
-                .split("pid=")
-                .skip(1)
-                .filter_map(|rest| rest.split(',').next()?.parse().ok())
-                .collect();
-            let key = (
-                fields[0].to_string(),
-                address,
-                local_port.parse().unwrap(),
-                interface,
-            );
+            let pids = users.split("pid=").skip(1).filter_map(|rest| rest.split(',').next()?.parse().ok()).collect();
+            let key = (fields[0].to_string(), address, local_port.parse().unwrap(), interface);
             theirs.entry(key).or_default().push(pids);
         }
         for table in [&mut ours, &mut theirs] {
@@ -454,11 +331,7 @@ mod tests {
                 println!("DIFF {key:?}: portwarden {a:?} vs ss {b:?}");
             }
         }
-        println!(
-            "{} entries from portwarden, {} from ss, {differences} differences",
-            ours.len(),
-            theirs.len()
-        );
+        println!("{} entries from portwarden, {} from ss, {differences} differences", ours.len(), theirs.len());
         assert_eq!(differences, 0);
     }
 
@@ -472,7 +345,6 @@ mod tests {
              sockets they hold show no owner"
         );
         let many: Vec<_> = (1..=7).map(|pid| (pid, denied())).collect();
-        assert!(unreadable_warning(&many)
-            .contains("7 processes (PID 1, 2, 3, 4, 5, and 2 more: Permission denied"));
+        assert!(unreadable_warning(&many).contains("7 processes (PID 1, 2, 3, 4, 5, and 2 more: Permission denied"));
     }
 }

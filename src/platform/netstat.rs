@@ -45,9 +45,7 @@ pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
     let mut warnings = Vec::new();
     let (rows, failed_rows) = list_rows(protocols)?;
     if failed_rows > 0 {
-        warnings.push(format!(
-            "{failed_rows} sockets could not be read and are not shown"
-        ));
+        warnings.push(format!("{failed_rows} sockets could not be read and are not shown"));
     }
 
     // (port, protocol, address) -> owner PIDs; the key order is the output order.
@@ -63,18 +61,11 @@ pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
         if !query.wants(protocol) || query.port.is_some_and(|wanted| wanted != port) {
             continue;
         }
-        grouped
-            .entry((port, protocol, fix_address(address)))
-            .or_default()
-            .extend(row.associated_pids.iter().copied());
+        grouped.entry((port, protocol, fix_address(address))).or_default().extend(row.associated_pids.iter().copied());
     }
 
     let own_pid = Pid::from_u32(std::process::id());
-    let mut pids: Vec<Pid> = grouped
-        .values()
-        .flatten()
-        .map(|&pid| Pid::from_u32(pid))
-        .collect();
+    let mut pids: Vec<Pid> = grouped.values().flatten().map(|&pid| Pid::from_u32(pid)).collect();
     pids.push(own_pid);
     pids.sort_unstable();
     pids.dedup();
@@ -93,29 +84,14 @@ pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
     let sockets: Vec<OwnedSocket> = grouped
         .into_iter()
         .map(|((port, protocol, address), pids)| OwnedSocket {
-            socket: Socket {
-                protocol,
-                address,
-                port,
-                uid: None,
-                inode: 0,
-                v6only: None,
-                interface: None,
-            },
+            socket: Socket { protocol, address, port, uid: None, inode: 0, v6only: None, interface: None },
             // BTreeSet iteration keeps the processes sorted by PID.
-            processes: pids
-                .iter()
-                .filter_map(|&pid| describe(&system, users.as_ref(), pid))
-                .collect(),
+            processes: pids.iter().filter_map(|&pid| describe(&system, users.as_ref(), pid)).collect(),
         })
         .collect();
 
     let owners_partly_hidden = owners_hidden(&system, own_pid, &sockets);
-    Ok(Inventory {
-        sockets,
-        warnings,
-        owners_partly_hidden,
-    })
+    Ok(Inventory { sockets, warnings, owners_partly_hidden })
 }
 
 /// Runs netstat2, skipping (and counting) rows it fails on instead of failing the whole listing.
@@ -155,12 +131,7 @@ fn describe(system: &System, users: Option<&Users>, pid: u32) -> Option<Process>
         pid,
         name: decode_os(process.name()),
         exe: process.exe().map(|exe| decode_os(exe.as_os_str())),
-        cmdline: process
-            .cmd()
-            .iter()
-            .map(|arg| decode_os(arg))
-            .collect::<Vec<_>>()
-            .join(" "),
+        cmdline: process.cmd().iter().map(|arg| decode_os(arg)).collect::<Vec<_>>().join(" "),
         user,
         uid: uid.and_then(numeric_uid),
         start_time: Some(process.start_time()),
@@ -187,10 +158,8 @@ fn numeric_uid(_uid: &sysinfo::Uid) -> Option<u32> {
 /// before its details were read.
 #[cfg(target_os = "macos")]
 fn owners_hidden(system: &System, own_pid: Pid, _sockets: &[OwnedSocket]) -> bool {
-    let is_root = system
-        .process(own_pid)
-        .and_then(|me| me.effective_user_id().or(me.user_id()))
-        .is_some_and(|uid| **uid == 0);
+    let is_root =
+        system.process(own_pid).and_then(|me| me.effective_user_id().or(me.user_id())).is_some_and(|uid| **uid == 0);
     !is_root
 }
 
@@ -226,10 +195,7 @@ fn fix_address(address: IpAddr) -> IpAddr {
 #[cfg(target_os = "macos")]
 pub fn user_name(uid: u32) -> Option<String> {
     let uid = sysinfo::Uid::try_from(usize::try_from(uid).ok()?).ok()?;
-    Users::new_with_refreshed_list()
-        .ok()?
-        .get_user_by_id(&uid)
-        .map(|user| user.name().to_string())
+    Users::new_with_refreshed_list().ok()?.get_user_by_id(&uid).map(|user| user.name().to_string())
 }
 
 /// The name of `uid` (macOS); Windows has no numeric uids, so always `None` there.
@@ -247,15 +213,8 @@ mod tests {
     #[test]
     fn restores_ipv4_mapped_addresses() {
         let compat: IpAddr = "::10.0.0.1".parse().unwrap();
-        assert_eq!(
-            fix_address(compat),
-            IpAddr::V6(Ipv4Addr::new(10, 0, 0, 1).to_ipv6_mapped())
-        );
-        for kept in [
-            IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-            IpAddr::V6(Ipv6Addr::LOCALHOST),
-            "fe80::1".parse().unwrap(),
-        ] {
+        assert_eq!(fix_address(compat), IpAddr::V6(Ipv4Addr::new(10, 0, 0, 1).to_ipv6_mapped()));
+        for kept in [IpAddr::V6(Ipv6Addr::UNSPECIFIED), IpAddr::V6(Ipv6Addr::LOCALHOST), "fe80::1".parse().unwrap()] {
             assert_eq!(fix_address(kept), kept);
         }
     }
@@ -264,15 +223,8 @@ mod tests {
     fn finds_own_listener() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let inv = enumerate(&Query {
-            protocols: vec![Protocol::Tcp],
-            port: Some(port),
-        })
-        .unwrap();
+        let inv = enumerate(&Query { protocols: vec![Protocol::Tcp], port: Some(port) }).unwrap();
         let me = std::process::id();
-        assert!(inv
-            .sockets
-            .iter()
-            .any(|s| s.processes.iter().any(|p| p.pid == me)));
+        assert!(inv.sockets.iter().any(|s| s.processes.iter().any(|p| p.pid == me)));
     }
 }

@@ -90,17 +90,14 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
         }
         out
     };
-    let threads = thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(items.len());
+    let threads = thread::available_parallelism().map_or(1, |n| n.get()).min(items.len());
     if threads <= 1 {
         return work();
     }
     thread::scope(|scope| {
         // If a helper cannot be spawned, the remaining threads simply take its share.
-        let helpers: Vec<_> = (1..threads)
-            .filter_map(|_| thread::Builder::new().spawn_scoped(scope, work).ok())
-            .collect();
+        let helpers: Vec<_> =
+            (1..threads).filter_map(|_| thread::Builder::new().spawn_scoped(scope, work).ok()).collect();
         let mut out = work();
         for helper in helpers {
             match helper.join() {
@@ -123,12 +120,7 @@ struct PidScan {
 }
 
 fn scan_pid(pid: u32, wanted: &HashSet<u64>) -> PidScan {
-    let mut scan = PidScan {
-        pid,
-        hits: Vec::new(),
-        start_time: None,
-        error: None,
-    };
+    let mut scan = PidScan { pid, hits: Vec::new(), start_time: None, error: None };
     let mut path = [0u8; 32];
     let Some(path) = proc_pid_fd_path(pid, &mut path) else {
         return scan;
@@ -255,21 +247,11 @@ fn dirent_names(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
 // ---- thin safe wrappers over the few system calls used above ----
 
 /// `openat(dir or AT_FDCWD, path, O_RDONLY | O_CLOEXEC | extra)`.
-fn open_at(
-    dir: Option<BorrowedFd<'_>>,
-    path: &CStr,
-    extra_flags: libc::c_int,
-) -> io::Result<OwnedFd> {
+fn open_at(dir: Option<BorrowedFd<'_>>, path: &CStr, extra_flags: libc::c_int) -> io::Result<OwnedFd> {
     let dirfd = dir.map_or(libc::AT_FDCWD, |d| d.as_raw_fd());
     loop {
         // SAFETY: `path` is NUL-terminated; `dirfd` is AT_FDCWD or a descriptor borrowed for this call.
-        let fd = unsafe {
-            libc::openat(
-                dirfd,
-                path.as_ptr(),
-                libc::O_RDONLY | libc::O_CLOEXEC | extra_flags,
-            )
-        };
+        let fd = unsafe { libc::openat(dirfd, path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC | extra_flags) };
         if fd >= 0 {
             // SAFETY: `fd` was just returned by openat, is open, and nothing else owns it.
             return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
@@ -284,28 +266,14 @@ fn open_at(
 /// One `getdents64` call: fills `buf` with directory records, returns the number of bytes used (0 at the end).
 fn getdents(dir: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: `dir` is an open directory descriptor and `buf` is writable for `buf.len()` bytes.
-    let n = unsafe {
-        libc::syscall(
-            libc::SYS_getdents64,
-            dir.as_raw_fd(),
-            buf.as_mut_ptr(),
-            buf.len(),
-        )
-    };
+    let n = unsafe { libc::syscall(libc::SYS_getdents64, dir.as_raw_fd(), buf.as_mut_ptr(), buf.len()) };
     usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }
 
 /// `readlinkat(dir, name)` into `buf`; returns the length (the target is cut at `buf.len()` bytes).
 fn read_link_at(dir: BorrowedFd<'_>, name: &CStr, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: `name` is NUL-terminated, `dir` is open, and `buf` is writable for `buf.len()` bytes.
-    let n = unsafe {
-        libc::readlinkat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
+    let n = unsafe { libc::readlinkat(dir.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
     usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }
 
@@ -331,18 +299,10 @@ fn read_small_at(dir: BorrowedFd<'_>, name: &CStr, buf: &mut [u8]) -> io::Result
 /// so `None` is returned and the PID is dropped as an owner. `user` is left `None` for the caller to fill.
 pub fn read_process(pid: u32, expected_start: Option<u64>) -> Option<Process> {
     let dir = format!("/proc/{pid}");
-    let name = std::fs::read(format!("{dir}/comm"))
-        .ok()
-        .map(|comm| decode_bytes(trim_newline(&comm)));
-    let exe = std::fs::read_link(format!("{dir}/exe"))
-        .ok()
-        .map(|p| decode_bytes(p.as_os_str().as_bytes()));
-    let cmdline = std::fs::read(format!("{dir}/cmdline"))
-        .map(|c| decode_bytes(&join_cmdline(&c)))
-        .unwrap_or_default();
-    let uid = std::fs::read(format!("{dir}/status"))
-        .ok()
-        .and_then(|s| parse_status_uid(&s));
+    let name = std::fs::read(format!("{dir}/comm")).ok().map(|comm| decode_bytes(trim_newline(&comm)));
+    let exe = std::fs::read_link(format!("{dir}/exe")).ok().map(|p| decode_bytes(p.as_os_str().as_bytes()));
+    let cmdline = std::fs::read(format!("{dir}/cmdline")).map(|c| decode_bytes(&join_cmdline(&c))).unwrap_or_default();
+    let uid = std::fs::read(format!("{dir}/status")).ok().and_then(|s| parse_status_uid(&s));
     // Read the start time last. If it is still the one seen by the fd scan, that process was alive from the scan
     // until now, so its PID cannot have been reused in between and every file above was its own. Otherwise the
     // PID was (or is being) recycled and some of them may describe the newcomer.
@@ -350,15 +310,7 @@ pub fn read_process(pid: u32, expected_start: Option<u64>) -> Option<Process> {
     if expected_start.is_some_and(|expected| expected != start_time) {
         return None;
     }
-    Some(Process {
-        pid,
-        name: name.unwrap_or_default(),
-        exe,
-        cmdline,
-        user: None,
-        uid,
-        start_time: Some(start_time),
-    })
+    Some(Process { pid, name: name.unwrap_or_default(), exe, cmdline, user: None, uid, start_time: Some(start_time) })
 }
 
 fn read_start_time(dir: &str) -> Option<u64> {
@@ -400,20 +352,13 @@ pub fn parse_stat_start_time(stat: &[u8]) -> Option<u64> {
 /// the last argument, or padding left by processes that rewrite their arguments) are dropped.
 pub fn join_cmdline(raw: &[u8]) -> Vec<u8> {
     let end = raw.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-    raw[..end]
-        .iter()
-        .map(|&b| if b == 0 { b' ' } else { b })
-        .collect()
+    raw[..end].iter().map(|&b| if b == 0 { b' ' } else { b }).collect()
 }
 
 /// The real uid: the first number on the `Uid:` line of `/proc/PID/status`.
 pub fn parse_status_uid(status: &[u8]) -> Option<u32> {
-    let line = status
-        .split(|&b| b == b'\n')
-        .find_map(|line| line.strip_prefix(b"Uid:"))?;
-    let first = line
-        .split(|b| b.is_ascii_whitespace())
-        .find(|field| !field.is_empty())?;
+    let line = status.split(|&b| b == b'\n').find_map(|line| line.strip_prefix(b"Uid:"))?;
+    let first = line.split(|b| b.is_ascii_whitespace()).find(|field| !field.is_empty())?;
     parse_decimal(first)
 }
 
@@ -433,12 +378,7 @@ pub fn read_processes(pids: &[(u32, Option<u64>)]) -> HashMap<u32, Process> {
 pub fn hidepid_in_mounts(mounts: &str) -> bool {
     let proc_mount = mounts.lines().rev().find_map(|line| {
         let mut fields = line.split_ascii_whitespace();
-        let (_source, target, fstype, options) = (
-            fields.next()?,
-            fields.next()?,
-            fields.next()?,
-            fields.next()?,
-        );
+        let (_source, target, fstype, options) = (fields.next()?, fields.next()?, fields.next()?, fields.next()?);
         (target == "/proc" && fstype == "proc").then_some(options)
     });
     proc_mount.is_some_and(|options| {
@@ -489,14 +429,8 @@ mod tests {
 
     #[test]
     fn cmdline_joining() {
-        assert_eq!(
-            join_cmdline(b"/usr/bin/python3\0-m\0http.server\0"),
-            b"/usr/bin/python3 -m http.server"
-        );
-        assert_eq!(
-            join_cmdline(b"nginx: master process\0\0\0\0"),
-            b"nginx: master process"
-        );
+        assert_eq!(join_cmdline(b"/usr/bin/python3\0-m\0http.server\0"), b"/usr/bin/python3 -m http.server");
+        assert_eq!(join_cmdline(b"nginx: master process\0\0\0\0"), b"nginx: master process");
         assert_eq!(join_cmdline(b"a\0\0b\0"), b"a  b");
         assert_eq!(join_cmdline(b""), b"");
         assert_eq!(join_cmdline(b"\0"), b"");
@@ -505,10 +439,7 @@ mod tests {
     #[test]
     fn socket_links() {
         assert_eq!(parse_socket_link(b"socket:[123]"), Some(123));
-        assert_eq!(
-            parse_socket_link(b"socket:[18446744073709551615]"),
-            Some(u64::MAX)
-        );
+        assert_eq!(parse_socket_link(b"socket:[18446744073709551615]"), Some(u64::MAX));
         assert_eq!(parse_socket_link(b"socket:[]"), None);
         assert_eq!(parse_socket_link(b"socket:[12a]"), None);
         assert_eq!(parse_socket_link(b"socket:[+12]"), None);
@@ -520,8 +451,7 @@ mod tests {
 
     #[test]
     fn status_uid_is_the_real_uid() {
-        let status =
-            b"Name:\tx\nUmask:\t0022\nState:\tS\nUid:\t1000\t0\t0\t0\nGid:\t100\t100\t100\t100\n";
+        let status = b"Name:\tx\nUmask:\t0022\nState:\tS\nUid:\t1000\t0\t0\t0\nGid:\t100\t100\t100\t100\n";
         assert_eq!(parse_status_uid(status), Some(1000));
         assert_eq!(parse_status_uid(b"Name:\tx\n"), None);
     }
@@ -547,22 +477,15 @@ mod tests {
 
     #[test]
     fn hidepid_detection() {
-        let plain =
-            "sysfs /sys sysfs rw 0 0\nproc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\n";
+        let plain = "sysfs /sys sysfs rw 0 0\nproc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\n";
         assert!(!hidepid_in_mounts(plain));
-        assert!(hidepid_in_mounts(
-            "proc /proc proc rw,relatime,hidepid=2 0 0\n"
-        ));
-        assert!(hidepid_in_mounts(
-            "proc /proc proc rw,relatime,hidepid=invisible,gid=10 0 0\n"
-        ));
+        assert!(hidepid_in_mounts("proc /proc proc rw,relatime,hidepid=2 0 0\n"));
+        assert!(hidepid_in_mounts("proc /proc proc rw,relatime,hidepid=invisible,gid=10 0 0\n"));
         assert!(!hidepid_in_mounts("proc /proc proc rw,hidepid=0 0 0\n"));
         assert!(!hidepid_in_mounts("proc /proc proc rw,hidepid=off 0 0\n"));
         // Only /proc counts, and the last mount on it wins.
         assert!(!hidepid_in_mounts("proc /mnt/proc proc rw,hidepid=2 0 0\n"));
-        assert!(!hidepid_in_mounts(
-            "proc /proc proc rw,hidepid=2 0 0\nproc /proc proc rw 0 0\n"
-        ));
+        assert!(!hidepid_in_mounts("proc /proc proc rw,hidepid=2 0 0\nproc /proc proc rw 0 0\n"));
     }
 
     #[test]

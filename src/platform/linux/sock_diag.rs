@@ -29,14 +29,10 @@ use std::ffi::CStr;
 use std::io;
 
 use anyhow::{anyhow, bail, Result};
-use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
-};
+use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST};
 use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP};
 use netlink_packet_sock_diag::inet::nlas::Nla;
-use netlink_packet_sock_diag::inet::{
-    ExtensionFlags, InetRequest, InetResponse, SocketId, StateFlags,
-};
+use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, InetResponse, SocketId, StateFlags};
 use netlink_packet_sock_diag::SockDiagMessage;
 use netlink_sys::protocols::NETLINK_SOCK_DIAG;
 use netlink_sys::{Socket as NetlinkSocket, SocketAddr as NetlinkAddr};
@@ -64,31 +60,15 @@ struct Dump {
 }
 
 const DUMPS: [Dump; 4] = [
-    Dump {
-        protocol: Protocol::Tcp,
-        family: AF_INET,
-    },
-    Dump {
-        protocol: Protocol::Tcp,
-        family: AF_INET6,
-    },
-    Dump {
-        protocol: Protocol::Udp,
-        family: AF_INET,
-    },
-    Dump {
-        protocol: Protocol::Udp,
-        family: AF_INET6,
-    },
+    Dump { protocol: Protocol::Tcp, family: AF_INET },
+    Dump { protocol: Protocol::Tcp, family: AF_INET6 },
+    Dump { protocol: Protocol::Udp, family: AF_INET },
+    Dump { protocol: Protocol::Udp, family: AF_INET6 },
 ];
 
 impl Dump {
     fn label(self) -> String {
-        let family = if self.family == AF_INET6 {
-            "ipv6"
-        } else {
-            "ipv4"
-        };
+        let family = if self.family == AF_INET6 { "ipv6" } else { "ipv4" };
         format!("{}/{family}", self.protocol)
     }
 
@@ -118,10 +98,9 @@ struct Entry {
 /// Lists the sockets the query wants, sorted by (port, protocol, address, inode). Sockets are never merged: two
 /// sockets sharing a port through SO_REUSEPORT are two entries.
 pub fn list_sockets(query: &Query) -> Result<Vec<Socket>> {
-    let mut nl = NetlinkSocket::new(NETLINK_SOCK_DIAG)
-        .map_err(|e| anyhow!("cannot open a netlink sock_diag socket: {e}"))?;
-    nl.bind_auto()
-        .map_err(|e| anyhow!("cannot bind the netlink sock_diag socket: {e}"))?;
+    let mut nl =
+        NetlinkSocket::new(NETLINK_SOCK_DIAG).map_err(|e| anyhow!("cannot open a netlink sock_diag socket: {e}"))?;
+    nl.bind_auto().map_err(|e| anyhow!("cannot bind the netlink sock_diag socket: {e}"))?;
     nl.connect(&NetlinkAddr::new(0, 0))
         .map_err(|e| anyhow!("cannot connect the netlink sock_diag socket to the kernel: {e}"))?;
 
@@ -140,26 +119,14 @@ pub fn list_sockets(query: &Query) -> Result<Vec<Socket>> {
     let mut names: HashMap<u32, String> = HashMap::new();
     let mut sockets: Vec<Socket> = entries
         .into_iter()
-        .map(
-            |Entry {
-                 mut socket,
-                 ifindex,
-             }| {
-                if ifindex != 0 {
-                    socket.interface = Some(
-                        names
-                            .entry(ifindex)
-                            .or_insert_with(|| interface_name(ifindex))
-                            .clone(),
-                    );
-                }
-                socket
-            },
-        )
+        .map(|Entry { mut socket, ifindex }| {
+            if ifindex != 0 {
+                socket.interface = Some(names.entry(ifindex).or_insert_with(|| interface_name(ifindex)).clone());
+            }
+            socket
+        })
         .collect();
-    sockets.sort_by(|a, b| {
-        (a.port, a.protocol, a.address, a.inode).cmp(&(b.port, b.protocol, b.address, b.inode))
-    });
+    sockets.sort_by_key(|s| (s.port, s.protocol, s.address, s.inode));
     Ok(sockets)
 }
 
@@ -179,13 +146,9 @@ fn run_dump(
     }
     loop {
         // MSG_TRUNC makes recv return the real datagram length even when it did not fit.
-        let len = retry_eintr(|| nl.recv(&mut &mut buf[..], libc::MSG_TRUNC))
-            .map_err(|e| anyhow!("recv: {e}"))?;
+        let len = retry_eintr(|| nl.recv(&mut &mut buf[..], libc::MSG_TRUNC)).map_err(|e| anyhow!("recv: {e}"))?;
         if len > buf.len() {
-            bail!(
-                "a {len}-byte reply did not fit the {}-byte receive buffer",
-                buf.len()
-            );
+            bail!("a {len}-byte reply did not fit the {}-byte receive buffer", buf.len());
         }
         if len == 0 {
             bail!("empty reply from the kernel");
@@ -210,11 +173,7 @@ fn request_bytes(dump: Dump, seq: u32, port: Option<u16>) -> Vec<u8> {
     let mut header = NetlinkHeader::default();
     header.flags = NLM_F_REQUEST | NLM_F_DUMP;
     header.sequence_number = seq;
-    let socket_id = if dump.family == AF_INET6 {
-        SocketId::new_v6()
-    } else {
-        SocketId::new_v4()
-    };
+    let socket_id = if dump.family == AF_INET6 { SocketId::new_v6() } else { SocketId::new_v4() };
     let request = InetRequest {
         family: dump.family,
         protocol: dump.ip_protocol(),
@@ -290,19 +249,13 @@ fn parse_datagram(data: &[u8], dump: Dump, seq: u32, out: &mut Vec<Entry>) -> Re
             }
             NetlinkPayload::Error(error) => {
                 if let Some(code) = error.code {
-                    bail!(
-                        "{}",
-                        io::Error::from_raw_os_error(code.get().saturating_neg())
-                    );
+                    bail!("{}", io::Error::from_raw_os_error(code.get().saturating_neg()));
                 }
                 // A plain acknowledgement; dumps do not ask for one, ignore it.
             }
             NetlinkPayload::Noop => {}
             NetlinkPayload::Overrun(_) => bail!("netlink overrun"),
-            _ => bail!(
-                "unexpected netlink message type {}",
-                message.header.message_type
-            ),
+            _ => bail!("unexpected netlink message type {}", message.header.message_type),
         }
     }
     Ok(Progress::More)
@@ -374,15 +327,7 @@ mod tests {
     }
 
     /// `struct inet_diag_msg` (72 bytes) followed by attributes.
-    fn inet_diag_msg(
-        family: u8,
-        state: u8,
-        addr: [u8; 16],
-        port: u16,
-        ifindex: u32,
-        uid: u32,
-        inode: u32,
-    ) -> Vec<u8> {
+    fn inet_diag_msg(family: u8, state: u8, addr: [u8; 16], port: u16, ifindex: u32, uid: u32, inode: u32) -> Vec<u8> {
         let mut m = vec![family, state, 0, 0];
         m.extend_from_slice(&port.to_be_bytes()); // idiag_sport
         m.extend_from_slice(&0u16.to_be_bytes()); // idiag_dport
@@ -408,34 +353,17 @@ mod tests {
         a
     }
 
-    const TCP6: Dump = Dump {
-        protocol: Protocol::Tcp,
-        family: AF_INET6,
-    };
-    const UDP4: Dump = Dump {
-        protocol: Protocol::Udp,
-        family: AF_INET,
-    };
+    const TCP6: Dump = Dump { protocol: Protocol::Tcp, family: AF_INET6 };
+    const UDP4: Dump = Dump { protocol: Protocol::Udp, family: AF_INET };
 
     #[test]
     fn parses_a_multipart_datagram() {
         let mut v4 = [0u8; 16];
         v4[..4].copy_from_slice(&[127, 0, 0, 1]);
-        let mut datagram = nlmsg(
-            SOCK_DIAG_BY_FAMILY,
-            7,
-            &inet_diag_msg(AF_INET, 7, v4, 53, 0, 101, 4242),
-        );
-        datagram.extend(nlmsg(
-            SOCK_DIAG_BY_FAMILY,
-            7,
-            &inet_diag_msg(AF_INET, 7, [0; 16], 5353, 3, 0, 99),
-        ));
+        let mut datagram = nlmsg(SOCK_DIAG_BY_FAMILY, 7, &inet_diag_msg(AF_INET, 7, v4, 53, 0, 101, 4242));
+        datagram.extend(nlmsg(SOCK_DIAG_BY_FAMILY, 7, &inet_diag_msg(AF_INET, 7, [0; 16], 5353, 3, 0, 99)));
         let mut out = Vec::new();
-        assert_eq!(
-            parse_datagram(&datagram, UDP4, 7, &mut out).unwrap(),
-            Progress::More
-        );
+        assert_eq!(parse_datagram(&datagram, UDP4, 7, &mut out).unwrap(), Progress::More);
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].socket.address, IpAddr::V4(Ipv4Addr::LOCALHOST));
         assert_eq!(out[0].socket.port, 53);
@@ -448,21 +376,14 @@ mod tests {
         assert_eq!(out[1].ifindex, 3);
 
         let done = nlmsg(NLMSG_DONE, 7, &0i32.to_ne_bytes());
-        assert_eq!(
-            parse_datagram(&done, UDP4, 7, &mut out).unwrap(),
-            Progress::Done
-        );
+        assert_eq!(parse_datagram(&done, UDP4, 7, &mut out).unwrap(), Progress::Done);
     }
 
     #[test]
     fn reads_the_v6only_attribute() {
         const INET_DIAG_SKV6ONLY: u16 = 11;
         let mut out = Vec::new();
-        for (flag, expected) in [
-            (Some(0u8), Some(false)),
-            (Some(1), Some(true)),
-            (None, None),
-        ] {
+        for (flag, expected) in [(Some(0u8), Some(false)), (Some(1), Some(true)), (None, None)] {
             let mut payload = inet_diag_msg(AF_INET6, 10, [0; 16], 8080, 0, 0, 1);
             payload.extend(rtattr(15, &[0; 4])); // INET_DIAG_MARK-like unknown-to-us attribute first
             if let Some(flag) = flag {
@@ -479,17 +400,13 @@ mod tests {
     fn errors_in_done_and_error_messages_fail_the_dump() {
         let mut out = Vec::new();
         let done = nlmsg(NLMSG_DONE, 1, &(-libc::ENOBUFS).to_ne_bytes());
-        let err = parse_datagram(&done, TCP6, 1, &mut out)
-            .unwrap_err()
-            .to_string();
+        let err = parse_datagram(&done, TCP6, 1, &mut out).unwrap_err().to_string();
         assert!(err.contains("No buffer space"), "{err}");
 
         let mut payload = (-libc::EINVAL).to_ne_bytes().to_vec();
         payload.extend(&nlmsg(SOCK_DIAG_BY_FAMILY, 1, &[0; 56])[..16]); // the offending request's header
         let error = nlmsg(NLMSG_ERROR, 1, &payload);
-        let err = parse_datagram(&error, TCP6, 1, &mut out)
-            .unwrap_err()
-            .to_string();
+        let err = parse_datagram(&error, TCP6, 1, &mut out).unwrap_err().to_string();
         assert!(err.contains("Invalid argument"), "{err}");
     }
 
@@ -497,15 +414,8 @@ mod tests {
     fn ignores_other_sequence_numbers_and_rejects_garbage() {
         let mut out = Vec::new();
         let stray = nlmsg(NLMSG_DONE, 99, &0i32.to_ne_bytes());
-        assert_eq!(
-            parse_datagram(&stray, TCP6, 1, &mut out).unwrap(),
-            Progress::More
-        );
-        let mut truncated = nlmsg(
-            SOCK_DIAG_BY_FAMILY,
-            1,
-            &inet_diag_msg(AF_INET6, 10, [0; 16], 1, 0, 0, 1),
-        );
+        assert_eq!(parse_datagram(&stray, TCP6, 1, &mut out).unwrap(), Progress::More);
+        let mut truncated = nlmsg(SOCK_DIAG_BY_FAMILY, 1, &inet_diag_msg(AF_INET6, 10, [0; 16], 1, 0, 0, 1));
         truncated.truncate(40);
         assert!(parse_datagram(&truncated, TCP6, 1, &mut out).is_err());
     }
@@ -515,20 +425,11 @@ mod tests {
         let plain = request_bytes(TCP6, 5, None);
         assert_eq!(plain.len(), 16 + 56);
         assert_eq!(u32::from_ne_bytes(plain[0..4].try_into().unwrap()), 72);
-        assert_eq!(
-            u16::from_ne_bytes(plain[4..6].try_into().unwrap()),
-            SOCK_DIAG_BY_FAMILY
-        );
-        assert_eq!(
-            u16::from_ne_bytes(plain[6..8].try_into().unwrap()),
-            NLM_F_REQUEST | NLM_F_DUMP
-        );
+        assert_eq!(u16::from_ne_bytes(plain[4..6].try_into().unwrap()), SOCK_DIAG_BY_FAMILY);
+        assert_eq!(u16::from_ne_bytes(plain[6..8].try_into().unwrap()), NLM_F_REQUEST | NLM_F_DUMP);
         assert_eq!(u32::from_ne_bytes(plain[8..12].try_into().unwrap()), 5);
         assert_eq!(&plain[16..20], &[AF_INET6, IPPROTO_TCP, 0, 0]);
-        assert_eq!(
-            u32::from_ne_bytes(plain[20..24].try_into().unwrap()),
-            1 << 10
-        ); // TCP_LISTEN
+        assert_eq!(u32::from_ne_bytes(plain[20..24].try_into().unwrap()), 1 << 10); // TCP_LISTEN
         let udp = request_bytes(UDP4, 1, None);
         assert_eq!(u32::from_ne_bytes(udp[20..24].try_into().unwrap()), 1 << 7); // TCP_CLOSE
 
@@ -538,10 +439,7 @@ mod tests {
         assert_eq!(&filtered[..16][4..], &plain[..16][4..]);
         let attr = &filtered[72..];
         assert_eq!(u16::from_ne_bytes([attr[0], attr[1]]), 20);
-        assert_eq!(
-            u16::from_ne_bytes([attr[2], attr[3]]),
-            INET_DIAG_REQ_BYTECODE
-        );
+        assert_eq!(u16::from_ne_bytes([attr[2], attr[3]]), INET_DIAG_REQ_BYTECODE);
         assert_eq!(&attr[4..8], &[INET_DIAG_BC_S_GE, 8, 20, 0][..]);
         assert_eq!(u16::from_ne_bytes([attr[10], attr[11]]), 0x1234);
         assert_eq!(&attr[12..16], &[INET_DIAG_BC_S_LE, 8, 12, 0][..]);
@@ -558,16 +456,11 @@ mod tests {
         let mut buf = vec![0u8; RECV_BUF_LEN];
         let mut unfiltered = Vec::new();
         run_dump(&nl, UDP4, 1, None, &mut buf, &mut unfiltered).unwrap();
-        assert!(unfiltered
-            .iter()
-            .any(|e| e.socket.port == b.local_addr().unwrap().port()));
+        assert!(unfiltered.iter().any(|e| e.socket.port == b.local_addr().unwrap().port()));
         let mut filtered = Vec::new();
         run_dump(&nl, UDP4, 2, Some(port), &mut buf, &mut filtered).unwrap();
         assert!(!filtered.is_empty());
-        assert!(
-            filtered.iter().all(|e| e.socket.port == port),
-            "{filtered:?}"
-        );
+        assert!(filtered.iter().all(|e| e.socket.port == port), "{filtered:?}");
     }
 
     #[test]

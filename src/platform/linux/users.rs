@@ -18,8 +18,7 @@ pub fn user_name(uid: u32) -> Option<String> {
         let mut result: *mut libc::passwd = std::ptr::null_mut();
         // SAFETY: every pointer refers to live, writable memory of the size passed; getpwuid_r writes the
         // strings of the entry into `buf` and sets `result` to `&entry` on success.
-        let rc =
-            unsafe { libc::getpwuid_r(uid, &mut entry, buf.as_mut_ptr(), buf.len(), &mut result) };
+        let rc = unsafe { libc::getpwuid_r(uid, &mut entry, buf.as_mut_ptr(), buf.len(), &mut result) };
         match rc {
             0 if result.is_null() || entry.pw_name.is_null() => return None,
             0 => {
@@ -43,11 +42,7 @@ pub struct UserCache {
 impl UserCache {
     /// The name for `uid`, or the uid as a number when it has no name.
     pub fn display_name(&mut self, uid: u32) -> String {
-        self.names
-            .entry(uid)
-            .or_insert_with(|| user_name(uid))
-            .clone()
-            .unwrap_or_else(|| uid.to_string())
+        self.names.entry(uid).or_insert_with(|| user_name(uid)).clone().unwrap_or_else(|| uid.to_string())
     }
 }
 

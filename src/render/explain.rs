@@ -1,0 +1,89 @@
+//! Text rendering of `explain`: a port's range, IANA records, flags, related registrations and current listeners.
+
+use super::table::{address_cell, owners_cell};
+use super::Painter;
+use crate::explain::Story;
+use crate::registry::Record;
+use crate::text::escape;
+use std::io::{self, Write};
+
+fn field(out: &mut dyn Write, p: Painter, label: &str, value: &str) -> io::Result<()> {
+    let shown = if value.trim().is_empty() { p.dim("(none)") } else { escape(value.trim()).replace('\n', " ") };
+    writeln!(out, "      {label:<13} {shown}")
+}
+
+fn record(out: &mut dyn Write, p: Painter, r: &Record<'_>) -> io::Result<()> {
+    let name = if r.service.is_empty() { "(no service name)" } else { r.service };
+    let proto = if r.protocol.is_empty() { "all protocols" } else { r.protocol };
+    writeln!(out, "    - {} {}/{} [{}]", p.bold(name), r.port, proto, r.status().as_str())?;
+    field(out, p, "description", r.description)?;
+    field(out, p, "assignee", r.assignee)?;
+    field(out, p, "contact", r.contact)?;
+    field(out, p, "reference", r.reference)?;
+    field(out, p, "registered", r.registration_date)?;
+    field(out, p, "modified", r.modification_date)?;
+    for (label, value) in
+        [("service code", r.service_code), ("unauthorized", r.unauthorized_use_reported), ("notes", r.assignment_notes)]
+    {
+        if !value.trim().is_empty() {
+            field(out, p, label, value)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes one story per port/protocol, separated by blank lines.
+pub fn write(out: &mut dyn Write, stories: &[Story<'_>], p: Painter) -> io::Result<()> {
+    for (i, s) in stories.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        let title =
+            if s.iana.services.is_empty() { s.iana.status.as_str().to_string() } else { s.iana.services.join(", ") };
+        writeln!(out, "{} {}", p.bold(&format!("{}/{}", s.port, s.protocol)), title)?;
+        writeln!(out, "  range:  {}", s.range_meaning)?;
+        writeln!(out, "  IANA:   {}", s.iana.status.as_str())?;
+        if s.iana.entries.is_empty() {
+            writeln!(out, "    {}", p.dim("no registry record covers this port"))?;
+        }
+        for r in &s.iana.entries {
+            record(out, p, r)?;
+        }
+        if s.flags.is_empty() {
+            writeln!(out, "  flags:  {}", p.good("none"))?;
+        } else {
+            writeln!(out, "  flags:")?;
+            for f in &s.flags {
+                writeln!(out, "    - {}: {}", p.warn(f.kind.as_str()), f.reason)?;
+            }
+        }
+        if !s.related.is_empty() {
+            writeln!(out, "  related registrations:")?;
+            for r in &s.related {
+                let proto = if r.protocol.is_empty() { "any" } else { r.protocol };
+                let by = if r.assignee.is_empty() { String::new() } else { format!(" ({})", escape(r.assignee)) };
+                writeln!(out, "    - {}/{} {}{by}: {}", r.port, proto, r.service, escape(r.description))?;
+            }
+        }
+        if s.listeners.is_empty() {
+            writeln!(out, "  listening now: {}", p.dim("nothing on this machine"))?;
+        } else {
+            writeln!(out, "  listening now:")?;
+            for l in &s.listeners {
+                writeln!(
+                    out,
+                    "    - {} {} ({}): {}",
+                    l.protocol,
+                    address_cell(l),
+                    l.exposure.as_str(),
+                    owners_cell(l)
+                )?;
+                for proc_ in &l.processes {
+                    let exe = proc_.exe.as_deref().map(escape).unwrap_or_else(|| "(exe unreadable)".into());
+                    writeln!(out, "        {} {} {}", proc_.pid, exe, p.dim(&escape(&proc_.cmdline)))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}

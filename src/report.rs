@@ -1,0 +1,180 @@
+//! Joins enumerated sockets with the registry and the classification into listener records and a run summary:
+//! the data every renderer (table, JSON) and later the policy check work from.
+
+use crate::classify::{self, Exposure, Flag, Iana, Range, Severity};
+use crate::model::{Family, Inventory, OwnedSocket, Process, Protocol};
+use crate::registry::{Info, Registry, Status};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// One listening socket with everything portwarden knows about it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Listener<'r> {
+    pub protocol: Protocol,
+    pub family: Family,
+    /// Plain address, no brackets; an IPv4-mapped IPv6 address is shown as `::ffff:a.b.c.d`.
+    pub address: String,
+    pub port: u16,
+    /// An IPv6 wildcard socket that also accepts IPv4 (IPV6_V6ONLY off).
+    pub dual_stack: bool,
+    /// The address is an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`).
+    pub ipv4_mapped: bool,
+    /// Interface the socket is bound to (SO_BINDTODEVICE), if any.
+    pub interface: Option<String>,
+    pub exposure: Exposure,
+    /// Every process holding the socket, by pid; empty when the owner could not be seen.
+    pub processes: Vec<Process>,
+    /// Socket owner's uid as the kernel reports it (known even when the processes are not).
+    pub uid: Option<u32>,
+    /// Name of that uid.
+    pub user: Option<String>,
+    pub range: Range,
+    pub iana: Iana<'r>,
+    pub flags: Vec<Flag>,
+    /// Flag weight times exposure; null when there are no flags.
+    pub severity: Option<Severity>,
+    #[serde(skip)]
+    pub inode: u64,
+}
+
+impl Listener<'_> {
+    pub fn owner_known(&self) -> bool {
+        !self.processes.is_empty()
+    }
+}
+
+/// Counts and facts about one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub listeners: usize,
+    pub tcp: usize,
+    pub udp: usize,
+    pub flagged: usize,
+    /// Listeners per IANA status.
+    pub by_status: BTreeMap<&'static str, usize>,
+    /// Listeners per flag kind.
+    pub by_flag: BTreeMap<&'static str, usize>,
+    /// Listeners whose owning process could not be seen.
+    pub owner_unknown: usize,
+    /// How to see the unknown owners, when there are some.
+    pub hint: Option<String>,
+    pub warnings: Vec<String>,
+    pub registry: Info,
+}
+
+/// The whole result of `list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report<'r> {
+    pub schema_version: u32,
+    pub listeners: Vec<Listener<'r>>,
+    pub summary: Summary,
+}
+
+/// Version of the JSON output's shape; bumped on incompatible changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Builds the listener record for one socket. `user_name` maps a uid to a name (the platform's passwd lookup).
+pub fn listener<'r>(
+    owned: OwnedSocket,
+    registry: &'r Registry,
+    user_name: &mut dyn FnMut(u32) -> Option<String>,
+) -> Listener<'r> {
+    let OwnedSocket { socket, processes } = owned;
+    let iana = Iana::of(registry, socket.port, socket.protocol);
+    let flags = classify::socket_flags(&socket, &iana);
+    let exposure = Exposure::of(&socket);
+    let ipv4_mapped = matches!(socket.address, IpAddr::V6(a) if a.to_ipv4_mapped().is_some());
+    Listener {
+        protocol: socket.protocol,
+        family: socket.family(),
+        address: socket.address.to_string(),
+        port: socket.port,
+        dual_stack: socket.is_dual_stack(),
+        ipv4_mapped,
+        interface: socket.interface.clone(),
+        exposure,
+        user: socket.uid.and_then(&mut *user_name),
+        uid: socket.uid,
+        range: Range::of(socket.port),
+        severity: Severity::of(&flags, exposure),
+        flags,
+        iana,
+        processes,
+        inode: socket.inode,
+    }
+}
+
+/// Builds the report for an inventory: one listener per socket that `keep` accepts, sorted by port, protocol and
+/// address, and the summary of those listeners.
+pub fn build<'r>(
+    inventory: Inventory,
+    registry: &'r Registry,
+    user_name: &mut dyn FnMut(u32) -> Option<String>,
+    keep: &dyn Fn(&Listener<'r>) -> bool,
+    hint: &str,
+) -> Report<'r> {
+    let Inventory { sockets, warnings, owners_partly_hidden } = inventory;
+    let mut listeners: Vec<Listener<'r>> =
+        sockets.into_iter().map(|s| listener(s, registry, user_name)).filter(|l| keep(l)).collect();
+    sort_by_port(&mut listeners);
+    let summary = summarise(&listeners, warnings, owners_partly_hidden, hint, registry.info().clone());
+    Report { schema_version: SCHEMA_VERSION, listeners, summary }
+}
+
+/// Sorts by port, then protocol, then family and address.
+pub fn sort_by_port(listeners: &mut [Listener<'_>]) {
+    listeners.sort_by(|a, b| {
+        (a.port, a.protocol, a.family, &a.address, a.inode).cmp(&(b.port, b.protocol, b.family, &b.address, b.inode))
+    });
+}
+
+/// Sorts the most severe first (flagged on all interfaces before flagged on loopback), then by port.
+pub fn sort_by_severity(listeners: &mut [Listener<'_>]) {
+    listeners.sort_by(by_severity);
+}
+
+/// Ordering for [`sort_by_severity`]: severity, then exposure (wider first), then port.
+pub fn by_severity(a: &Listener<'_>, b: &Listener<'_>) -> std::cmp::Ordering {
+    b.severity.cmp(&a.severity).then(b.exposure.cmp(&a.exposure)).then(a.port.cmp(&b.port))
+}
+
+/// Counts over a set of listeners.
+pub fn summarise(
+    listeners: &[Listener<'_>],
+    warnings: Vec<String>,
+    owners_partly_hidden: bool,
+    hint: &str,
+    registry: Info,
+) -> Summary {
+    let mut by_status = BTreeMap::new();
+    for s in [Status::Assigned, Status::Reserved, Status::Unassigned] {
+        by_status.insert(s.as_str(), listeners.iter().filter(|l| l.iana.status == s).count());
+    }
+    let mut by_flag = BTreeMap::new();
+    for k in classify::FlagKind::ALL {
+        by_flag.insert(k.as_str(), listeners.iter().filter(|l| l.flags.iter().any(|f| f.kind == k)).count());
+    }
+    let owner_unknown = listeners.iter().filter(|l| !l.owner_known()).count();
+    let hint = (owner_unknown > 0).then(|| {
+        if owners_partly_hidden {
+            hint.to_string()
+        } else {
+            "no visible process holds these sockets: they may belong to the kernel (NFS, WireGuard...) or to a \
+             process in another PID namespace"
+                .to_string()
+        }
+    });
+    Summary {
+        listeners: listeners.len(),
+        tcp: listeners.iter().filter(|l| l.protocol == Protocol::Tcp).count(),
+        udp: listeners.iter().filter(|l| l.protocol == Protocol::Udp).count(),
+        flagged: listeners.iter().filter(|l| !l.flags.is_empty()).count(),
+        by_status,
+        by_flag,
+        owner_unknown,
+        hint,
+        warnings,
+        registry,
+    }
+}

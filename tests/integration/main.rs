@@ -1,0 +1,10 @@
+//! Integration tests: the built binary against real sockets held by child processes.
+
+#![cfg(target_os = "linux")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod util;
+
+mod explain;
+mod list;
+mod registry;

@@ -1,0 +1,201 @@
+//! Test helpers: the built binary, and child processes that hold real sockets for as long as a test needs them.
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+
+/// Path of the portwarden binary cargo built for these tests.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_portwarden")
+}
+
+/// A `portwarden` command with colour off and a private, empty data directory (no imported registry).
+pub fn portwarden() -> Command {
+    let mut c = Command::new(bin());
+    c.env("NO_COLOR", "1").env("PORTWARDEN_DATA_DIR", empty_data_dir());
+    c
+}
+
+fn empty_data_dir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("portwarden-test-empty-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&d);
+    d
+}
+
+/// Runs a command and returns its output, panicking with stderr if it could not start.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// Runs `portwarden ARGS --format json` style commands and parses stdout as JSON, asserting exit status 0.
+pub fn json(args: &[&str]) -> Value {
+    let out = run(portwarden().args(args));
+    assert!(
+        out.status.success(),
+        "portwarden {args:?} failed: {:?}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("portwarden {args:?} printed invalid JSON ({e}):\n{}", String::from_utf8_lossy(&out.stdout))
+    })
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Prints why a test is skipped (visible with --nocapture and in CI logs) and returns true when not root.
+pub fn skip_unless_root(test: &str) -> bool {
+    if is_root() {
+        return false;
+    }
+    eprintln!(
+        "SKIP {test}: needs root (binds ports below 1024, changes users or starts daemons); run as root to test it"
+    );
+    true
+}
+
+const HOLDER: &str = r#"
+import os, socket, sys
+name, specs = sys.argv[1], sys.argv[2:]
+if name:
+    with open("/proc/self/comm", "wb") as f:
+        f.write(os.fsencode(name)[:15])
+socks, ports = [], []
+try:
+    for spec in specs:
+        proto, fam, addr, port, *opts = spec.split(",")
+        family = socket.AF_INET6 if fam == "6" else socket.AF_INET
+        kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+        s = socket.socket(family, kind)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1 if "v6only" in opts else 0)
+        s.bind((addr, int(port)))
+        if kind == socket.SOCK_STREAM:
+            s.listen(16)
+        socks.append(s)
+        ports.append(str(s.getsockname()[1]))
+except OSError as e:
+    print("ERROR", spec, e, flush=True)
+    sys.exit(1)
+children = []
+if os.environ.get("HOLDER_FORK"):
+    for _ in range(int(os.environ["HOLDER_FORK"])):
+        pid = os.fork()
+        if pid == 0:
+            sys.stdin.read()
+            os._exit(0)
+        children.append(pid)
+print("READY", " ".join(ports), "CHILDREN", " ".join(map(str, children)), flush=True)
+sys.stdin.read()
+"#;
+
+/// One socket for a holder to open: protocol, family, address, port (0 = ephemeral), options.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub tcp: bool,
+    pub v6: bool,
+    pub addr: &'static str,
+    pub port: u16,
+    pub v6only: bool,
+}
+
+pub fn tcp4(addr: &'static str, port: u16) -> Spec {
+    Spec { tcp: true, v6: false, addr, port, v6only: false }
+}
+pub fn udp4(addr: &'static str, port: u16) -> Spec {
+    Spec { tcp: false, v6: false, addr, port, v6only: false }
+}
+pub fn tcp6(addr: &'static str, port: u16, v6only: bool) -> Spec {
+    Spec { tcp: true, v6: true, addr, port, v6only }
+}
+pub fn udp6(addr: &'static str, port: u16, v6only: bool) -> Spec {
+    Spec { tcp: false, v6: true, addr, port, v6only }
+}
+
+/// A child process (python3) holding real sockets until dropped.
+pub struct Holder {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    /// Actual ports, in the order of the specs.
+    pub ports: Vec<u16>,
+    /// PIDs of forked children that share the sockets (HOLDER_FORK).
+    pub children: Vec<u32>,
+}
+
+impl Holder {
+    /// Starts a holder whose process name (comm) is `name` (at most 15 bytes are kept).
+    pub fn start(name: &str, specs: &[Spec]) -> Holder {
+        Holder::start_with(name, specs, 0)
+    }
+
+    /// Like `start`, with `forks` forked children sharing every socket. The name is also the first argument, so it
+    /// is in the command line too.
+    pub fn start_with(name: &str, specs: &[Spec], forks: usize) -> Holder {
+        let mut cmd = Command::new("python3");
+        cmd.arg("-c").arg(HOLDER).arg(name);
+        for s in specs {
+            let mut spec =
+                format!("{},{},{},{}", if s.tcp { "tcp" } else { "udp" }, if s.v6 { "6" } else { "4" }, s.addr, s.port);
+            if s.v6only {
+                spec.push_str(",v6only");
+            }
+            cmd.arg(spec);
+        }
+        if forks > 0 {
+            cmd.env("HOLDER_FORK", forks.to_string());
+        }
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start python3 (needed by the tests): {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("read holder's first line");
+        if !line.starts_with("READY") {
+            let _ = child.kill();
+            panic!("holder could not open its sockets: {line}");
+        }
+        let (ports, children) = line["READY".len()..].split_once("CHILDREN").expect("READY ... CHILDREN ...");
+        let ports = ports.split_whitespace().map(|p| p.parse().expect("port")).collect();
+        let children = children.split_whitespace().map(|p| p.parse().expect("pid")).collect();
+        Holder { stdin: child.stdin.take(), child, ports, children }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        if let Some(mut s) = self.stdin.take() {
+            let _ = s.write_all(b"");
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The listeners of a `list --format json` report on `port` for `protocol`.
+pub fn on_port<'a>(report: &'a Value, protocol: &str, port: u16) -> Vec<&'a Value> {
+    report["listeners"]
+        .as_array()
+        .expect("listeners array")
+        .iter()
+        .filter(|l| l["protocol"] == protocol && l["port"] == port)
+        .collect()
+}
+
+/// PIDs of a listener's processes.
+pub fn pids(listener: &Value) -> Vec<u64> {
+    listener["processes"].as_array().expect("processes array").iter().map(|p| p["pid"].as_u64().expect("pid")).collect()
+}
+
+/// Flag kinds of a listener or story.
+pub fn flag_kinds(v: &Value) -> Vec<String> {
+    v["flags"].as_array().expect("flags array").iter().map(|f| f["kind"].as_str().expect("kind").to_string()).collect()
+}
