@@ -116,7 +116,6 @@ fn effective_uid() -> u32 {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // tests may panic on failure
 mod tests {
     use super::*;
     use crate::model::{Family, Protocol};

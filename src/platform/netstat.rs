@@ -205,7 +205,6 @@ pub fn user_name(_uid: u32) -> Option<String> {
 }
 
 #[cfg(all(test, target_os = "macos"))]
-#[allow(clippy::unwrap_used)] // tests may panic on failure
 mod tests {
     use super::*;
     use std::net::{Ipv4Addr, Ipv6Addr};

@@ -395,7 +395,6 @@ pub fn proc_hides_pids() -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // tests may panic on failure
 mod tests {
     use super::*;
 

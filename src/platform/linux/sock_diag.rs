@@ -300,7 +300,6 @@ fn interface_name(index: u32) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // tests may panic on failure
 mod tests {
     use super::*;
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

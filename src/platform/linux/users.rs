@@ -47,7 +47,6 @@ impl UserCache {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // tests may panic on failure
 mod tests {
     use super::*;
 
