@@ -89,7 +89,11 @@ fn explain_names_who_listens_now() {
     assert_eq!(pids(&s[0]["listeners"][0]), vec![u64::from(h.pid())]);
     let t = text(&[&format!("{port}/tcp")]);
     assert!(t.contains(&format!("{}/pw-explain", h.pid())), "{t}");
-    let t = text(&[&format!("{port}/udp")]);
+    // The holder has no UDP socket; another test's may share the number, so look for ours only.
+    let s = story(&format!("{port}/udp"));
+    assert!(s[0]["listeners"].as_array().unwrap().iter().all(|l| !pids(l).contains(&u64::from(h.pid()))));
+    // Port 1 needs root to bind and no test binds it.
+    let t = text(&["1/udp"]);
     assert!(t.contains("nothing on this machine"), "{t}");
 }
 
