@@ -5,6 +5,7 @@
 
 mod util;
 
+mod daemons;
 mod explain;
 mod list;
 mod registry;
