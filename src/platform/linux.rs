@@ -18,6 +18,19 @@ pub use users::user_name;
 pub const HIDDEN_OWNER_HINT: &str = "run as root (sudo) to see the owners of every socket; /proc may also be \
 mounted with hidepid, or the owner may live in another PID namespace";
 
+/// Shown instead when we already run as root: root was refused, so something stronger hides the owner.
+const HIDDEN_OWNER_HINT_ROOT: &str = "even root could not see these owners: their processes refuse access to their \
+open files (a sandbox or security module), or live in another PID namespace; look from that namespace or the host";
+
+/// The hint that fits this run: running as root does not help when we already are root.
+pub fn hidden_owner_hint() -> &'static str {
+    if effective_uid() == 0 {
+        HIDDEN_OWNER_HINT_ROOT
+    } else {
+        HIDDEN_OWNER_HINT
+    }
+}
+
 /// How many PIDs to name in a warning before summarising the rest.
 const PIDS_IN_WARNING: usize = 5;
 

@@ -31,5 +31,5 @@ pub fn user_name(uid: u32) -> Option<String> {
 
 /// A hint telling the user how to see owners that were hidden from this run.
 pub fn hidden_owner_hint() -> &'static str {
-    imp::HIDDEN_OWNER_HINT
+    imp::hidden_owner_hint()
 }

@@ -33,6 +33,11 @@ pub const HIDDEN_OWNER_HINT: &str =
 pub const HIDDEN_OWNER_HINT: &str =
     "run from an elevated (Administrator) prompt to see the details of every owning process";
 
+/// The hint that fits this run.
+pub fn hidden_owner_hint() -> &'static str {
+    HIDDEN_OWNER_HINT
+}
+
 /// Lists listening TCP and bound UDP sockets with the processes holding them.
 pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
     let mut protocols = ProtocolFlags::empty();

@@ -73,12 +73,11 @@ fn flags_cell(l: &Listener<'_>) -> String {
     }
 }
 
-fn pad(out: &mut dyn Write, painted: &str, plain_width: usize, width: usize) -> io::Result<()> {
-    out.write_all(painted.as_bytes())?;
+fn pad(line: &mut String, painted: &str, plain_width: usize, width: usize) {
+    line.push_str(painted);
     for _ in plain_width..width {
-        out.write_all(b" ")?;
+        line.push(' ');
     }
-    Ok(())
 }
 
 /// Writes the table, the flag reasons and the summary.
@@ -106,11 +105,13 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>, p: Painter) -> io::Result
         }
     }
     let last = HEADERS.len() - 1;
+    let mut line = String::new();
     for (i, h) in HEADERS.iter().enumerate() {
-        pad(out, &p.bold(h), h.width(), if i == last { 0 } else { widths[i] + 2 })?;
+        pad(&mut line, &p.bold(h), h.width(), if i == last { 0 } else { widths[i] + 2 });
     }
-    out.write_all(b"\n")?;
+    writeln!(out, "{}", line.trim_end())?;
     for (row, l) in rows.iter().zip(&report.listeners) {
+        line.clear();
         for (i, cell) in row.iter().enumerate() {
             let painted = match i {
                 4 if !l.owner_known() => p.warn(cell),
@@ -123,9 +124,9 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>, p: Painter) -> io::Result
                 _ => cell.clone(),
             };
             let width = if i == last { 0 } else { widths[i] + 2 };
-            pad(out, &painted, cell.width(), width)?;
+            pad(&mut line, &painted, cell.width(), width);
         }
-        out.write_all(b"\n")?;
+        writeln!(out, "{}", line.trim_end())?;
     }
 
     let mut flagged: Vec<&Listener<'_>> = report.listeners.iter().filter(|l| !l.flags.is_empty()).collect();
