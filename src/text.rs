@@ -62,6 +62,14 @@ pub fn escape(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Shortens text for display to at most `max` characters, saying how much was left out.
+pub fn truncate(s: &str, max: usize) -> Cow<'_, str> {
+    match s.char_indices().nth(max) {
+        None => Cow::Borrowed(s),
+        Some((cut, _)) => Cow::Owned(format!("{} ... ({} more bytes)", &s[..cut], s.len() - cut)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,6 +79,13 @@ mod tests {
         assert_eq!(decode_bytes(b"nginx"), "nginx");
         assert_eq!(decode_bytes(b"caf\xc3\xa9"), "café");
         assert_eq!(decode_bytes(b"a\xffb\xc3"), "a\\xffb\\xc3");
+    }
+
+    #[test]
+    fn truncate_counts_what_it_cut() {
+        assert_eq!(truncate("abc", 3), "abc");
+        assert_eq!(truncate("abcdef", 3), "abc ... (3 more bytes)");
+        assert_eq!(truncate("ééé", 1), "é ... (4 more bytes)");
     }
 
     #[test]

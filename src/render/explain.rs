@@ -4,7 +4,10 @@ use super::table::{address_cell, owners_cell};
 use super::Painter;
 use crate::explain::Story;
 use crate::registry::Record;
-use crate::text::escape;
+use crate::text::{escape, truncate};
+
+/// Characters of a command line shown before it is cut short.
+const MAX_CMDLINE: usize = 300;
 use std::io::{self, Write};
 
 fn field(out: &mut dyn Write, p: Painter, label: &str, value: &str) -> io::Result<()> {
@@ -80,7 +83,8 @@ pub fn write(out: &mut dyn Write, stories: &[Story<'_>], p: Painter) -> io::Resu
                 )?;
                 for proc_ in &l.processes {
                     let exe = proc_.exe.as_deref().map(escape).unwrap_or_else(|| "(exe unreadable)".into());
-                    writeln!(out, "        {} {} {}", proc_.pid, exe, p.dim(&escape(&proc_.cmdline)))?;
+                    let cmdline = escape(&proc_.cmdline);
+                    writeln!(out, "        {} {} {}", proc_.pid, exe, p.dim(&truncate(&cmdline, MAX_CMDLINE)))?;
                 }
             }
         }

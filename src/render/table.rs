@@ -12,6 +12,9 @@ use unicode_width::UnicodeWidthStr;
 /// Owners shown per row before "+N more".
 const MAX_OWNERS: usize = 3;
 
+/// Flagged listeners whose reasons are spelt out under the table; the rest are counted.
+const MAX_REASONS: usize = 20;
+
 /// "pid/name (user)" for each owner, escaped; "owner unknown (uid N user)" when none could be seen.
 pub fn owners_cell(l: &Listener<'_>) -> String {
     if l.processes.is_empty() {
@@ -134,7 +137,8 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>, p: Painter) -> io::Result
         flagged.sort_by(|a, b| crate::report::by_severity(a, b));
         writeln!(out)?;
         writeln!(out, "{}", p.bold("Why flagged (most severe first):"))?;
-        for l in flagged {
+        let more = flagged.len().saturating_sub(MAX_REASONS);
+        for l in flagged.into_iter().take(MAX_REASONS) {
             for f in &l.flags {
                 let sev = l.severity.map(|s| s.as_str()).unwrap_or("");
                 writeln!(
@@ -149,6 +153,9 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>, p: Painter) -> io::Result
                     f.reason
                 )?;
             }
+        }
+        if more > 0 {
+            writeln!(out, "  ... and {more} more: see `portwarden explain PORT` or `--format json`")?;
         }
     }
     writeln!(out)?;
