@@ -28,20 +28,24 @@ pub fn run(cli: Cli, io: &mut Output<'_>) -> anyhow::Result<Status> {
         Some(Command::List(args)) => list(&args, painter, io),
         Some(Command::Explain(args)) => explain(&args, painter, io),
         Some(Command::Registry(cmd)) => registry_cmd(cmd, painter, io),
+        Some(Command::Check(args)) => crate::check::run(&args, painter, io),
+        Some(Command::Baseline(args)) => crate::baseline::run(&args, io),
+        Some(Command::Watch(args)) => crate::watch::run(&args, painter, io),
+        Some(Command::Diff(args)) => crate::diff::run(&args, painter, io),
     }
 }
 
-fn load_registry() -> anyhow::Result<Registry> {
+pub(crate) fn load_registry() -> anyhow::Result<Registry> {
     Registry::load(registry::data_dir().as_deref())
 }
 
-fn user_names() -> impl FnMut(u32) -> Option<String> {
+pub(crate) fn user_names() -> impl FnMut(u32) -> Option<String> {
     let mut cache = std::collections::HashMap::new();
     move |uid| cache.entry(uid).or_insert_with(|| platform::user_name(uid)).clone()
 }
 
 /// Enumerates and builds the report, keeping the listeners `keep` accepts.
-fn inventory_report<'r>(
+pub(crate) fn inventory_report<'r>(
     query: &Query,
     registry: &'r Registry,
     keep: &dyn Fn(&Listener<'r>) -> bool,
@@ -50,7 +54,7 @@ fn inventory_report<'r>(
     Ok(report::build(inventory, registry, &mut user_names(), keep, platform::hidden_owner_hint()))
 }
 
-fn warn_unknown_owners(report: &Report<'_>, err: &mut dyn Write) -> std::io::Result<()> {
+pub(crate) fn warn_unknown_owners(report: &Report<'_>, err: &mut dyn Write) -> std::io::Result<()> {
     let s = &report.summary;
     if s.owner_unknown > 0 {
         writeln!(

@@ -3,7 +3,7 @@
 
 use crate::model::{Protocol, Socket};
 use crate::registry::{self, Record, Registry, Status};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
 /// IANA's three tiers of port numbers (RFC 6335 section 6).
@@ -50,7 +50,7 @@ impl Range {
 }
 
 /// Who can reach a socket, judged from its local address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Exposure {
     /// Only this machine (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104).
@@ -102,7 +102,7 @@ impl Exposure {
 }
 
 /// Kinds of findings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FlagKind {
     Unassigned,

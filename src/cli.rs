@@ -39,6 +39,99 @@ pub enum Command {
     /// Show or replace the IANA registry portwarden uses.
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// Fail (exit 1) when a listener is not allowed by the policy file; exit 2 when the check cannot be trusted.
+    #[command(
+        after_help = "Exit codes: 0 every listener allowed, 1 unexpected or failing listeners, 2 bad input or a \
+                            check that cannot be trusted.\n\nExamples:\n  portwarden check\n  portwarden check \
+                            --policy ci/portwarden.toml --format junit > portwarden.xml\n  portwarden check --from \
+                            recording.ndjson --format github"
+    )]
+    Check(CheckArgs),
+    /// Write a policy that allows exactly what listens now (edit it by hand afterwards).
+    Baseline(BaselineArgs),
+    /// Print listeners as they appear and disappear, until Ctrl-C or SIGTERM.
+    Watch(WatchArgs),
+    /// Listeners added and removed between two snapshots (exit 0 when the same, 1 when different).
+    Diff(DiffArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// Policy file.
+    #[arg(long, value_name = "FILE", default_value = "portwarden.toml")]
+    pub policy: std::path::PathBuf,
+    /// Check the listeners in a recording (`watch --record`) or a snapshot (`list --format json`) instead of
+    /// this machine.
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<std::path::PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum CheckFormat {
+    /// Readable report.
+    #[default]
+    Text,
+    /// One JSON object.
+    Json,
+    /// JUnit XML: one testcase per listener, a failure per unexpected one.
+    Junit,
+    /// GitHub Actions workflow commands (`::error` annotations).
+    Github,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BaselineArgs {
+    /// Write the policy to this file (atomically) instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    /// Time between scans, e.g. 500ms, 1s, 2m.
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = parse_duration)]
+    pub interval: std::time::Duration,
+    /// Append every event as a JSON line (with its time and the full listener record) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<std::path::PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = WatchFormat::Text)]
+    pub format: WatchFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum WatchFormat {
+    /// `+`/`-` lines.
+    #[default]
+    Text,
+    /// One JSON event per line.
+    Ndjson,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DiffArgs {
+    /// Earlier snapshot (`list --format json`) or recording.
+    pub old: std::path::PathBuf,
+    /// Later snapshot or recording; this machine now when left out.
+    pub new: Option<std::path::PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ExplainFormat::Text)]
+    pub format: ExplainFormat,
+}
+
+/// Parses a duration such as "500ms", "1s" or "2m".
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (expected e.g. 500ms, 1s, 2m)"))?;
+    if d.is_zero() {
+        return Err("the interval must be longer than zero".to_string());
+    }
+    Ok(d)
 }
 
 #[derive(Debug, Clone, Args, Default)]

@@ -1,0 +1,482 @@
+//! The policy file (TOML): which listeners are expected, which flags fail a check anyway, and the pure evaluation
+//! of a listener against it.
+//!
+//! ```toml
+//! [settings]
+//! fail_on = ["unassigned", "reserved"]   # flags that fail even an allowed listener
+//! allow_unknown_owners = false           # may a listener whose owner cannot be seen pass a rule naming a process?
+//!
+//! [[allow]]
+//! protocol = "tcp"          # tcp | udp
+//! port = 22                 # or "8000-8100"
+//! process = "sshd"          # name glob, or a list of globs: every owner must match one
+//! exe = "/usr/sbin/*"       # executable path glob(s)
+//! user = "root"             # user name glob(s) of the owners (or of the socket, when the owners are unknown)
+//! address = "127.0.0.1"     # local address glob(s)
+//! exposure = "loopback"     # loopback | address | all-interfaces
+//! reason = "OpenSSH"
+//! ```
+
+use crate::classify::{Exposure, FlagKind};
+use crate::model::Protocol;
+use crate::report::Listener;
+use anyhow::Context;
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Settings of a policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Flags that fail the check even when a rule allows the listener.
+    #[serde(default)]
+    pub fail_on: Vec<FlagKind>,
+    /// Whether a listener whose owning process cannot be seen may pass a rule that names a process or executable.
+    /// When false (the default) such a check cannot be trusted and ends with exit 2.
+    #[serde(default)]
+    pub allow_unknown_owners: bool,
+}
+
+/// A glob pattern with the text it was written as.
+#[derive(Debug, Clone)]
+pub struct Glob {
+    pub text: String,
+    pattern: glob::Pattern,
+}
+
+impl Glob {
+    pub fn new(text: &str) -> Result<Glob, String> {
+        let pattern = glob::Pattern::new(text).map_err(|e| format!("bad pattern {text:?}: {}", e.msg))?;
+        Ok(Glob { text: text.to_string(), pattern })
+    }
+
+    pub fn matches(&self, s: &str) -> bool {
+        self.pattern.matches(s)
+    }
+}
+
+impl PartialEq for Glob {
+    fn eq(&self, other: &Glob) -> bool {
+        self.text == other.text
+    }
+}
+
+/// A port or an inclusive range of ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    pub start: u16,
+    pub end: u16,
+}
+
+impl PortRange {
+    pub fn contains(&self, port: u16) -> bool {
+        self.start <= port && port <= self.end
+    }
+}
+
+impl std::fmt::Display for PortRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.start == self.end {
+            write!(f, "{}", self.start)
+        } else {
+            write!(f, "{}-{}", self.start, self.end)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PortRange {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<PortRange, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = PortRange;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a port number 0-65535 or a range \"N-M\"")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<PortRange, E> {
+                let p = u16::try_from(v)
+                    .map_err(|_| E::custom(format!("port {v} is out of range (expected a port number 0-65535)")))?;
+                Ok(PortRange { start: p, end: p })
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<PortRange, E> {
+                self.visit_i64(i64::try_from(v).unwrap_or(i64::MAX))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<PortRange, E> {
+                match crate::registry::format::parse_port_field(v) {
+                    Ok(Some((start, end))) => Ok(PortRange { start, end }),
+                    Ok(None) => Err(E::custom("empty port (expected a port number 0-65535 or a range \"N-M\")")),
+                    Err(m) => Err(E::custom(m)),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One pattern or a list of patterns.
+fn globs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Glob>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let texts =
+        match OneOrMany::deserialize(d).map_err(|_| de::Error::custom("expected a string or a list of strings"))? {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) if v.is_empty() => return Err(de::Error::custom("expected at least one pattern")),
+            OneOrMany::Many(v) => v,
+        };
+    texts.iter().map(|t| Glob::new(t).map_err(de::Error::custom)).collect()
+}
+
+/// One `[[allow]]` rule: every condition it gives must hold.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    #[serde(skip)]
+    pub line: usize,
+    pub protocol: Option<Protocol>,
+    pub port: Option<PortRange>,
+    #[serde(default, deserialize_with = "globs")]
+    pub process: Vec<Glob>,
+    #[serde(default, deserialize_with = "globs")]
+    pub exe: Vec<Glob>,
+    #[serde(default, deserialize_with = "globs")]
+    pub user: Vec<Glob>,
+    #[serde(default, deserialize_with = "globs")]
+    pub address: Vec<Glob>,
+    pub exposure: Option<Exposure>,
+    pub reason: Option<String>,
+}
+
+impl Rule {
+    /// "rule 2 (line 14, \"web server\")".
+    pub fn label(&self, index: usize) -> String {
+        match &self.reason {
+            Some(r) => format!("rule {} (line {}, {:?})", index + 1, self.line, r),
+            None => format!("rule {} (line {})", index + 1, self.line),
+        }
+    }
+}
+
+/// A parsed policy.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    pub path: PathBuf,
+    pub settings: Settings,
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    settings: Settings,
+    #[serde(default)]
+    allow: Vec<toml::Spanned<Rule>>,
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text.as_bytes()[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let col = before.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+    (line, col)
+}
+
+impl Policy {
+    /// Reads a policy file. Errors name the file, line and column and say what was expected.
+    pub fn load(path: &Path) -> anyhow::Result<Policy> {
+        let bytes = std::fs::read(path).with_context(|| {
+            format!("{}: cannot read the policy (create one with `portwarden baseline --output FILE`)", path.display())
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let (line, col) = line_col(&String::from_utf8_lossy(e.as_bytes()), e.utf8_error().valid_up_to());
+            anyhow::anyhow!("{}:{line}:{col}: the policy is not UTF-8 text (expected a TOML file)", path.display())
+        })?;
+        Policy::parse(&text, path)
+    }
+
+    /// Parses policy text; `path` is used in messages.
+    pub fn parse(text: &str, path: &Path) -> anyhow::Result<Policy> {
+        let file: File = toml::from_str(text).map_err(|e| {
+            let (line, col) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+            let msg = e.message().trim().replace('\n', " ");
+            anyhow::anyhow!("{}:{line}:{col}: {msg}", path.display())
+        })?;
+        let rules = file
+            .allow
+            .into_iter()
+            .map(|spanned| {
+                let (line, _) = line_col(text, spanned.span().start);
+                let mut rule = spanned.into_inner();
+                rule.line = line;
+                rule
+            })
+            .collect();
+        Ok(Policy { path: path.to_path_buf(), settings: file.settings, rules })
+    }
+}
+
+/// Outcome of one condition of a rule for one listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Cond {
+    Holds,
+    /// Does not hold; the text says why ("port 8080 is not 80").
+    Fails(String),
+    /// Cannot be decided: the owning processes are not visible.
+    NeedsOwner(&'static str),
+}
+
+/// Every value must match one of the patterns; a missing value (owner not visible) cannot be decided.
+fn all_match(values: &[Option<&str>], pats: &[Glob], what: &'static str) -> Cond {
+    if values.is_empty() || values.iter().any(Option::is_none) {
+        return Cond::NeedsOwner(what);
+    }
+    let wanted = || pats.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join(" or ");
+    for v in values.iter().flatten() {
+        if !pats.iter().any(|p| p.matches(v)) {
+            return Cond::Fails(format!("{what} {:?} does not match {}", crate::text::escape(v), wanted()));
+        }
+    }
+    Cond::Holds
+}
+
+fn conditions(rule: &Rule, l: &Listener<'_>) -> Vec<Cond> {
+    let mut out = Vec::new();
+    if let Some(p) = rule.protocol {
+        out.push(if p == l.protocol {
+            Cond::Holds
+        } else {
+            Cond::Fails(format!("protocol {} is not {p}", l.protocol))
+        });
+    }
+    if let Some(r) = rule.port {
+        out.push(if r.contains(l.port) { Cond::Holds } else { Cond::Fails(format!("port {} is not {r}", l.port)) });
+    }
+    if !rule.process.is_empty() {
+        let names: Vec<Option<&str>> = l.processes.iter().map(|p| Some(p.name.as_str())).collect();
+        out.push(all_match(&names, &rule.process, "process"));
+    }
+    if !rule.exe.is_empty() {
+        let exes: Vec<Option<&str>> = l.processes.iter().map(|p| p.exe.as_deref()).collect();
+        out.push(all_match(&exes, &rule.exe, "exe"));
+    }
+    if !rule.user.is_empty() {
+        // The owners' users when they are visible, else the socket's owner as the kernel reports it.
+        let users: Vec<Option<&str>> = if l.processes.is_empty() {
+            vec![l.user.as_deref()]
+        } else {
+            l.processes.iter().map(|p| p.user.as_deref()).collect()
+        };
+        out.push(all_match(&users, &rule.user, "user"));
+    }
+    if !rule.address.is_empty() {
+        out.push(all_match(&[Some(l.address.as_str())], &rule.address, "address"));
+    }
+    if let Some(e) = rule.exposure {
+        out.push(if e == l.exposure {
+            Cond::Holds
+        } else {
+            Cond::Fails(format!("exposure {} is not {}", l.exposure.as_str(), e.as_str()))
+        });
+    }
+    out
+}
+
+/// The verdict on one listener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", rename_all = "kebab-case")]
+pub enum Verdict {
+    /// A rule allows it and no flag in `fail_on` is raised.
+    Allowed { rule: usize, line: usize },
+    /// A rule allows it but it carries flags listed in `fail_on`.
+    FlagFailed { rule: usize, line: usize, flags: Vec<FlagKind> },
+    /// No rule allows it. `closest` is the rule that came nearest, with the conditions that did not hold.
+    Unexpected { closest: Option<Closest> },
+    /// A rule would allow it only if its owner, which cannot be seen, matched: the check cannot decide.
+    Undecidable { rule: usize, line: usize, needs: Vec<&'static str> },
+}
+
+/// The rule that came closest to allowing a listener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Closest {
+    pub rule: usize,
+    pub line: usize,
+    pub reason: Option<String>,
+    pub mismatches: Vec<String>,
+}
+
+impl Verdict {
+    /// The listener fails the check (exit 1).
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Verdict::FlagFailed { .. } | Verdict::Unexpected { .. })
+    }
+}
+
+impl Policy {
+    /// Judges one listener: the first rule whose every condition holds allows it.
+    pub fn check(&self, l: &Listener<'_>) -> Verdict {
+        let mut undecidable: Option<Verdict> = None;
+        let mut closest: Option<(usize, Closest)> = None;
+        for (i, rule) in self.rules.iter().enumerate() {
+            let conds = conditions(rule, l);
+            let fails: Vec<String> =
+                conds.iter().filter_map(|c| if let Cond::Fails(m) = c { Some(m.clone()) } else { None }).collect();
+            let needs: Vec<&'static str> =
+                conds.iter().filter_map(|c| if let Cond::NeedsOwner(w) = c { Some(*w) } else { None }).collect();
+            if fails.is_empty() && (needs.is_empty() || self.settings.allow_unknown_owners) {
+                let flags: Vec<FlagKind> =
+                    l.flags.iter().map(|f| f.kind).filter(|k| self.settings.fail_on.contains(k)).collect();
+                return if flags.is_empty() {
+                    Verdict::Allowed { rule: i, line: rule.line }
+                } else {
+                    Verdict::FlagFailed { rule: i, line: rule.line, flags }
+                };
+            }
+            if fails.is_empty() {
+                undecidable.get_or_insert(Verdict::Undecidable { rule: i, line: rule.line, needs });
+                continue;
+            }
+            let holds = conds.iter().filter(|c| **c == Cond::Holds).count();
+            if closest.as_ref().is_none_or(|(best, _)| holds > *best) {
+                let c = Closest { rule: i, line: rule.line, reason: rule.reason.clone(), mismatches: fails };
+                closest = Some((holds, c));
+            }
+        }
+        undecidable.unwrap_or(Verdict::Unexpected { closest: closest.map(|(_, c)| c) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{OwnedSocket, Process, Socket};
+    use crate::registry::Registry;
+
+    fn listener<'r>(reg: &'r Registry, port: u16, addr: &str, owners: &[(&str, &str)]) -> Listener<'r> {
+        let socket = Socket {
+            protocol: Protocol::Tcp,
+            address: addr.parse().unwrap(),
+            port,
+            uid: Some(0),
+            inode: 1,
+            v6only: None,
+            interface: None,
+        };
+        let processes = owners
+            .iter()
+            .enumerate()
+            .map(|(i, (name, user))| Process {
+                pid: 100 + i as u32,
+                name: name.to_string(),
+                exe: Some(format!("/usr/sbin/{name}")),
+                cmdline: name.to_string(),
+                user: Some(user.to_string()),
+                uid: Some(0),
+                start_time: None,
+            })
+            .collect();
+        crate::report::listener(OwnedSocket { socket, processes }, reg, &mut |_| Some("root".to_string()))
+    }
+
+    fn policy(text: &str) -> Policy {
+        Policy::parse(text, Path::new("p.toml")).unwrap()
+    }
+
+    fn error(text: &str) -> String {
+        Policy::parse(text, Path::new("p.toml")).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn empty_policy_allows_nothing() {
+        let reg = Registry::builtin();
+        let p = policy("");
+        assert_eq!(p.check(&listener(&reg, 22, "0.0.0.0", &[("sshd", "root")])), Verdict::Unexpected { closest: None });
+    }
+
+    #[test]
+    fn first_matching_rule_allows() {
+        let reg = Registry::builtin();
+        let p = policy(
+            "[[allow]]\nport = 80\nprocess = \"nginx\"\n\n[[allow]]\nprotocol = \"tcp\"\nport = \"20-25\"\nprocess = [\"sshd\", \"dropbear\"]\nexposure = \"all-interfaces\"\nreason = \"ssh\"\n",
+        );
+        assert_eq!(p.rules[1].line, 5, "the line of the rule's [[allow]] header");
+        let l = listener(&reg, 22, "0.0.0.0", &[("sshd", "root")]);
+        assert_eq!(p.check(&l), Verdict::Allowed { rule: 1, line: 5 });
+        // Every owner must match: an extra process on the socket is not allowed.
+        let l = listener(&reg, 22, "0.0.0.0", &[("sshd", "root"), ("evil", "root")]);
+        assert!(p.check(&l).is_failure());
+    }
+
+    #[test]
+    fn closest_rule_says_what_did_not_match() {
+        let reg = Registry::builtin();
+        let p =
+            policy("[[allow]]\nport = 443\n\n[[allow]]\nport = \"8000-8079\"\nprocess = \"nginx\"\nreason = \"web\"\n");
+        let l = listener(&reg, 8080, "127.0.0.1", &[("nginx", "www-data")]);
+        let Verdict::Unexpected { closest: Some(c) } = p.check(&l) else { panic!("expected unexpected") };
+        assert_eq!((c.rule, c.line, c.reason.as_deref()), (1, 4, Some("web")));
+        assert_eq!(c.mismatches, vec!["port 8080 is not 8000-8079".to_string()]);
+    }
+
+    #[test]
+    fn unknown_owners_are_undecidable_unless_allowed() {
+        let reg = Registry::builtin();
+        let l = listener(&reg, 22, "0.0.0.0", &[]);
+        let p = policy("[[allow]]\nport = 22\nprocess = \"sshd\"\n");
+        assert_eq!(p.check(&l), Verdict::Undecidable { rule: 0, line: 1, needs: vec!["process"] });
+        let p = policy("[settings]\nallow_unknown_owners = true\n[[allow]]\nport = 22\nprocess = \"sshd\"\n");
+        assert!(matches!(p.check(&l), Verdict::Allowed { .. }));
+        // A rule that needs no owner decides on its own; the user falls back to the socket's uid.
+        let p = policy("[[allow]]\nport = 22\nuser = \"root\"\n");
+        assert!(matches!(p.check(&l), Verdict::Allowed { .. }));
+        // A rule that fails on a known field is no reason to give up: the listener is unexpected.
+        let p = policy("[[allow]]\nport = 23\nprocess = \"sshd\"\n");
+        assert!(matches!(p.check(&l), Verdict::Unexpected { .. }));
+    }
+
+    #[test]
+    fn fail_on_flags_fail_allowed_listeners() {
+        let reg = Registry::builtin();
+        let p = policy("[settings]\nfail_on = [\"unassigned\"]\n[[allow]]\nexposure = \"all-interfaces\"\n");
+        let l = listener(&reg, 987, "0.0.0.0", &[("x", "root")]);
+        assert_eq!(p.check(&l), Verdict::FlagFailed { rule: 0, line: 3, flags: vec![FlagKind::Unassigned] });
+        let l = listener(&reg, 22, "0.0.0.0", &[("sshd", "root")]);
+        assert!(matches!(p.check(&l), Verdict::Allowed { .. }));
+    }
+
+    #[test]
+    fn globs_and_addresses() {
+        let reg = Registry::builtin();
+        let p = policy("[[allow]]\nexe = \"/usr/sbin/*\"\naddress = [\"127.0.0.*\", \"::1\"]\n");
+        assert!(matches!(p.check(&listener(&reg, 5000, "127.0.0.1", &[("a", "root")])), Verdict::Allowed { .. }));
+        assert!(p.check(&listener(&reg, 5000, "10.0.0.1", &[("a", "root")])).is_failure());
+    }
+
+    #[test]
+    fn malformed_policies_name_line_and_column() {
+        let cases = [
+            ("[[allow]]\nport = 70000\n", "p.toml:2:8", "out of range"),
+            ("[[allow]]\nport = \"9-3\"\n", "p.toml:2:8", "reversed"),
+            ("[[allow]]\nprotocol = \"sctp\"\n", "p.toml:2:12", "tcp"),
+            ("[[allow]]\nprot = \"tcp\"\n", "p.toml:2:1", "prot"),
+            ("[[allow]]\nport = true\n", "p.toml:2:8", "port number"),
+            ("[[allow]]\nexposure = \"public\"\n", "p.toml:2:12", "loopback"),
+            ("[settings]\nfail_on = [\"weird\"]\n", "p.toml:2:12", "obscure"),
+            ("[settings]\nallow_unknown_owners = \"yes\"\n", "p.toml:2:24", "bool"),
+            ("[[allow]]\nport = 1\nport = 2\n", "p.toml:3:1", "duplicate"),
+            ("[[allow]\n", "p.toml:1:", ""),
+            ("[[allow]]\nprocess = \"[\"\n", "p.toml:2:11", "pattern"),
+            ("[[allow]]\nprocess = []\n", "p.toml:2:11", "at least one"),
+            ("colour = 1\n", "p.toml:1:1", "colour"),
+        ];
+        for (text, at, needle) in cases {
+            let e = error(text);
+            assert!(e.starts_with(at), "{text:?}: {e}");
+            assert!(e.contains(needle), "{text:?}: {e}");
+        }
+    }
+}
