@@ -9,3 +9,4 @@ mod daemons;
 mod explain;
 mod list;
 mod registry;
+mod watch;
