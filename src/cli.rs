@@ -50,8 +50,16 @@ pub enum Command {
     /// Write a policy that allows exactly what listens now (edit it by hand afterwards).
     Baseline(BaselineArgs),
     /// Print listeners as they appear and disappear, until Ctrl-C or SIGTERM.
+    #[command(after_help = "Polls: a listener that lives shorter than the interval can be missed.\n\nExamples:\n  \
+                      portwarden watch\n  portwarden watch --record listeners.ndjson --interval 200ms &\n  \
+                      portwarden check --from listeners.ndjson")]
     Watch(WatchArgs),
     /// Listeners added and removed between two snapshots (exit 0 when the same, 1 when different).
+    #[command(
+        after_help = "Listeners are compared by protocol, address, port and owner names (not pids).\n\nExamples:\n  \
+                      portwarden list --format json > before.json\n  portwarden diff before.json\n  portwarden diff \
+                      before.json after.json --format json"
+    )]
     Diff(DiffArgs),
 }
 
