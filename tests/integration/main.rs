@@ -5,6 +5,7 @@
 
 mod util;
 
+mod check;
 mod daemons;
 mod explain;
 mod list;
