@@ -47,7 +47,7 @@ pub fn render(listeners: &[Listener<'_>], command: &str) -> (String, usize) {
     let _ = writeln!(out, "# Written by `{command}` from {} listeners; edit it by hand.", listeners.len());
     let _ = writeln!(out, "#");
     let _ = writeln!(out, "# Each [[allow]] rule allows the listeners that match every key it gives:");
-    let _ = writeln!(out, "#   protocol = \"tcp\" | \"udp\"        port = 22 | \"8000-8100\"");
+    let _ = writeln!(out, "#   protocol = \"tcp\" | \"udp\"   port = 22 | \"8000-8100\" | [80, 443]");
     let _ = writeln!(out, "#   process = \"nginx\" | [\"a\", \"b*\"] (every owner must match one; globs)");
     let _ = writeln!(out, "#   exe = \"/usr/sbin/*\"   user = \"www-data\"   address = \"127.0.0.1\"");
     let _ =

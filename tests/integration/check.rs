@@ -232,3 +232,16 @@ fn hostile_names_stay_escaped_in_every_check_format() {
     let gh = stdout(&check(&policy, "github"));
     assert!(gh.lines().all(|l| l.starts_with("::error ") || l.starts_with("::notice ")), "a name started a line: {gh}");
 }
+
+#[test]
+fn example_policies_are_valid() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let out = check(&path, "json");
+        assert_ne!(out.status.code(), Some(2), "{} is not a valid policy: {}", path.display(), stderr(&out));
+        n += 1;
+    }
+    assert!(n >= 2, "expected the sample policies in {}", dir.display());
+}
