@@ -526,4 +526,59 @@ mod tests {
             assert!(e.contains(needle), "{text:?}: {e}");
         }
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn port_ranges_parse_exactly_when_valid(a in 0u32..70000, b in 0u32..70000) {
+                let text = format!("[[allow]]\nport = \"{a}-{b}\"\n");
+                let parsed = Policy::parse(&text, Path::new("p.toml"));
+                if a <= 65535 && b <= 65535 && a <= b {
+                    let p = parsed.unwrap();
+                    prop_assert_eq!(p.rules[0].port.clone(), vec![PortRange { start: a as u16, end: b as u16 }]);
+                } else {
+                    let e = parsed.unwrap_err().to_string();
+                    prop_assert!(e.starts_with("p.toml:2:8:"), "{}", e);
+                }
+            }
+
+            #[test]
+            fn single_ports_parse_exactly_when_valid(a in -5i64..70000) {
+                let parsed = Policy::parse(&format!("[[allow]]\nport = {a}\n"), Path::new("p.toml"));
+                prop_assert_eq!(parsed.is_ok(), (0..=65535).contains(&a));
+            }
+
+            #[test]
+            fn any_text_gives_a_policy_or_a_located_error(text in "\\PC{0,200}") {
+                match Policy::parse(&text, Path::new("p.toml")) {
+                    Ok(_) => {}
+                    Err(e) => prop_assert!(e.to_string().starts_with("p.toml:"), "{}", e),
+                }
+            }
+
+            #[test]
+            fn port_rule_matches_exactly_the_ports_in_its_range(a in 0u16..=65535, b in 0u16..=65535, port in 0u16..=65535) {
+                let (lo, hi) = (a.min(b), a.max(b));
+                let reg = Registry::builtin();
+                let p = policy(&format!("[[allow]]\nport = \"{lo}-{hi}\"\n"));
+                let l = listener(&reg, port, "127.0.0.1", &[("x", "root")]);
+                let allowed = matches!(p.check(&l), Verdict::Allowed { .. });
+                prop_assert_eq!(allowed, lo <= port && port <= hi);
+            }
+
+            #[test]
+            fn process_globs_match_like_the_name(name in "[a-z.-]{1,15}") {
+                let reg = Registry::builtin();
+                let escaped = glob::Pattern::escape(&name);
+                let p = policy(&format!("[[allow]]\nprocess = {}\n", toml::Value::String(escaped)));
+                let allowed = matches!(p.check(&listener(&reg, 1, "::1", &[(&name, "root")])), Verdict::Allowed { .. });
+                prop_assert!(allowed);
+                let other = format!("{name}x");
+                prop_assert!(p.check(&listener(&reg, 1, "::1", &[(&other, "root")])).is_failure());
+            }
+        }
+    }
 }

@@ -8,5 +8,6 @@ mod util;
 mod check;
 mod daemons;
 mod explain;
+mod hidden;
 mod list;
 mod registry;

@@ -162,8 +162,26 @@ impl Holder {
         Holder::spawn(name, specs, forks, Some(machine_shared()))
     }
 
+    /// Starts a holder running as user `nobody` (the caller must be root).
+    pub fn start_as_nobody(name: &str, specs: &[Spec]) -> Holder {
+        let mut cmd = Command::new("setpriv");
+        // The system python: a python under root's home (pyenv) is not readable by nobody.
+        let python = if std::path::Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", python]);
+        Holder::spawn_cmd(cmd, name, specs, 0, Some(machine_shared()))
+    }
+
     fn spawn(name: &str, specs: &[Spec], forks: usize, machine: Option<RwLockReadGuard<'static, ()>>) -> Holder {
-        let mut cmd = Command::new("python3");
+        Holder::spawn_cmd(Command::new("python3"), name, specs, forks, machine)
+    }
+
+    fn spawn_cmd(
+        mut cmd: Command,
+        name: &str,
+        specs: &[Spec],
+        forks: usize,
+        machine: Option<RwLockReadGuard<'static, ()>>,
+    ) -> Holder {
         cmd.arg("-c").arg(HOLDER).arg(name);
         for s in specs {
             let mut spec =
