@@ -6,6 +6,7 @@
 mod util;
 
 mod check;
+mod churn;
 mod daemons;
 mod explain;
 mod hidden;
