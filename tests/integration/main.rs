@@ -7,6 +7,7 @@ mod util;
 
 mod check;
 mod churn;
+mod corpus;
 mod daemons;
 mod explain;
 mod hidden;
