@@ -10,6 +10,7 @@ mod churn;
 mod corpus;
 mod daemons;
 mod explain;
+mod failclosed;
 mod hidden;
 mod list;
 mod registry;
