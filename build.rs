@@ -38,6 +38,7 @@ fn main() {
             .unwrap_or_else(|| fail(format!("{META}: missing `{key} = ...` line")))
     };
     let (name, date, sources) = (meta_value("name"), meta_value("date"), meta_value("sources"));
+    println!("cargo:rustc-env=PORTWARDEN_REGISTRY_DATE={date}");
 
     let names: BTreeSet<&str> = table.service_names.iter().map(String::as_str).collect();
     let common_text = std::fs::read_to_string(COMMON).unwrap_or_else(|e| fail(format!("{COMMON}: {e}")));

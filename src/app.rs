@@ -32,6 +32,14 @@ pub fn run(cli: Cli, io: &mut Output<'_>) -> anyhow::Result<Status> {
         Some(Command::Baseline(args)) => crate::baseline::run(&args, io),
         Some(Command::Watch(args)) => crate::watch::run(&args, painter, io),
         Some(Command::Diff(args)) => crate::diff::run(&args, painter, io),
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "portwarden", io.out);
+            Ok(0)
+        }
+        Some(Command::Man) => {
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(io.out)?;
+            Ok(0)
+        }
     }
 }
 

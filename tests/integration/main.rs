@@ -9,6 +9,7 @@ mod check;
 mod churn;
 mod corpus;
 mod daemons;
+mod ecosystem;
 mod explain;
 mod failclosed;
 mod hidden;
