@@ -199,7 +199,7 @@ pub enum RegistryCommand {
     /// Validate an official IANA CSV (service-names-port-numbers.csv) and use it from now on instead of the
     /// built-in registry. A file that fails validation changes nothing.
     Import {
-        /// The CSV downloaded from https://www.iana.org/assignments/service-names-port-numbers/
+        /// The CSV downloaded from <https://www.iana.org/assignments/service-names-port-numbers/>
         file: PathBuf,
     },
     /// Forget an imported registry and go back to the built-in one.
