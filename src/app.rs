@@ -32,6 +32,14 @@ pub fn run(cli: Cli, io: &mut Output<'_>) -> anyhow::Result<Status> {
         Some(Command::Baseline(args)) => crate::baseline::run(&args, io),
         Some(Command::Watch(args)) => crate::watch::run(&args, painter, io),
         Some(Command::Diff(args)) => crate::diff::run(&args, painter, io),
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "portwarden", io.out);
+            Ok(0)
+        }
+        Some(Command::Man) => {
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(io.out)?;
+            Ok(0)
+        }
     }
 }
 
@@ -54,15 +62,11 @@ pub(crate) fn inventory_report<'r>(
     Ok(report::build(inventory, registry, &mut user_names(), keep, platform::hidden_owner_hint()))
 }
 
-pub(crate) fn warn_unknown_owners(report: &Report<'_>, err: &mut dyn Write) -> std::io::Result<()> {
-    let s = &report.summary;
+/// Says on stderr how many listeners have unknown owners (with the hint) and repeats the run's warnings.
+pub(crate) fn warn_unknown_owners(s: &report::Summary, err: &mut dyn Write) -> std::io::Result<()> {
     if s.owner_unknown > 0 {
-        writeln!(
-            err,
-            "portwarden: {} listeners with owner unknown: {}",
-            s.owner_unknown,
-            s.hint.as_deref().unwrap_or("")
-        )?;
+        let n = render::table::plural(s.owner_unknown, "listener");
+        writeln!(err, "portwarden: {n} with owner unknown: {}", s.hint.as_deref().unwrap_or(""))?;
     }
     for w in &s.warnings {
         writeln!(err, "portwarden: warning: {}", text::escape(w))?;
@@ -95,7 +99,7 @@ fn list(args: &ListArgs, painter: Painter, io: &mut Output<'_>) -> anyhow::Resul
         ListFormat::Table => render::table::write(io.out, &report, painter)?,
         ListFormat::Json => {
             render::json(io.out, &report)?;
-            warn_unknown_owners(&report, io.err)?;
+            warn_unknown_owners(&report.summary, io.err)?;
         }
     }
     Ok(0)
@@ -120,7 +124,7 @@ fn explain(args: &ExplainArgs, painter: Painter, io: &mut Output<'_>) -> anyhow:
         ExplainFormat::Text => render::explain::write(io.out, &stories, painter)?,
         ExplainFormat::Json => render::json(io.out, &stories)?,
     }
-    warn_unknown_owners(&report, io.err)?;
+    warn_unknown_owners(&report.summary, io.err)?;
     Ok(0)
 }
 

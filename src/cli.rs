@@ -3,10 +3,14 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// The version, with the date of the built-in IANA registry.
+pub const VERSION: &str =
+    concat!(env!("CARGO_PKG_VERSION"), " (built-in IANA registry of ", env!("PORTWARDEN_REGISTRY_DATE"), ")");
+
 #[derive(Debug, Parser)]
 #[command(
     name = "portwarden",
-    version,
+    version = VERSION,
     about = "What is listening on this machine, who owns it, and should it be?",
     long_about = "Lists every listening TCP socket and bound UDP socket (IPv4 and IPv6) with the processes that own \
                   them, annotated with the IANA port registry, and flags listeners on unassigned, reserved, dynamic \
@@ -61,6 +65,18 @@ pub enum Command {
                       before.json after.json --format json"
     )]
     Diff(DiffArgs),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  portwarden completions bash > /etc/bash_completion.d/portwarden\n  portwarden \
+                            completions zsh > \"${fpath[1]}/_portwarden\"\n  portwarden completions fish > \
+                            ~/.config/fish/completions/portwarden.fish"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `portwarden man > portwarden.1`.
+    Man,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -191,7 +207,7 @@ pub enum RegistryCommand {
     /// Validate an official IANA CSV (service-names-port-numbers.csv) and use it from now on instead of the
     /// built-in registry. A file that fails validation changes nothing.
     Import {
-        /// The CSV downloaded from https://www.iana.org/assignments/service-names-port-numbers/
+        /// The CSV downloaded from <https://www.iana.org/assignments/service-names-port-numbers/>
         file: PathBuf,
     },
     /// Forget an imported registry and go back to the built-in one.

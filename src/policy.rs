@@ -8,7 +8,7 @@
 //!
 //! [[allow]]
 //! protocol = "tcp"          # tcp | udp
-//! port = 22                 # or "8000-8100"
+//! port = 22                 # or "8000-8100", or a list: [80, 443, "8000-8100"]
 //! process = "sshd"          # name glob, or a list of globs: every owner must match one
 //! exe = "/usr/sbin/*"       # executable path glob(s)
 //! user = "root"             # user name glob(s) of the owners (or of the socket, when the owners are unknown)
@@ -113,6 +113,37 @@ impl<'de> Deserialize<'de> for PortRange {
     }
 }
 
+/// One port or range, or a list of them.
+fn ports<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PortRange>, D::Error> {
+    struct V;
+    impl<'de> de::Visitor<'de> for V {
+        type Value = Vec<PortRange>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a port number 0-65535, a range \"N-M\", or a list of them")
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            PortRange::deserialize(de::value::I64Deserializer::new(v)).map(|r| vec![r])
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            PortRange::deserialize(de::value::U64Deserializer::new(v)).map(|r| vec![r])
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            PortRange::deserialize(de::value::StrDeserializer::new(v)).map(|r| vec![r])
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(r) = seq.next_element::<PortRange>()? {
+                out.push(r);
+            }
+            if out.is_empty() {
+                return Err(de::Error::custom("expected at least one port"));
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_any(V)
+}
+
 /// One pattern or a list of patterns.
 fn globs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Glob>, D::Error> {
     #[derive(Deserialize)]
@@ -137,7 +168,9 @@ pub struct Rule {
     #[serde(skip)]
     pub line: usize,
     pub protocol: Option<Protocol>,
-    pub port: Option<PortRange>,
+    /// Ports or ranges, any of which may match; empty means any port.
+    #[serde(default, deserialize_with = "ports")]
+    pub port: Vec<PortRange>,
     #[serde(default, deserialize_with = "globs")]
     pub process: Vec<Glob>,
     #[serde(default, deserialize_with = "globs")]
@@ -253,8 +286,13 @@ fn conditions(rule: &Rule, l: &Listener<'_>) -> Vec<Cond> {
             Cond::Fails(format!("protocol {} is not {p}", l.protocol))
         });
     }
-    if let Some(r) = rule.port {
-        out.push(if r.contains(l.port) { Cond::Holds } else { Cond::Fails(format!("port {} is not {r}", l.port)) });
+    if !rule.port.is_empty() {
+        out.push(if rule.port.iter().any(|r| r.contains(l.port)) {
+            Cond::Holds
+        } else {
+            let wanted: Vec<String> = rule.port.iter().map(ToString::to_string).collect();
+            Cond::Fails(format!("port {} is not {}", l.port, wanted.join(" or ")))
+        });
     }
     if !rule.process.is_empty() {
         let names: Vec<Option<&str>> = l.processes.iter().map(|p| Some(p.name.as_str())).collect();
@@ -451,7 +489,14 @@ mod tests {
     #[test]
     fn globs_and_addresses() {
         let reg = Registry::builtin();
-        let p = policy("[[allow]]\nexe = \"/usr/sbin/*\"\naddress = [\"127.0.0.*\", \"::1\"]\n");
+        let p = policy(
+            "[[allow]]\nport = [5000, \"6000-6010\"]\nexe = \"/usr/sbin/*\"\naddress = [\"127.0.0.*\", \"::1\"]\n",
+        );
+        assert!(matches!(p.check(&listener(&reg, 6005, "::1", &[("a", "root")])), Verdict::Allowed { .. }));
+        let Verdict::Unexpected { closest: Some(c) } = p.check(&listener(&reg, 7000, "::1", &[("a", "root")])) else {
+            panic!("7000 is not allowed")
+        };
+        assert_eq!(c.mismatches, ["port 7000 is not 5000 or 6000-6010"]);
         assert!(matches!(p.check(&listener(&reg, 5000, "127.0.0.1", &[("a", "root")])), Verdict::Allowed { .. }));
         assert!(p.check(&listener(&reg, 5000, "10.0.0.1", &[("a", "root")])).is_failure());
     }
@@ -464,6 +509,8 @@ mod tests {
             ("[[allow]]\nprotocol = \"sctp\"\n", "p.toml:2:12", "tcp"),
             ("[[allow]]\nprot = \"tcp\"\n", "p.toml:2:1", "prot"),
             ("[[allow]]\nport = true\n", "p.toml:2:8", "port number"),
+            ("[[allow]]\nport = [22, 70000]\n", "p.toml:2:13", "out of range"),
+            ("[[allow]]\nport = []\n", "p.toml:2:8", "at least one"),
             ("[[allow]]\nexposure = \"public\"\n", "p.toml:2:12", "loopback"),
             ("[settings]\nfail_on = [\"weird\"]\n", "p.toml:2:12", "obscure"),
             ("[settings]\nallow_unknown_owners = \"yes\"\n", "p.toml:2:24", "bool"),
@@ -477,6 +524,61 @@ mod tests {
             let e = error(text);
             assert!(e.starts_with(at), "{text:?}: {e}");
             assert!(e.contains(needle), "{text:?}: {e}");
+        }
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn port_ranges_parse_exactly_when_valid(a in 0u32..70000, b in 0u32..70000) {
+                let text = format!("[[allow]]\nport = \"{a}-{b}\"\n");
+                let parsed = Policy::parse(&text, Path::new("p.toml"));
+                if a <= 65535 && b <= 65535 && a <= b {
+                    let p = parsed.unwrap();
+                    prop_assert_eq!(p.rules[0].port.clone(), vec![PortRange { start: a as u16, end: b as u16 }]);
+                } else {
+                    let e = parsed.unwrap_err().to_string();
+                    prop_assert!(e.starts_with("p.toml:2:8:"), "{}", e);
+                }
+            }
+
+            #[test]
+            fn single_ports_parse_exactly_when_valid(a in -5i64..70000) {
+                let parsed = Policy::parse(&format!("[[allow]]\nport = {a}\n"), Path::new("p.toml"));
+                prop_assert_eq!(parsed.is_ok(), (0..=65535).contains(&a));
+            }
+
+            #[test]
+            fn any_text_gives_a_policy_or_a_located_error(text in "\\PC{0,200}") {
+                match Policy::parse(&text, Path::new("p.toml")) {
+                    Ok(_) => {}
+                    Err(e) => prop_assert!(e.to_string().starts_with("p.toml:"), "{}", e),
+                }
+            }
+
+            #[test]
+            fn port_rule_matches_exactly_the_ports_in_its_range(a in 0u16..=65535, b in 0u16..=65535, port in 0u16..=65535) {
+                let (lo, hi) = (a.min(b), a.max(b));
+                let reg = Registry::builtin();
+                let p = policy(&format!("[[allow]]\nport = \"{lo}-{hi}\"\n"));
+                let l = listener(&reg, port, "127.0.0.1", &[("x", "root")]);
+                let allowed = matches!(p.check(&l), Verdict::Allowed { .. });
+                prop_assert_eq!(allowed, lo <= port && port <= hi);
+            }
+
+            #[test]
+            fn process_globs_match_like_the_name(name in "[a-z.-]{1,15}") {
+                let reg = Registry::builtin();
+                let escaped = glob::Pattern::escape(&name);
+                let p = policy(&format!("[[allow]]\nprocess = {}\n", toml::Value::String(escaped)));
+                let allowed = matches!(p.check(&listener(&reg, 1, "::1", &[(&name, "root")])), Verdict::Allowed { .. });
+                prop_assert!(allowed);
+                let other = format!("{name}x");
+                prop_assert!(p.check(&listener(&reg, 1, "::1", &[(&other, "root")])).is_failure());
+            }
         }
     }
 }

@@ -320,6 +320,7 @@ const NGINX_WORKERS: usize = 2;
 
 #[test]
 fn nginx_master_and_workers_own_http() {
+    let _machine = machine_shared();
     let test = "nginx_master_and_workers_own_http";
     if skip(test, &[NGINX]) {
         return;
@@ -393,6 +394,7 @@ const REDIS: &str = "/usr/bin/redis-server";
 
 #[test]
 fn redis_owns_redis() {
+    let _machine = machine_shared();
     let test = "redis_owns_redis";
     if skip(test, &[REDIS]) {
         return;
@@ -413,6 +415,7 @@ const MEMCACHED: &str = "/usr/bin/memcached";
 
 #[test]
 fn memcached_owns_memcache_tcp_and_udp() {
+    let _machine = machine_shared();
     let test = "memcached_owns_memcache_tcp_and_udp";
     if skip(test, &[MEMCACHED]) {
         return;
@@ -434,6 +437,7 @@ const SSH_KEYGEN: &str = "/usr/bin/ssh-keygen";
 
 #[test]
 fn sshd_owns_ssh() {
+    let _machine = machine_shared();
     let test = "sshd_owns_ssh";
     if skip(test, &[SSHD, SSH_KEYGEN]) {
         return;
@@ -467,6 +471,7 @@ const DNSMASQ: &str = "/usr/sbin/dnsmasq";
 
 #[test]
 fn dnsmasq_owns_domain_tcp_and_udp() {
+    let _machine = machine_shared();
     let test = "dnsmasq_owns_domain_tcp_and_udp";
     if skip(test, &[DNSMASQ]) {
         return;

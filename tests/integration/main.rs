@@ -5,8 +5,14 @@
 
 mod util;
 
+mod check;
+mod churn;
+mod corpus;
 mod daemons;
+mod ecosystem;
 mod explain;
+mod failclosed;
+mod hidden;
 mod list;
 mod registry;
 mod watch;

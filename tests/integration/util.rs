@@ -5,6 +5,22 @@
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// Tests run as threads of one process. Those that open listeners hold this shared; the few that need the machine's
+/// listener set to stay still (baseline then check on the live machine) hold it exclusively.
+static MACHINE: RwLock<()> = RwLock::new(());
+
+/// Shared hold on the machine: taken by every test that opens listeners (a `Holder` takes it itself).
+pub fn machine_shared() -> RwLockReadGuard<'static, ()> {
+    MACHINE.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Exclusive hold: no other test opens or closes listeners until it is dropped. Use `Holder::start_exclusive`
+/// inside it.
+pub fn machine_exclusive() -> RwLockWriteGuard<'static, ()> {
+    MACHINE.write().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Path of the portwarden binary cargo built for these tests.
 pub fn bin() -> &'static str {
@@ -126,6 +142,7 @@ pub struct Holder {
     pub ports: Vec<u16>,
     /// PIDs of forked children that share the sockets (HOLDER_FORK).
     pub children: Vec<u32>,
+    _machine: Option<RwLockReadGuard<'static, ()>>,
 }
 
 impl Holder {
@@ -134,10 +151,44 @@ impl Holder {
         Holder::start_with(name, specs, 0)
     }
 
+    /// Starts a holder while the caller holds `machine_exclusive()`.
+    pub fn start_exclusive(name: &str, specs: &[Spec]) -> Holder {
+        Holder::spawn(name, specs, 0, None)
+    }
+
     /// Like `start`, with `forks` forked children sharing every socket. The name is also the first argument, so it
     /// is in the command line too.
     pub fn start_with(name: &str, specs: &[Spec], forks: usize) -> Holder {
-        let mut cmd = Command::new("python3");
+        Holder::spawn(name, specs, forks, Some(machine_shared()))
+    }
+
+    /// Starts a holder running as user `nobody` (the caller must be root).
+    pub fn start_as_nobody(name: &str, specs: &[Spec]) -> Holder {
+        let mut cmd = Command::new("setpriv");
+        // The system python: a python under root's home (pyenv) is not readable by nobody.
+        let python = if std::path::Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", python]);
+        Holder::spawn_cmd(cmd, name.as_ref(), specs, 0, Some(machine_shared()))
+    }
+
+    /// Starts a holder whose name is raw bytes (not necessarily UTF-8).
+    pub fn start_raw(name: &[u8], specs: &[Spec]) -> Holder {
+        use std::os::unix::ffi::OsStrExt;
+        let name = std::ffi::OsStr::from_bytes(name);
+        Holder::spawn_cmd(Command::new("python3"), name, specs, 0, Some(machine_shared()))
+    }
+
+    fn spawn(name: &str, specs: &[Spec], forks: usize, machine: Option<RwLockReadGuard<'static, ()>>) -> Holder {
+        Holder::spawn_cmd(Command::new("python3"), name.as_ref(), specs, forks, machine)
+    }
+
+    fn spawn_cmd(
+        mut cmd: Command,
+        name: &std::ffi::OsStr,
+        specs: &[Spec],
+        forks: usize,
+        machine: Option<RwLockReadGuard<'static, ()>>,
+    ) -> Holder {
         cmd.arg("-c").arg(HOLDER).arg(name);
         for s in specs {
             let mut spec =
@@ -162,7 +213,7 @@ impl Holder {
         let (ports, children) = line["READY".len()..].split_once("CHILDREN").expect("READY ... CHILDREN ...");
         let ports = ports.split_whitespace().map(|p| p.parse().expect("port")).collect();
         let children = children.split_whitespace().map(|p| p.parse().expect("pid")).collect();
-        Holder { stdin: child.stdin.take(), child, ports, children }
+        Holder { stdin: child.stdin.take(), child, ports, children, _machine: machine }
     }
 
     pub fn pid(&self) -> u32 {
