@@ -104,7 +104,7 @@ pub fn run(args: &DiffArgs, painter: Painter, io: &mut Output<'_>) -> anyhow::Re
             writeln!(io.err, "portwarden: warning: {}", escape(w))?;
         }
     } else {
-        app::warn_unknown_owners(&new, io.err)?;
+        app::warn_unknown_owners(&new.summary, io.err)?;
     }
 
     let changes = compare(&old.listeners, &new.listeners);
