@@ -639,6 +639,30 @@ mod tests {
     }
 
     #[test]
+    fn every_cut_and_every_flipped_byte_is_read_or_refused() {
+        let recording = [started(), ev("appeared", 7, L1), ev("appeared", 8, L2), stopped()].join("\n") + "\n";
+        let doc = format!(r#"{{"schema_version": 1, "listeners": [{L1}, {L2}]}}"#);
+        let snapshot = serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(&doc).unwrap()).unwrap();
+        for text in [recording.as_bytes(), snapshot.as_bytes()] {
+            for cut in 0..text.len() {
+                match parse(&text[..cut], "f") {
+                    Ok(inv) => assert!(inv.sockets.len() <= 2),
+                    Err(e) => assert!(format!("{e:#}").starts_with("f:"), "{e:#}"),
+                }
+            }
+            for at in 0..text.len() {
+                for b in [b'\0', b'"', b'{', b'\n', 0xff] {
+                    let mut bad = text.to_vec();
+                    bad[at] = b;
+                    if let Err(e) = parse(&bad, "f") {
+                        assert!(format!("{e:#}").starts_with("f:"), "{e:#}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn garbage_is_refused_not_panicked_on() {
         assert!(err("").contains("the file is empty"));
         assert!(err("  \n\t").contains("the file is empty"));
