@@ -177,8 +177,8 @@ fn watch_refuses_to_append_to_a_half_written_recording() {
     assert_eq!(std::fs::read(&rec).unwrap(), b"{\"event\":\"appeared\",\"time\":\"2026-", "left as it was");
 }
 
-/// Needs `portwarden check` (src/check.rs, written on another branch): until that is merged, check is a
-/// placeholder here and this test fails; it passes once check reads `--from` files through `snapshot::read`.
+/// The CI flow: `watch --record` during a "test run", then `check --from` the recording (check reads it through
+/// `snapshot::read`): the listener that lived one second fails an empty policy and passes one that allows it.
 #[test]
 fn check_from_recording_catches_the_short_lived_listener() {
     let (dir, rec, port, pid, _) = record_short_lived("pw-blink-chk");
@@ -337,8 +337,7 @@ fn diff_refuses_damaged_files_with_file_and_line() {
     }
 }
 
-/// Needs `portwarden check` (src/check.rs, another branch): fails until check reads `--from` through
-/// `snapshot::read`.
+/// `check --from` refuses the same damaged files as `diff`, with the same file and line.
 #[test]
 fn check_from_refuses_damaged_files_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
