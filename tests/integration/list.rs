@@ -234,7 +234,9 @@ fn agrees_with_ss_socket_by_socket() {
     if skip_unless_root("agrees_with_ss_socket_by_socket") {
         return;
     }
-    let _h = Holder::start("pw-ss", &[tcp4("127.0.0.1", 0), udp6("::", 0, false), tcp6("::1", 0, true)]);
+    // Other tests open and close listeners all the time: compare while the machine stands still.
+    let _machine = machine_exclusive();
+    let _h = Holder::start_exclusive("pw-ss", &[tcp4("127.0.0.1", 0), udp6("::", 0, false), tcp6("::1", 0, true)]);
     // Several sockets can share protocol, address and port (SO_REUSEPORT): each key maps to the sorted list of
     // their owner sets.
     type Sockets = std::collections::BTreeMap<(String, String, u16), Vec<Vec<u64>>>;
