@@ -60,3 +60,15 @@ fn escape_corpus() {
         }
     }
 }
+
+#[test]
+fn snapshot_corpus() {
+    let files = inputs("snapshot");
+    assert!(!files.is_empty(), "no saved corpus for the snapshot fuzzer");
+    for f in files {
+        let data = std::fs::read(&f).unwrap();
+        if let Err(e) = portwarden::snapshot::parse(&data, "f.json") {
+            assert!(e.to_string().starts_with("f.json"), "{}: {e}", f.display());
+        }
+    }
+}
