@@ -97,10 +97,13 @@ fn list(args: &ListArgs, painter: Painter, io: &mut Output<'_>) -> anyhow::Resul
     }
     match args.format {
         ListFormat::Table => render::table::write(io.out, &report, painter)?,
-        ListFormat::Json => {
-            render::json(io.out, &report)?;
-            warn_unknown_owners(&report.summary, io.err)?;
-        }
+        ListFormat::Json => render::json(io.out, &report)?,
+        ListFormat::Ndjson => render::ndjson(io.out, &report.listeners)?,
+        ListFormat::Csv => render::csv::write(io.out, &report)?,
+        ListFormat::Prometheus => render::prometheus::write(io.out, &report)?,
+    }
+    if args.format != ListFormat::Table {
+        warn_unknown_owners(&report.summary, io.err)?;
     }
     Ok(0)
 }

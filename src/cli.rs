@@ -216,9 +216,17 @@ pub enum RegistryCommand {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum ListFormat {
+    /// Aligned table with reasons and a summary.
     #[default]
     Table,
+    /// One JSON object: listeners and summary (schema in schemas/list.schema.json).
     Json,
+    /// One JSON listener per line, for log shippers (Vector, Fluent Bit).
+    Ndjson,
+    /// Flat columns with a header row.
+    Csv,
+    /// Prometheus text format for node_exporter's textfile collector.
+    Prometheus,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]

@@ -12,6 +12,7 @@ mod daemons;
 mod ecosystem;
 mod explain;
 mod failclosed;
+mod formats;
 mod hidden;
 mod list;
 mod registry;
