@@ -87,7 +87,8 @@ pub fn run(args: &DiffArgs, painter: Painter, io: &mut Output<'_>) -> anyhow::Re
     let old_inv = snapshot::read(&args.old)?;
     let new_inv = match &args.new {
         Some(path) => snapshot::read(path)?,
-        None => platform::enumerate(&Query::default()).context("cannot list the sockets of this machine")?,
+        None => platform::enumerate(&Query { all_netns: args.all_netns, ..Query::default() })
+            .context("cannot list the sockets of this machine")?,
     };
     let registry = app::load_registry()?;
     let mut names = app::user_names();
@@ -161,6 +162,7 @@ mod tests {
             inode,
             v6only: None,
             interface: None,
+            netns: None,
         };
         let p = Process {
             pid,
@@ -170,6 +172,7 @@ mod tests {
             user: None,
             uid: Some(0),
             start_time: None,
+            container: None,
         };
         OwnedSocket { socket, processes: vec![p] }
     }

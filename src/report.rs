@@ -2,7 +2,7 @@
 //! the data every renderer (table, JSON) and later the policy check work from.
 
 use crate::classify::{self, Exposure, Flag, Iana, Range, Severity};
-use crate::model::{Family, Inventory, OwnedSocket, Process, Protocol};
+use crate::model::{Family, Inventory, Netns, OwnedSocket, Process, Protocol};
 use crate::registry::{Info, Registry, Status};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -22,6 +22,8 @@ pub struct Listener<'r> {
     pub ipv4_mapped: bool,
     /// Interface the socket is bound to (SO_BINDTODEVICE), if any.
     pub interface: Option<String>,
+    /// The network namespace of the socket (`--all-netns`); null when only the current namespace was listed.
+    pub netns: Option<Netns>,
     pub exposure: Exposure,
     /// Every process holding the socket, by pid; empty when the owner could not be seen.
     pub processes: Vec<Process>,
@@ -59,6 +61,8 @@ pub struct Summary {
     pub owner_unknown: usize,
     /// How to see the unknown owners, when there are some.
     pub hint: Option<String>,
+    /// With `--all-netns`: how many network namespaces were listed (the current one included); null without.
+    pub namespaces: Option<usize>,
     pub warnings: Vec<String>,
     pub registry: Info,
 }
@@ -93,6 +97,7 @@ pub fn listener<'r>(
         dual_stack: socket.is_dual_stack(),
         ipv4_mapped,
         interface: socket.interface.clone(),
+        netns: socket.netns.clone(),
         exposure,
         user: socket.uid.and_then(&mut *user_name),
         uid: socket.uid,
@@ -114,11 +119,12 @@ pub fn build<'r>(
     keep: &dyn Fn(&Listener<'r>) -> bool,
     hint: &str,
 ) -> Report<'r> {
-    let Inventory { sockets, warnings, owners_partly_hidden } = inventory;
+    let Inventory { sockets, warnings, owners_partly_hidden, namespaces } = inventory;
     let mut listeners: Vec<Listener<'r>> =
         sockets.into_iter().map(|s| listener(s, registry, user_name)).filter(|l| keep(l)).collect();
     sort_by_port(&mut listeners);
-    let summary = summarise(&listeners, warnings, owners_partly_hidden, hint, registry.info().clone());
+    let mut summary = summarise(&listeners, warnings, owners_partly_hidden, hint, registry.info().clone());
+    summary.namespaces = namespaces;
     Report { schema_version: SCHEMA_VERSION, listeners, summary }
 }
 
@@ -174,6 +180,7 @@ pub fn summarise(
         by_flag,
         owner_unknown,
         hint,
+        namespaces: None,
         warnings,
         registry,
     }

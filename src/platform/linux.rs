@@ -1,9 +1,11 @@
 //! Linux enumeration: sockets from netlink sock_diag ([`sock_diag`]), their owners from a `/proc` fd scan and
 //! owner details ([`procfs`]), user names from the passwd database ([`users`]).
 //!
-//! Only the current network namespace is seen (as with `ss`); sockets of containers with their own network
-//! namespace are not listed.
+//! Only the current network namespace is seen (as with `ss`), unless `Query::all_netns` asks for every one
+//! ([`netns`]; owners' containers from their cgroups: [`container`]).
 
+mod container;
+mod netns;
 mod procfs;
 mod sock_diag;
 mod users;
@@ -41,6 +43,7 @@ const PIDS_IN_WARNING: usize = 5;
 pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
     let sockets = sock_diag::list_sockets(query)?;
     let mut warnings = Vec::new();
+    let (sockets, namespaces) = netns::add_other_namespaces(query, sockets, &mut warnings)?; // --all-netns
 
     // Inode 0 would be a socket without a file (a kernel socket): no process can hold it.
     let wanted: HashSet<u64> = sockets.iter().map(|s| s.inode).filter(|&inode| inode != 0).collect();
@@ -61,6 +64,10 @@ pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
     let mut users = users::UserCache::default();
     for process in processes.values_mut() {
         process.user = process.uid.map(|uid| users.display_name(uid));
+    }
+    if query.all_netns {
+        // --all-netns: the container each owner runs in.
+        processes.values_mut().for_each(|p| p.container = container::of_pid(p.pid, p.start_time));
     }
 
     let sockets: Vec<OwnedSocket> = sockets
@@ -95,7 +102,7 @@ pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
         || (!is_root && (any_unowned || hidepid))
         || (hidepid && any_unowned);
 
-    Ok(Inventory { sockets, warnings, owners_partly_hidden })
+    Ok(Inventory { sockets, warnings, owners_partly_hidden, namespaces })
 }
 
 /// The processes holding `inode`, sorted by PID, each once.
@@ -198,13 +205,13 @@ mod tests {
         let port = udp.local_addr().unwrap().port();
         let tcp = TcpListener::bind(("127.0.0.1", port)); // same number, other protocol (may be taken)
 
-        let inv = enumerate(&Query { protocols: vec![Protocol::Udp], port: Some(port) }).unwrap();
+        let inv = enumerate(&Query { protocols: vec![Protocol::Udp], port: Some(port), ..Query::default() }).unwrap();
         assert!(!inv.sockets.is_empty());
         assert!(inv.sockets.iter().all(|s| s.socket.port == port && s.socket.protocol == Protocol::Udp));
         assert_owned_by_me(find(&inv, Protocol::Udp, IpAddr::V4(Ipv4Addr::LOCALHOST), port));
 
         if tcp.is_ok() {
-            let inv = enumerate(&Query { protocols: vec![Protocol::Tcp], port: Some(port) }).unwrap();
+            let inv = enumerate(&Query { protocols: vec![Protocol::Tcp], port: Some(port), ..Query::default() }).unwrap();
             assert!(inv.sockets.iter().all(|s| s.socket.port == port && s.socket.protocol == Protocol::Tcp));
             assert_owned_by_me(find(&inv, Protocol::Tcp, IpAddr::V4(Ipv4Addr::LOCALHOST), port));
         }
@@ -287,7 +294,7 @@ mod tests {
             return;
         }
         let port = udp.local_addr().unwrap().port();
-        let inv = enumerate(&Query { protocols: vec![Protocol::Udp], port: Some(port) }).unwrap();
+        let inv = enumerate(&Query { protocols: vec![Protocol::Udp], port: Some(port), ..Query::default() }).unwrap();
         let s = find(&inv, Protocol::Udp, IpAddr::V4(Ipv4Addr::LOCALHOST), port);
         assert_eq!(s.socket.interface.as_deref(), Some("lo"));
     }

@@ -310,7 +310,16 @@ pub fn read_process(pid: u32, expected_start: Option<u64>) -> Option<Process> {
     if expected_start.is_some_and(|expected| expected != start_time) {
         return None;
     }
-    Some(Process { pid, name: name.unwrap_or_default(), exe, cmdline, user: None, uid, start_time: Some(start_time) })
+    Some(Process {
+        pid,
+        name: name.unwrap_or_default(),
+        exe,
+        cmdline,
+        user: None,
+        uid,
+        start_time: Some(start_time),
+        container: None,
+    })
 }
 
 fn read_start_time(dir: &str) -> Option<u64> {

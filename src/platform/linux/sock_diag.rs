@@ -280,6 +280,7 @@ fn entry_from_response(response: &InetResponse, dump: Dump) -> Entry {
             inode: u64::from(header.inode),
             v6only,
             interface: None,
+            netns: None,
         },
         ifindex: header.socket_id.interface_id,
     }
