@@ -114,7 +114,8 @@ pub fn run(args: &BaselineArgs, io: &mut Output<'_>) -> anyhow::Result<Status> {
         }
     }
     let registry = app::load_registry()?;
-    let report = app::inventory_report(&Query::default(), &registry, &|_| true)?;
+    let query = Query { all_netns: args.all_netns, ..Query::default() };
+    let report = app::inventory_report(&query, &registry, &|_| true)?;
     let (text, rules) = render(&report.listeners, "portwarden baseline");
     // The policy we write must read back: a failure here is a bug, caught before anything is written.
     crate::policy::Policy::parse(&text, std::path::Path::new("<baseline>"))?;
