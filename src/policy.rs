@@ -371,7 +371,11 @@ fn containers_match(l: &Listener<'_>, pats: &[Glob]) -> Cond {
         };
         let full = c.full();
         if !pats.iter().any(|pat| pat.matches(&full)) {
-            return Cond::Fails(format!("container {:?} does not match {}", crate::text::escape(&full), patterns(pats)));
+            return Cond::Fails(format!(
+                "container {:?} does not match {}",
+                crate::text::escape(&full),
+                patterns(pats)
+            ));
         }
     }
     Cond::Holds

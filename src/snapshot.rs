@@ -568,7 +568,10 @@ mod tests {
         let b = &inv.sockets[1];
         assert_eq!(b.socket.netns, None);
         assert_eq!(inv.namespaces, Some(1));
-        assert_eq!(parse(format!(r#"{{"schema_version": 1, "listeners": [{L1}]}}"#).as_bytes(), "s").unwrap().namespaces, None);
+        assert_eq!(
+            parse(format!(r#"{{"schema_version": 1, "listeners": [{L1}]}}"#).as_bytes(), "s").unwrap().namespaces,
+            None
+        );
     }
 
     #[test]

@@ -211,7 +211,8 @@ mod tests {
         assert_owned_by_me(find(&inv, Protocol::Udp, IpAddr::V4(Ipv4Addr::LOCALHOST), port));
 
         if tcp.is_ok() {
-            let inv = enumerate(&Query { protocols: vec![Protocol::Tcp], port: Some(port), ..Query::default() }).unwrap();
+            let inv =
+                enumerate(&Query { protocols: vec![Protocol::Tcp], port: Some(port), ..Query::default() }).unwrap();
             assert!(inv.sockets.iter().all(|s| s.socket.port == port && s.socket.protocol == Protocol::Tcp));
             assert_owned_by_me(find(&inv, Protocol::Tcp, IpAddr::V4(Ipv4Addr::LOCALHOST), port));
         }

@@ -218,7 +218,7 @@ mod tests {
         let v1 = format!("12:pids:/docker/{ID}\n11:memory:/docker/{ID}\n1:name=systemd:/docker/{ID}\n");
         assert_eq!(parse_cgroup_file(v1.as_bytes()), c("docker", ID));
         // Hybrid: the unified line says nothing, a v1 line does.
-        let hybrid = format!("9:name=systemd:/\n8:pids:/lxc.payload.box\n0::/\n");
+        let hybrid = "9:name=systemd:/\n8:pids:/lxc.payload.box\n0::/\n";
         assert_eq!(parse_cgroup_file(hybrid.as_bytes()), c("lxc", "box"));
         // The v2 line wins when both name something.
         let both = format!("3:cpu:/lxc/other\n0::/docker/{ID}\n");

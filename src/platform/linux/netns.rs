@@ -126,9 +126,8 @@ pub fn add_other_namespaces(
             Err(Failure::Enter(e)) => {
                 warnings.push(format!("cannot enter {} ({e}): its listeners are not listed", describe(netns)))
             }
-            Err(Failure::Dump(e)) => {
-                warnings.push(format!("cannot list the sockets of {}: {e:#}; its listeners are not listed", describe(netns)))
-            }
+            Err(Failure::Dump(e)) => warnings
+                .push(format!("cannot list the sockets of {}: {e:#}; its listeners are not listed", describe(netns))),
         }
     }
     if let Some(e) = refusal {
