@@ -3,7 +3,9 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
+use std::cell::{Cell, RefCell};
 use std::io::{BufRead, BufReader, Write};
+use std::marker::PhantomData;
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -11,9 +13,41 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 /// listener set to stay still (baseline then check on the live machine) hold it exclusively.
 static MACHINE: RwLock<()> = RwLock::new(());
 
-/// Shared hold on the machine: taken by every test that opens listeners (a `Holder` takes it itself).
-pub fn machine_shared() -> RwLockReadGuard<'static, ()> {
-    MACHINE.read().unwrap_or_else(|e| e.into_inner())
+thread_local! {
+    /// The read guard of this test thread and how many `SharedHold`s share it. std's RwLock makes new readers wait
+    /// behind a waiting writer, so a thread that took the lock for reading twice (two holders) while an exclusive
+    /// test queued in between would deadlock with it; nested holds therefore reuse the thread's one guard.
+    static SHARED: RefCell<Option<RwLockReadGuard<'static, ()>>> = const { RefCell::new(None) };
+    static SHARED_DEPTH: Cell<usize> = const { Cell::new(0) };
+}
+
+/// A shared hold on the machine; the lock is released when the thread's last one is dropped.
+pub struct SharedHold {
+    /// Tied to the thread that took it.
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for SharedHold {
+    fn drop(&mut self) {
+        let depth = SHARED_DEPTH.with(|d| {
+            d.set(d.get().saturating_sub(1));
+            d.get()
+        });
+        if depth == 0 {
+            SHARED.with(|s| drop(s.borrow_mut().take()));
+        }
+    }
+}
+
+/// Shared hold on the machine: taken by every test that opens listeners (a `Holder` takes it itself). Nested holds
+/// in one thread share one read lock.
+pub fn machine_shared() -> SharedHold {
+    if SHARED_DEPTH.with(|d| d.get()) == 0 {
+        let guard = MACHINE.read().unwrap_or_else(|e| e.into_inner());
+        SHARED.with(|s| *s.borrow_mut() = Some(guard));
+    }
+    SHARED_DEPTH.with(|d| d.set(d.get() + 1));
+    SharedHold { _not_send: PhantomData }
 }
 
 /// Exclusive hold: no other test opens or closes listeners until it is dropped. Use `Holder::start_exclusive`
@@ -142,7 +176,7 @@ pub struct Holder {
     pub ports: Vec<u16>,
     /// PIDs of forked children that share the sockets (HOLDER_FORK).
     pub children: Vec<u32>,
-    _machine: Option<RwLockReadGuard<'static, ()>>,
+    _machine: Option<SharedHold>,
 }
 
 impl Holder {
@@ -171,6 +205,14 @@ impl Holder {
         Holder::spawn_cmd(cmd, name.as_ref(), specs, 0, Some(machine_shared()))
     }
 
+    /// Starts a holder through a wrapper that ends by executing `python3` with the holder's arguments in place of
+    /// itself (so the holder's PID is the child's), e.g. `["ip", "netns", "exec", NAME]` or `["unshare", "-n"]`.
+    pub fn start_via(wrapper: &[&str], name: &str, specs: &[Spec]) -> Holder {
+        let mut cmd = Command::new(wrapper[0]);
+        cmd.args(&wrapper[1..]).arg("python3");
+        Holder::spawn_cmd(cmd, name.as_ref(), specs, 0, Some(machine_shared()))
+    }
+
     /// Starts a holder whose name is raw bytes (not necessarily UTF-8).
     pub fn start_raw(name: &[u8], specs: &[Spec]) -> Holder {
         use std::os::unix::ffi::OsStrExt;
@@ -178,7 +220,7 @@ impl Holder {
         Holder::spawn_cmd(Command::new("python3"), name, specs, 0, Some(machine_shared()))
     }
 
-    fn spawn(name: &str, specs: &[Spec], forks: usize, machine: Option<RwLockReadGuard<'static, ()>>) -> Holder {
+    fn spawn(name: &str, specs: &[Spec], forks: usize, machine: Option<SharedHold>) -> Holder {
         Holder::spawn_cmd(Command::new("python3"), name.as_ref(), specs, forks, machine)
     }
 
@@ -187,7 +229,7 @@ impl Holder {
         name: &std::ffi::OsStr,
         specs: &[Spec],
         forks: usize,
-        machine: Option<RwLockReadGuard<'static, ()>>,
+        machine: Option<SharedHold>,
     ) -> Holder {
         cmd.arg("-c").arg(HOLDER).arg(name);
         for s in specs {
