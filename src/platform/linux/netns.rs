@@ -124,7 +124,7 @@ pub fn add_other_namespaces(
                 refusal.get_or_insert(e);
             }
             Err(Failure::Enter(e)) => {
-                warnings.push(format!("cannot enter {} ({e}): its listeners are not listed", describe(netns)))
+                warnings.push(format!("could not enter {}: {e}; its listeners are not listed", describe(netns)))
             }
             Err(Failure::Dump(e)) => warnings
                 .push(format!("cannot list the sockets of {}: {e:#}; its listeners are not listed", describe(netns))),
@@ -132,7 +132,7 @@ pub fn add_other_namespaces(
     }
     if let Some(e) = refusal {
         warnings.push(format!(
-            "could not enter {} ({e}): their listeners are not listed; {}",
+            "could not enter {}: {e}; their listeners are not listed; {}",
             namespace_list(&refused),
             privilege_hint()
         ));
