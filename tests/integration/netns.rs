@@ -355,6 +355,41 @@ fn without_root_all_netns_says_what_it_could_not_see() {
     assert!(text.contains("warning: could not enter") && text.contains(&named.name), "{text}");
 }
 
+#[test]
+fn inside_a_rootless_container_like_confinement_all_netns_says_what_it_cannot_know() {
+    if skip_unless_root("inside_a_rootless_container_like_confinement_all_netns_says_what_it_cannot_know") {
+        return;
+    }
+    let named = NamedNs::create("rootless");
+    let a = named.holder("pw-ns-rootless", &[tcp4("0.0.0.0", 0)]);
+    // What a rootless container gives: root of a user namespace of its own, a PID namespace and /proc of its own.
+    let out = run(Command::new("unshare")
+        .args(["--user", "--map-root-user", "--pid", "--fork", "--mount-proc", bin()])
+        .args(["list", "--all-netns", "--format", "json"])
+        .env("NO_COLOR", "1")
+        .env("PORTWARDEN_DATA_DIR", std::env::temp_dir()));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|l| l["port"] != a.ports[0] || l["netns"]["current"] == true));
+    assert_eq!(report["summary"]["namespaces"], 1);
+    let warnings: Vec<&str> =
+        report["summary"]["warnings"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(warnings.iter().any(|w| w.contains("inside a user namespace (a rootless container?)")), "{warnings:#?}");
+    assert!(warnings.iter().any(|w| w.contains("PID namespace of its own")), "{warnings:#?}");
+    // The bind mount under /run/netns is still visible here (the mount namespace is a copy): found, not entered.
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("could not enter") && w.contains(&named.name) && w.contains("user namespace")),
+        "{warnings:#?}"
+    );
+}
+
 /// A cgroup for a test, named like a container runtime's, removed when dropped (its processes moved back first).
 struct TestCgroup {
     root: PathBuf,

@@ -66,6 +66,7 @@ pub fn add_other_namespaces(
         return Ok((current, None));
     }
     let own = current_inode().context("cannot tell which network namespace portwarden runs in")?;
+    warnings.extend(confinement_warnings());
     let found = discover();
     if let Some(e) = &found.proc_error {
         warnings.push(format!(
@@ -131,8 +132,9 @@ pub fn add_other_namespaces(
         }
     }
     if let Some(e) = refusal {
+        let their = if refused.len() == 1 { "its" } else { "their" };
         warnings.push(format!(
-            "could not enter {}: {e}; their listeners are not listed; {}",
+            "could not enter {}: {e}; {their} listeners are not listed; {}",
             namespace_list(&refused),
             privilege_hint()
         ));
@@ -183,6 +185,38 @@ fn privilege_hint() -> &'static str {
          namespace needs; run it with CAP_SYS_ADMIN to see every network namespace"
     } else {
         "even root was refused: a security module or a seccomp filter forbids entering namespaces"
+    }
+}
+
+/// Warnings for a portwarden that runs confined (in a container): what it cannot even know exists.
+fn confinement_warnings() -> Vec<String> {
+    let mut out = Vec::new();
+    if !in_initial_user_namespace() {
+        out.push(
+            "portwarden runs inside a user namespace (a rootless container?): it may enter no network namespace \
+             owned outside it; run it as root on the host to see every network namespace"
+                .to_string(),
+        );
+    }
+    if !in_initial_pid_namespace() {
+        out.push(
+            "portwarden runs in a PID namespace of its own (a container?): processes outside it, and network \
+             namespaces only they use, cannot be seen from here; run it on the host to see every network namespace"
+                .to_string(),
+        );
+    }
+    out
+}
+
+/// `PROC_PID_INIT_INO` (include/linux/proc_ns.h): the inode of the initial PID namespace, fixed since Linux 3.8.
+const INITIAL_PID_NAMESPACE: u64 = 0xEFFF_FFFC;
+
+/// True unless `/proc/self/ns/pid` names another PID namespace than the initial one (a container's). Asking the
+/// namespace, not `NSpid:`, matters: a container's own `/proc` shows only its own level of PIDs.
+fn in_initial_pid_namespace() -> bool {
+    match std::fs::read_link("/proc/self/ns/pid") {
+        Ok(link) => link.as_os_str().as_bytes() == format!("pid:[{INITIAL_PID_NAMESPACE}]").as_bytes(),
+        Err(_) => true,
     }
 }
 
@@ -486,6 +520,9 @@ mod tests {
         assert!(open_namespace(own, &c.ways_in).is_some());
         assert!(open_namespace(own + 1, &c.ways_in).is_none(), "a file of another namespace is refused");
         assert!(!is_kernel_thread(std::process::id()));
+        // The test runs wherever CI runs it; at least the check must agree with what /proc says.
+        let pid_ns = std::fs::read_link("/proc/self/ns/pid").unwrap();
+        assert_eq!(in_initial_pid_namespace(), pid_ns.as_os_str() == "pid:[4026531836]");
     }
 
     #[test]
