@@ -7,6 +7,7 @@ use crate::registry::{Info, Registry, Status};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// One listening socket with everything portwarden knows about it.
 #[derive(Debug, Clone, Serialize)]
@@ -23,8 +24,9 @@ pub struct Listener<'r> {
     /// Interface the socket is bound to (SO_BINDTODEVICE), if any.
     pub interface: Option<String>,
     pub exposure: Exposure,
-    /// Every process holding the socket, by pid; empty when the owner could not be seen.
-    pub processes: Vec<Process>,
+    /// Every process holding the socket, by pid; empty when the owner could not be seen. Shared with the other
+    /// sockets of the same process.
+    pub processes: Vec<Arc<Process>>,
     /// Socket owner's uid as the kernel reports it (known even when the processes are not).
     pub uid: Option<u32>,
     /// Name of that uid.

@@ -8,7 +8,7 @@ mod procfs;
 mod sock_diag;
 mod users;
 
-use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use crate::model::{Inventory, OwnedSocket, Process, Query};
 
@@ -43,7 +43,7 @@ pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
     let mut warnings = Vec::new();
 
     // Inode 0 would be a socket without a file (a kernel socket): no process can hold it.
-    let wanted: HashSet<u64> = sockets.iter().map(|s| s.inode).filter(|&inode| inode != 0).collect();
+    let wanted: procfs::InodeSet = sockets.iter().map(|s| s.inode).filter(|&inode| inode != 0).collect();
     let mut proc_unlistable = false;
     let scan = if wanted.is_empty() {
         procfs::OwnerScan::default()
@@ -55,18 +55,21 @@ pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
         })
     };
 
-    let mut owner_pids: Vec<(u32, Option<u64>)> = scan.start_times.iter().map(|(&pid, &start)| (pid, start)).collect();
-    owner_pids.sort_unstable();
-    let mut processes = procfs::read_processes(&owner_pids);
+    // One shared record per owner, sorted by PID like `scan.processes`.
     let mut users = users::UserCache::default();
-    for process in processes.values_mut() {
-        process.user = process.uid.map(|uid| users.display_name(uid));
-    }
+    let processes: Vec<Arc<Process>> = scan
+        .processes
+        .into_iter()
+        .map(|mut process| {
+            process.user = process.uid.map(|uid| users.display_name(uid));
+            Arc::new(process)
+        })
+        .collect();
 
     let sockets: Vec<OwnedSocket> = sockets
         .into_iter()
         .map(|socket| {
-            let processes = owners_of(socket.inode, &scan.owners, &processes);
+            let processes = owners_of(socket.inode, &scan.holdings, &processes);
             OwnedSocket { socket, processes }
         })
         .collect();
@@ -98,12 +101,15 @@ pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
     Ok(Inventory { sockets, warnings, owners_partly_hidden })
 }
 
-/// The processes holding `inode`, sorted by PID, each once.
-fn owners_of(inode: u64, owners: &HashMap<u64, Vec<u32>>, processes: &HashMap<u32, Process>) -> Vec<Process> {
-    let mut pids = owners.get(&inode).cloned().unwrap_or_default();
-    pids.sort_unstable();
-    pids.dedup();
-    pids.iter().filter_map(|pid| processes.get(pid).cloned()).collect()
+/// The processes holding `inode`, sorted by PID, each once. `holdings` is sorted and free of duplicates, and
+/// `processes` is sorted by PID (see [`procfs::OwnerScan`]).
+fn owners_of(inode: u64, holdings: &[(u64, u32)], processes: &[Arc<Process>]) -> Vec<Arc<Process>> {
+    let first = holdings.partition_point(|&(held, _)| held < inode);
+    holdings[first..]
+        .iter()
+        .take_while(|&&(held, _)| held == inode)
+        .filter_map(|&(_, pid)| processes.binary_search_by_key(&pid, |p| p.pid).ok().map(|i| Arc::clone(&processes[i])))
+        .collect()
 }
 
 fn unreadable_warning(unreadable: &[(u32, std::io::Error)]) -> String {

@@ -1,72 +1,128 @@
-//! Who holds which socket, read from `/proc`: a parallel scan of every process's `/proc/PID/fd`, then details
-//! (name, executable, command line, uid, start time) for the owning processes only.
+//! Who holds which socket, read from `/proc`: a parallel scan of every process's `/proc/PID/fd`, and details
+//! (name, executable, command line, uid, start time) of the processes found holding a wanted socket.
 //!
-//! The fd scan is the hot path (one `readlink` per open file on the machine), so it avoids allocating per fd: it
-//! opens `/proc/PID/fd` once, reads it with `getdents64` into a stack buffer and resolves each entry with
-//! `readlinkat` relative to the directory descriptor into another stack buffer. Working through an open
-//! descriptor also pins the process instance: if the PID dies and is reused meanwhile, reads through the old
-//! descriptor fail instead of describing the newcomer; the start time of an owner is read through it too
-//! (`../stat`). Details are read later by path, so they are guarded by that start time (see [`read_process`]).
+//! The fd scan is the hot path (one `readlinkat` per open file on the machine), so it allocates nothing per fd: it
+//! opens `/proc/PID/fd` once, reads it with `getdents64` into a per-thread buffer and resolves each entry with
+//! `readlinkat` relative to the directory descriptor into a stack buffer.
+//!
+//! Working through an open descriptor also pins the process instance: if the PID dies and is reused meanwhile,
+//! reads through the old descriptor fail instead of describing the newcomer. An owner's details are therefore read
+//! right after its fds, through the same descriptor (`../comm`, `../exe`, `../cmdline`, `../status`, and
+//! `../stat` last: if that still reads, the process lived through every read before it), each file opened once.
+//!
+//! Work is shared between threads a piece at a time: a thread takes the next PID, reads one buffer of its fd
+//! table, and if the table did not fit, hands the rest of it (the same open directory, whose file position is where
+//! the next `getdents64` continues) to the queue before resolving its own part. So a process with a huge fd table
+//! is spread over every core instead of pinning one; the last piece of a process to finish reads its details.
 //!
 //! `/proc/PID/fd` lists the descriptors of the whole thread group (threads share one fd table, unless created
 //! with `CLONE_FILES` unset, which no threading library does), so `/proc/PID/task` is not walked.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::ffi::CStr;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, Read, Write as _};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 
 use crate::model::Process;
 use crate::text::decode_bytes;
 
+/// A set of socket inodes. Inodes are small integers handed out by the kernel, not chosen by an adversary, so a
+/// multiplicative hash is enough and much cheaper than the default SipHash (one lookup per socket fd).
+pub type InodeSet = HashSet<u64, BuildHasherDefault<InodeHasher>>;
+
+/// Fibonacci hashing of one `u64` (see [`InodeSet`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct InodeHasher(u64);
+
+impl Hasher for InodeHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 /// What the fd scan found.
 #[derive(Debug, Default)]
 pub struct OwnerScan {
-    /// For each wanted socket inode, the PIDs holding it (unsorted, each PID once per fd that holds it).
-    pub owners: HashMap<u64, Vec<u32>>,
-    /// Start time (clock ticks after boot, field 22 of `/proc/PID/stat`) of each owning PID, read during the scan
-    /// through the same `/proc/PID` descriptor as its fds.
-    pub start_times: HashMap<u32, Option<u64>>,
+    /// `(socket inode, PID)` for every wanted socket held by a process whose details could be read; sorted, each
+    /// pair once.
+    pub holdings: Vec<(u64, u32)>,
+    /// Details of every PID in `holdings`, sorted by PID. `user` is left `None` for the caller to fill.
+    pub processes: Vec<Process>,
     /// Processes whose fds could not be read, with the error (`EACCES` for other users' processes when not root,
     /// or for processes protected even from root), sorted by PID.
     pub unreadable: Vec<(u32, io::Error)>,
 }
 
-/// Scans every process in `/proc` for descriptors on the `wanted` socket inodes. Processes that exit during the
-/// scan are skipped silently. Fails only when `/proc` itself cannot be listed.
-pub fn scan_owners(wanted: &HashSet<u64>) -> io::Result<OwnerScan> {
+/// Scans every process in `/proc` for descriptors on the `wanted` socket inodes and reads the details of those
+/// holding one. Processes that exit during the scan are skipped silently. Fails only when `/proc` itself cannot be
+/// listed.
+pub fn scan_owners(wanted: &InodeSet) -> io::Result<OwnerScan> {
     let pids = list_pids()?;
-    let results = parallel_map(&pids, |&pid| scan_pid(pid, wanted));
+    let queue = Queue::new(&pids);
+    let threads = thread::available_parallelism().map_or(1, |n| n.get()).min(pids.len()).max(1);
+    let work = || {
+        let mut worker = Worker::new(wanted);
+        while let Some(task) = queue.take() {
+            worker.run(task, &queue);
+            queue.done();
+        }
+        worker.found
+    };
+    let parts: Vec<Found> = thread::scope(|scope| {
+        // If a helper cannot be spawned, the remaining threads simply take its share.
+        let helpers: Vec<_> =
+            (1..threads).filter_map(|_| thread::Builder::new().spawn_scoped(scope, work).ok()).collect();
+        let mut parts = vec![work()];
+        for helper in helpers {
+            match helper.join() {
+                Ok(part) => parts.push(part),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        parts
+    });
+
     let mut scan = OwnerScan::default();
-    for result in results {
-        if let Some(error) = result.error {
-            scan.unreadable.push((result.pid, error));
-        }
-        if result.hits.is_empty() {
-            continue;
-        }
-        for inode in result.hits {
-            scan.owners.entry(inode).or_default().push(result.pid);
-        }
-        scan.start_times.insert(result.pid, result.start_time);
+    for part in parts {
+        scan.holdings.extend(part.holdings);
+        scan.processes.extend(part.processes);
+        scan.unreadable.extend(part.unreadable);
     }
+    scan.processes.sort_unstable_by_key(|p| p.pid);
+    // Keep only the holdings of processes we could describe (the others exited during the scan).
+    scan.holdings.retain(|&(_, pid)| scan.processes.binary_search_by_key(&pid, |p| p.pid).is_ok());
+    scan.holdings.sort_unstable();
+    scan.holdings.dedup();
     scan.unreadable.sort_by_key(|(pid, _)| *pid);
     Ok(scan)
 }
 
 /// PIDs of all processes (thread-group leaders) visible in `/proc`.
 fn list_pids() -> io::Result<Vec<u32>> {
+    let proc_dir = open_at(None, c"/proc", libc::O_DIRECTORY)?;
+    let mut buf = Box::new(DirentBuf([0; DIRENT_BUF_LEN]));
     let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc")? {
-        let Ok(entry) = entry else { continue };
-        if let Some(pid) = parse_decimal(entry.file_name().as_bytes()) {
-            pids.push(pid);
+    loop {
+        let len = getdents(proc_dir.as_fd(), &mut buf.0)?;
+        if len == 0 {
+            return Ok(pids);
         }
+        pids.extend(dirent_names(&buf.0[..len]).filter_map(parse_decimal::<u32>));
     }
-    Ok(pids)
 }
 
 fn parse_decimal<T: std::str::FromStr>(bytes: &[u8]) -> Option<T> {
@@ -76,80 +132,168 @@ fn parse_decimal<T: std::str::FromStr>(bytes: &[u8]) -> Option<T> {
     std::str::from_utf8(bytes).ok()?.parse().ok()
 }
 
-/// Runs `f` on every item using up to `available_parallelism` threads (the calling thread included). Each thread
-/// takes the next unclaimed item from a shared atomic index, so a process with a huge fd table occupies one thread
-/// while the others carry on. Results come back in no particular order.
-fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let next = AtomicUsize::new(0);
-    let work = || {
-        let mut out = Vec::new();
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(item) = items.get(i) else { break };
-            out.push(f(item));
-        }
-        out
-    };
-    let threads = thread::available_parallelism().map_or(1, |n| n.get()).min(items.len());
-    if threads <= 1 {
-        return work();
-    }
-    thread::scope(|scope| {
-        // If a helper cannot be spawned, the remaining threads simply take its share.
-        let helpers: Vec<_> =
-            (1..threads).filter_map(|_| thread::Builder::new().spawn_scoped(scope, work).ok()).collect();
-        let mut out = work();
-        for helper in helpers {
-            match helper.join() {
-                Ok(part) => out.extend(part),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        out
-    })
-}
-
-/// Outcome of scanning one process.
-struct PidScan {
+/// One process being scanned, shared by the pieces of its fd table in flight.
+struct ProcessScan {
     pid: u32,
-    /// Wanted socket inodes this process holds (once per fd).
-    hits: Vec<u64>,
-    start_time: Option<u64>,
-    /// Set when the process exists but its fds could not be read.
-    error: Option<io::Error>,
+    /// `/proc/PID/fd`, open; its file position is where the next piece of the table starts.
+    fd_dir: OwnedFd,
+    /// Some piece held a wanted socket.
+    hit: AtomicBool,
+    /// The process exited while being read: it holds nothing any more.
+    gone: AtomicBool,
+    /// Reading its fds was refused (reported once, when the last piece finishes).
+    refused: Mutex<Option<io::Error>>,
 }
 
-fn scan_pid(pid: u32, wanted: &HashSet<u64>) -> PidScan {
-    let mut scan = PidScan { pid, hits: Vec::new(), start_time: None, error: None };
-    let mut path = [0u8; 32];
-    let Some(path) = proc_pid_fd_path(pid, &mut path) else {
-        return scan;
-    };
-    let fd_dir = match open_at(None, path, libc::O_DIRECTORY) {
-        Ok(fd) => fd,
-        // Kernel threads have no files; when we are not root their fd directory is refused like any other
-        // process's, but that hides nothing, so do not report them.
-        Err(e) if is_permission_error(&e) && is_kernel_thread(pid) => return scan,
-        Err(e) => {
-            scan.error = unreadable(e);
-            return scan;
-        }
-    };
+enum Task {
+    Pid(u32),
+    /// The rest of a fd table that did not fit one buffer.
+    Rest(Arc<ProcessScan>),
+}
 
-    let mut dents = DirentBuf([0; 8192]);
-    let mut name = [0u8; 32];
-    let mut link = [0u8; 64];
-    'read: loop {
-        let len = match getdents(fd_dir.as_fd(), &mut dents.0) {
-            Ok(0) => break,
-            Ok(len) => len,
-            // The process exited while we were reading its fd table: it holds nothing any more.
-            Err(_) => {
-                scan.hits.clear();
-                return scan;
+/// Work shared by the scanning threads: PIDs not yet started, and the unread rest of fd tables being read.
+struct Queue<'a> {
+    pids: &'a [u32],
+    state: Mutex<QueueState>,
+    wake: Condvar,
+}
+
+struct QueueState {
+    next_pid: usize,
+    rests: Vec<Arc<ProcessScan>>,
+    /// Tasks taken and not yet done; while some are, more rests may still appear.
+    active: usize,
+}
+
+impl<'a> Queue<'a> {
+    fn new(pids: &'a [u32]) -> Self {
+        Queue {
+            pids,
+            state: Mutex::new(QueueState { next_pid: 0, rests: Vec::new(), active: 0 }),
+            wake: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The next task (rests of big fd tables first), waiting while others may still add some; `None` when done.
+    fn take(&self) -> Option<Task> {
+        let mut state = self.lock();
+        loop {
+            if let Some(rest) = state.rests.pop() {
+                state.active += 1;
+                return Some(Task::Rest(rest));
+            }
+            if let Some(&pid) = self.pids.get(state.next_pid) {
+                state.next_pid += 1;
+                state.active += 1;
+                return Some(Task::Pid(pid));
+            }
+            if state.active == 0 {
+                return None;
+            }
+            state = self.wake.wait(state).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn push(&self, rest: Arc<ProcessScan>) {
+        self.lock().rests.push(rest);
+        self.wake.notify_one();
+    }
+
+    fn done(&self) {
+        let mut state = self.lock();
+        state.active -= 1;
+        let idle = state.active == 0;
+        drop(state);
+        if idle {
+            self.wake.notify_all();
+        }
+    }
+}
+
+/// What one thread found.
+#[derive(Default)]
+struct Found {
+    holdings: Vec<(u64, u32)>,
+    processes: Vec<Process>,
+    unreadable: Vec<(u32, io::Error)>,
+}
+
+/// One scanning thread: its results and its reusable buffers.
+struct Worker<'w> {
+    wanted: &'w InodeSet,
+    found: Found,
+    dents: Box<DirentBuf>,
+    scratch: Vec<u8>,
+}
+
+impl<'w> Worker<'w> {
+    fn new(wanted: &'w InodeSet) -> Self {
+        Worker {
+            wanted,
+            found: Found::default(),
+            dents: Box::new(DirentBuf([0; DIRENT_BUF_LEN])),
+            scratch: Vec::with_capacity(4096),
+        }
+    }
+
+    fn run(&mut self, task: Task, queue: &Queue<'_>) {
+        let process = match task {
+            Task::Rest(process) => process,
+            Task::Pid(pid) => {
+                let mut path = [0u8; 32];
+                let Some(path) = proc_pid_fd_path(pid, &mut path) else { return };
+                match open_at(None, path, libc::O_DIRECTORY) {
+                    Ok(fd_dir) => Arc::new(ProcessScan {
+                        pid,
+                        fd_dir,
+                        hit: AtomicBool::new(false),
+                        gone: AtomicBool::new(false),
+                        refused: Mutex::new(None),
+                    }),
+                    // Kernel threads have no files; when we are not root their fd directory is refused like any
+                    // other process's, but that hides nothing, so do not report them.
+                    Err(e) if is_permission_error(&e) && is_kernel_thread(pid) => return,
+                    Err(e) => {
+                        if let Some(e) = unreadable(e) {
+                            self.found.unreadable.push((pid, e));
+                        }
+                        return;
+                    }
+                }
             }
         };
-        for entry in dirent_names(&dents.0[..len]) {
+        self.scan_piece(&process, queue);
+        // The last piece of a process to finish wraps it up.
+        if let Some(process) = Arc::into_inner(process) {
+            self.finish(process);
+        }
+    }
+
+    /// Reads one buffer of the fd table (queueing the rest, if any, for whichever thread is free) and resolves it.
+    fn scan_piece(&mut self, process: &Arc<ProcessScan>, queue: &Queue<'_>) {
+        if process.gone.load(Ordering::Relaxed) || lock(&process.refused).is_some() {
+            return;
+        }
+        let len = match getdents(process.fd_dir.as_fd(), &mut self.dents.0) {
+            Ok(len) => len,
+            // The process exited while we were reading its fd table.
+            Err(_) => {
+                process.gone.store(true, Ordering::Relaxed);
+                return;
+            }
+        };
+        // procfs fills the buffer until the next record does not fit, so room left for a record of the longest
+        // possible name means the listing is complete; otherwise the rest is read from the same position.
+        if len > 0 && self.dents.0.len() - len < MAX_DIRENT_LEN {
+            queue.push(Arc::clone(process));
+        }
+        let mut name = [0u8; 32];
+        let mut link = [0u8; 64];
+        for entry in dirent_names(&self.dents.0[..len]) {
             if entry == b"." || entry == b".." || entry.len() >= name.len() {
                 continue;
             }
@@ -158,41 +302,44 @@ fn scan_pid(pid: u32, wanted: &HashSet<u64>) -> PidScan {
             let Ok(entry_name) = CStr::from_bytes_until_nul(&name) else {
                 continue;
             };
-            match read_link_at(fd_dir.as_fd(), entry_name, &mut link) {
+            match read_link_at(process.fd_dir.as_fd(), entry_name, &mut link) {
                 Ok(n) => {
                     if let Some(inode) = parse_socket_link(&link[..n]) {
-                        if wanted.contains(&inode) {
-                            scan.hits.push(inode);
+                        if self.wanted.contains(&inode) {
+                            self.found.holdings.push((inode, process.pid));
+                            process.hit.store(true, Ordering::Relaxed);
                         }
                     }
                 }
                 Err(e) if is_permission_error(&e) => {
                     // Every other fd of this process will be refused too (this happens even to root for
                     // processes it may not ptrace): report the process once and stop.
-                    scan.error = Some(e);
-                    break 'read;
+                    lock(&process.refused).get_or_insert(e);
+                    return;
                 }
                 // ENOENT: the fd was closed after we listed it. Anything else: skip the fd.
                 Err(_) => {}
             }
         }
-        // procfs fills the buffer until the next record does not fit, so room for a record of the longest
-        // possible name means the listing is complete; this saves one getdents64 call per process.
-        if dents.0.len() - len >= MAX_DIRENT_LEN {
-            break;
+    }
+
+    /// Reports a refused process, and reads the details of one that holds a wanted socket.
+    fn finish(&mut self, process: ProcessScan) {
+        let ProcessScan { pid, fd_dir, hit, gone, refused } = process;
+        if let Some(e) = refused.into_inner().unwrap_or_else(PoisonError::into_inner) {
+            self.found.unreadable.push((pid, e));
+        }
+        if hit.into_inner() && !gone.into_inner() {
+            // A process that exited meanwhile is left out, and with it its holdings.
+            if let Some(details) = read_details(fd_dir.as_fd(), pid, &mut self.scratch) {
+                self.found.processes.push(details);
+            }
         }
     }
-    if !scan.hits.is_empty() {
-        // `..` of the fd directory is the `/proc/PID` directory of the same process instance (a PID reused since
-        // would be a different directory), so this is the start time of the process whose fds we just read.
-        let mut stat = [0u8; 2048];
-        match read_small_at(fd_dir.as_fd(), c"../stat", &mut stat) {
-            Ok(n) => scan.start_time = parse_stat_start_time(&stat[..n]),
-            // Exited since: it no longer holds the sockets.
-            Err(_) => scan.hits.clear(),
-        }
-    }
-    scan
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Keeps an open error only when it means "exists but may not be read"; a vanished process is not an error.
@@ -222,9 +369,12 @@ pub fn parse_socket_link(link: &[u8]) -> Option<u64> {
 /// Size of the largest `linux_dirent64` record: 19 header bytes, a 255-byte name and its NUL, rounded up to 8.
 const MAX_DIRENT_LEN: usize = 280;
 
+/// Bytes of directory records read at once: about 1,300 fds (a record for fd 1234 takes 24 bytes).
+const DIRENT_BUF_LEN: usize = 32 * 1024;
+
 /// An 8-byte aligned buffer for `getdents64`, whose records are 8-byte aligned.
 #[repr(C, align(8))]
-struct DirentBuf([u8; 8192]);
+struct DirentBuf([u8; DIRENT_BUF_LEN]);
 
 /// Names in a buffer of `struct linux_dirent64` records (`u64 d_ino; i64 d_off; u16 d_reclen; u8 d_type;
 /// char d_name[]`, NUL-terminated), as filled by `getdents64`.
@@ -277,44 +427,77 @@ fn read_link_at(dir: BorrowedFd<'_>, name: &CStr, buf: &mut [u8]) -> io::Result<
     usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }
 
-/// Reads a small file relative to `dir` into `buf`, returning how many bytes were read (at most `buf.len()`).
-fn read_small_at(dir: BorrowedFd<'_>, name: &CStr, buf: &mut [u8]) -> io::Result<usize> {
+/// Reads a file relative to `dir` into `buf` (replacing its contents). A read shorter than the room offered ends
+/// it: procfs files are generated whole and handed out as far as the buffer allows, so that saves the final
+/// zero-length read.
+fn read_at(dir: BorrowedFd<'_>, name: &CStr, buf: &mut Vec<u8>) -> io::Result<()> {
     let mut file = std::fs::File::from(open_at(Some(dir), name, 0)?);
-    let mut len = 0;
-    while len < buf.len() {
+    buf.clear();
+    loop {
+        let len = buf.len();
+        buf.resize(len.max(4096) * 2, 0);
+        let room = buf.len() - len;
         match file.read(&mut buf[len..]) {
-            Ok(0) => break,
-            Ok(n) => len += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Ok(n) => {
+                buf.truncate(len + n);
+                if n < room {
+                    return Ok(());
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(len),
+            Err(e) => {
+                buf.clear();
+                return Err(e);
+            }
         }
     }
-    Ok(len)
+}
+
+/// The target of a symbolic link relative to `dir`, into `buf` (replacing its contents).
+fn read_link_vec(dir: BorrowedFd<'_>, name: &CStr, buf: &mut Vec<u8>) -> io::Result<()> {
+    buf.clear();
+    buf.resize(512, 0);
+    loop {
+        let n = read_link_at(dir, name, buf)?;
+        if n < buf.len() {
+            buf.truncate(n);
+            return Ok(());
+        }
+        // Possibly cut: try again with more room (link targets are at most a page, PATH_MAX).
+        if buf.len() >= 64 * 1024 {
+            return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+        }
+        buf.resize(buf.len() * 2, 0);
+    }
 }
 
 // ---- owner details ----
 
-/// Reads the details of one owning process. `expected_start` is the start time seen during the fd scan: when the
-/// PID now has another start time (or none), the process that held the socket has exited and the PID was reused,
-/// so `None` is returned and the PID is dropped as an owner. `user` is left `None` for the caller to fill.
-pub fn read_process(pid: u32, expected_start: Option<u64>) -> Option<Process> {
-    let dir = format!("/proc/{pid}");
-    let name = std::fs::read(format!("{dir}/comm")).ok().map(|comm| decode_bytes(trim_newline(&comm)));
-    let exe = std::fs::read_link(format!("{dir}/exe")).ok().map(|p| decode_bytes(p.as_os_str().as_bytes()));
-    let cmdline = std::fs::read(format!("{dir}/cmdline")).map(|c| decode_bytes(&join_cmdline(&c))).unwrap_or_default();
-    let uid = std::fs::read(format!("{dir}/status")).ok().and_then(|s| parse_status_uid(&s));
-    // Read the start time last. If it is still the one seen by the fd scan, that process was alive from the scan
-    // until now, so its PID cannot have been reused in between and every file above was its own. Otherwise the
-    // PID was (or is being) recycled and some of them may describe the newcomer.
-    let start_time = read_start_time(&dir)?;
-    if expected_start.is_some_and(|expected| expected != start_time) {
-        return None;
-    }
+/// Reads the details of the process whose `/proc/PID/fd` is open as `fd_dir`, through that descriptor, so every
+/// file belongs to the process whose fds were just read even if the PID has been reused since. `../stat` is read
+/// last: if it still reads, the process was alive throughout and the other files were complete; otherwise `None`
+/// (it exited, and no longer holds its sockets). `user` is left `None` for the caller to fill.
+fn read_details(fd_dir: BorrowedFd<'_>, pid: u32, buf: &mut Vec<u8>) -> Option<Process> {
+    let name = read_at(fd_dir, c"../comm", buf).ok().map(|()| decode_bytes(trim_newline(buf)));
+    let exe = read_link_vec(fd_dir, c"../exe", buf).ok().map(|()| decode_bytes(buf));
+    let cmdline = read_at(fd_dir, c"../cmdline", buf).map(|()| decode_bytes(&join_cmdline(buf))).unwrap_or_default();
+    let uid = read_at(fd_dir, c"../status", buf).ok().and_then(|()| parse_status_uid(buf));
+    read_at(fd_dir, c"../stat", buf).ok()?;
+    let start_time = parse_stat_start_time(buf)?;
     Some(Process { pid, name: name.unwrap_or_default(), exe, cmdline, user: None, uid, start_time: Some(start_time) })
 }
 
-fn read_start_time(dir: &str) -> Option<u64> {
-    parse_stat_start_time(&std::fs::read(format!("{dir}/stat")).ok()?)
+/// Reads the details of `pid` by path (`/proc/PID`). When `expected_start` is given and the PID now has another
+/// start time, the PID was reused: `None`.
+#[cfg(test)]
+fn read_process(pid: u32, expected_start: Option<u64>) -> Option<Process> {
+    let mut path = [0u8; 32];
+    let fd_dir = open_at(None, proc_pid_fd_path(pid, &mut path)?, libc::O_DIRECTORY | libc::O_PATH).ok()?;
+    let process = read_details(fd_dir.as_fd(), pid, &mut Vec::new())?;
+    if expected_start.is_some_and(|expected| Some(expected) != process.start_time) {
+        return None;
+    }
+    Some(process)
 }
 
 fn trim_newline(bytes: &[u8]) -> &[u8] {
@@ -360,15 +543,6 @@ pub fn parse_status_uid(status: &[u8]) -> Option<u32> {
     let line = status.split(|&b| b == b'\n').find_map(|line| line.strip_prefix(b"Uid:"))?;
     let first = line.split(|b| b.is_ascii_whitespace()).find(|field| !field.is_empty())?;
     parse_decimal(first)
-}
-
-/// Reads the details of every owning PID in parallel; PIDs that exited or were replaced are left out.
-pub fn read_processes(pids: &[(u32, Option<u64>)]) -> HashMap<u32, Process> {
-    parallel_map(pids, |&(pid, start)| read_process(pid, start))
-        .into_iter()
-        .flatten()
-        .map(|process| (process.pid, process))
-        .collect()
 }
 
 // ---- /proc mount options ----
@@ -488,26 +662,32 @@ mod tests {
     }
 
     #[test]
-    fn parallel_map_visits_every_item_once() {
-        let items: Vec<u32> = (0..1000).collect();
-        let mut out = parallel_map(&items, |&i| i * 2);
-        out.sort_unstable();
-        assert_eq!(out, items.iter().map(|i| i * 2).collect::<Vec<_>>());
-        assert!(parallel_map(&[] as &[u32], |&i| i).is_empty());
+    fn inode_hasher_spreads_neighbours() {
+        use std::hash::BuildHasher;
+        let build = BuildHasherDefault::<InodeHasher>::default();
+        let hashes: HashSet<u64> = (1000..2000u64).map(|i| build.hash_one(i) & 0xfff).collect();
+        assert!(hashes.len() > 900, "{} distinct low bits", hashes.len());
+        let set: InodeSet = (0..100).collect();
+        assert!(set.contains(&42) && !set.contains(&100));
+    }
+
+    fn own_inode(fd: &impl AsRawFd) -> u64 {
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
+        parse_socket_link(link.as_os_str().as_encoded_bytes()).unwrap()
     }
 
     #[test]
     fn scan_finds_own_socket_and_details() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let link = std::fs::read_link(format!("/proc/self/fd/{}", listener.as_raw_fd())).unwrap();
-        let inode = parse_socket_link(link.as_os_str().as_bytes()).unwrap();
-        let scan = scan_owners(&HashSet::from([inode])).unwrap();
+        let inode = own_inode(&listener);
+        let scan = scan_owners(&InodeSet::from_iter([inode])).unwrap();
         let me = std::process::id();
-        assert_eq!(scan.owners.get(&inode), Some(&vec![me]));
-        let start = scan.start_times[&me];
+        assert_eq!(scan.holdings, vec![(inode, me)]);
+        assert_eq!(scan.processes.len(), 1);
+        let process = &scan.processes[0];
+        assert_eq!(process.pid, me);
+        let start = process.start_time;
         assert!(start.is_some());
-
-        let process = read_process(me, start).unwrap();
         let comm = std::fs::read("/proc/self/comm").unwrap();
         assert_eq!(process.name.as_bytes(), trim_newline(&comm));
         // SAFETY: getuid has no preconditions and cannot fail.
@@ -515,7 +695,45 @@ mod tests {
         let exe = std::env::current_exe().unwrap();
         assert_eq!(process.exe.as_deref(), exe.to_str());
         assert!(!process.cmdline.is_empty());
-        // A different start time means the PID was reused: the owner is dropped.
+        assert_eq!(process.user, None);
+
+        // The same details by path; a different start time means the PID was reused: the owner is dropped.
+        assert_eq!(read_process(me, start).as_ref(), Some(process));
         assert!(read_process(me, start.map(|s| s + 1)).is_none());
+    }
+
+    /// A fd table larger than one getdents64 buffer is read in pieces, possibly by several threads; every piece is
+    /// resolved and the process is described once.
+    #[test]
+    fn scan_reads_big_fd_tables_in_pieces() {
+        let first = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let wanted_fds = DIRENT_BUF_LEN / 24 * 2 + 100;
+        let (soft, hard) = fd_limits();
+        if soft < (wanted_fds + 512) as u64 && !raise_fd_limit((wanted_fds + 512) as u64, hard) {
+            eprintln!("skipped: cannot raise RLIMIT_NOFILE to {}", wanted_fds + 512);
+            return;
+        }
+        let dups: Vec<OwnedFd> = (0..wanted_fds).map(|_| first.as_fd().try_clone_to_owned().unwrap()).collect();
+        let last = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let scan = scan_owners(&InodeSet::from_iter([own_inode(&first), own_inode(&last)])).unwrap();
+        let me = std::process::id();
+        let mut expected = vec![(own_inode(&first), me), (own_inode(&last), me)];
+        expected.sort_unstable();
+        assert_eq!(scan.holdings, expected);
+        assert_eq!(scan.processes.iter().filter(|p| p.pid == me).count(), 1);
+        drop(dups);
+    }
+
+    fn fd_limits() -> (u64, u64) {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit writes one rlimit struct we own.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
+        (limit.rlim_cur, limit.rlim_max)
+    }
+
+    fn raise_fd_limit(soft: u64, hard: u64) -> bool {
+        let limit = libc::rlimit { rlim_cur: soft.min(hard), rlim_max: hard };
+        // SAFETY: setrlimit reads one rlimit struct we own.
+        soft <= hard && unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } == 0
     }
 }
