@@ -83,6 +83,16 @@ fn list(args: &ListArgs, painter: Painter, io: &mut Output<'_>) -> anyhow::Resul
             && args.process.as_ref().is_none_or(|n| l.processes.iter().any(|p| &p.name == n))
             && (!args.flagged || !l.flags.is_empty())
     };
+    if args.format == ListFormat::Json && args.sort == SortKey::Port {
+        // The common case streams: one listener at a time, never the whole report in memory.
+        let inventory = platform::enumerate(&query).context("cannot list the sockets of this machine")?;
+        let mut listing = render::listing::JsonListing::begin(io.out)?;
+        let hint = platform::hidden_owner_hint();
+        let summary = report::stream(inventory, &registry, &mut user_names(), &keep, hint, |l| listing.listener(l))?;
+        listing.end(&summary)?;
+        warn_unknown_owners(&summary, io.err)?;
+        return Ok(0);
+    }
     let mut report = inventory_report(&query, &registry, &keep)?;
     if args.sort == SortKey::Severity {
         report::sort_by_severity(&mut report.listeners);
@@ -90,7 +100,7 @@ fn list(args: &ListArgs, painter: Painter, io: &mut Output<'_>) -> anyhow::Resul
     match args.format {
         ListFormat::Table => render::table::write(io.out, &report, painter)?,
         ListFormat::Json => {
-            render::json(io.out, &report)?;
+            render::listing::write_report(io.out, &report)?;
             warn_unknown_owners(&report.summary, io.err)?;
         }
     }

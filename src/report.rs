@@ -82,6 +82,17 @@ pub fn listener<'r>(
     registry: &'r Registry,
     user_name: &mut dyn FnMut(u32) -> Option<String>,
 ) -> Listener<'r> {
+    let address = owned.socket.address.to_string();
+    listener_at(owned, address, registry, user_name)
+}
+
+/// [`listener`] with the address already written out.
+fn listener_at<'r>(
+    owned: OwnedSocket,
+    address: String,
+    registry: &'r Registry,
+    user_name: &mut dyn FnMut(u32) -> Option<String>,
+) -> Listener<'r> {
     let OwnedSocket { socket, processes } = owned;
     let iana = Iana::of(registry, socket.port, socket.protocol);
     let flags = classify::socket_flags(&socket, &iana);
@@ -90,7 +101,7 @@ pub fn listener<'r>(
     Listener {
         protocol: socket.protocol,
         family: socket.family(),
-        address: socket.address.to_string(),
+        address,
         port: socket.port,
         dual_stack: socket.is_dual_stack(),
         ipv4_mapped,
@@ -124,6 +135,36 @@ pub fn build<'r>(
     Report { schema_version: SCHEMA_VERSION, listeners, summary }
 }
 
+/// [`build`] one listener at a time: hands each listener `keep` accepts to `each`, in the order of [`build`], and
+/// returns the summary of those. Nothing is held but the inventory, so a report of any size streams out in
+/// constant memory. Stops at the first error of `each`.
+pub fn stream<'r, E>(
+    inventory: Inventory,
+    registry: &'r Registry,
+    user_name: &mut dyn FnMut(u32) -> Option<String>,
+    keep: &dyn Fn(&Listener<'r>) -> bool,
+    hint: &str,
+    mut each: impl FnMut(&Listener<'r>) -> Result<(), E>,
+) -> Result<Summary, E> {
+    let Inventory { sockets, warnings, owners_partly_hidden } = inventory;
+    let mut sockets: Vec<(String, OwnedSocket)> =
+        sockets.into_iter().map(|owned| (owned.socket.address.to_string(), owned)).collect();
+    fn key((address, owned): &(String, OwnedSocket)) -> (u16, Protocol, Family, &str, u64) {
+        let s = &owned.socket;
+        (s.port, s.protocol, s.family(), address.as_str(), s.inode)
+    }
+    sockets.sort_by(|a, b| key(a).cmp(&key(b)));
+    let mut tally = Tally::default();
+    for (address, owned) in sockets {
+        let listener = listener_at(owned, address, registry, user_name);
+        if keep(&listener) {
+            tally.add(&listener);
+            each(&listener)?;
+        }
+    }
+    Ok(tally.summary(warnings, owners_partly_hidden, hint, registry.info().clone()))
+}
+
 /// Sorts by port, then protocol, then family and address.
 pub fn sort_by_port(listeners: &mut [Listener<'_>]) {
     listeners.sort_by(|a, b| {
@@ -149,34 +190,67 @@ pub fn summarise(
     hint: &str,
     registry: Info,
 ) -> Summary {
-    let mut by_status = BTreeMap::new();
-    for s in [Status::Assigned, Status::Reserved, Status::Unassigned] {
-        by_status.insert(s.as_str(), listeners.iter().filter(|l| l.iana.status == s).count());
+    let mut tally = Tally::default();
+    for l in listeners {
+        tally.add(l);
     }
-    let mut by_flag = BTreeMap::new();
-    for k in classify::FlagKind::ALL {
-        by_flag.insert(k.as_str(), listeners.iter().filter(|l| l.flags.iter().any(|f| f.kind == k)).count());
-    }
-    let owner_unknown = listeners.iter().filter(|l| !l.owner_known()).count();
-    let hint = (owner_unknown > 0).then(|| {
-        if owners_partly_hidden {
-            hint.to_string()
-        } else {
-            "no visible process holds these sockets: they may belong to the kernel (NFS, WireGuard...) or to a \
-             process in another PID namespace"
-                .to_string()
+    tally.summary(warnings, owners_partly_hidden, hint, registry)
+}
+
+const STATUSES: [Status; 3] = [Status::Assigned, Status::Reserved, Status::Unassigned];
+
+/// The counts of a [`Summary`], taken one listener at a time.
+#[derive(Debug, Clone, Default)]
+struct Tally {
+    listeners: usize,
+    tcp: usize,
+    udp: usize,
+    flagged: usize,
+    /// Indexed like [`STATUSES`].
+    by_status: [usize; 3],
+    /// Indexed like [`classify::FlagKind::ALL`].
+    by_flag: [usize; 4],
+    owner_unknown: usize,
+}
+
+impl Tally {
+    fn add(&mut self, l: &Listener<'_>) {
+        self.listeners += 1;
+        match l.protocol {
+            Protocol::Tcp => self.tcp += 1,
+            Protocol::Udp => self.udp += 1,
         }
-    });
-    Summary {
-        listeners: listeners.len(),
-        tcp: listeners.iter().filter(|l| l.protocol == Protocol::Tcp).count(),
-        udp: listeners.iter().filter(|l| l.protocol == Protocol::Udp).count(),
-        flagged: listeners.iter().filter(|l| !l.flags.is_empty()).count(),
-        by_status,
-        by_flag,
-        owner_unknown,
-        hint,
-        warnings,
-        registry,
+        self.flagged += usize::from(!l.flags.is_empty());
+        for (count, status) in self.by_status.iter_mut().zip(STATUSES) {
+            *count += usize::from(l.iana.status == status);
+        }
+        for (count, kind) in self.by_flag.iter_mut().zip(classify::FlagKind::ALL) {
+            *count += usize::from(l.flags.iter().any(|f| f.kind == kind));
+        }
+        self.owner_unknown += usize::from(!l.owner_known());
+    }
+
+    fn summary(&self, warnings: Vec<String>, owners_partly_hidden: bool, hint: &str, registry: Info) -> Summary {
+        let hint = (self.owner_unknown > 0).then(|| {
+            if owners_partly_hidden {
+                hint.to_string()
+            } else {
+                "no visible process holds these sockets: they may belong to the kernel (NFS, WireGuard...) or to a \
+                 process in another PID namespace"
+                    .to_string()
+            }
+        });
+        Summary {
+            listeners: self.listeners,
+            tcp: self.tcp,
+            udp: self.udp,
+            flagged: self.flagged,
+            by_status: STATUSES.iter().map(|s| s.as_str()).zip(self.by_status).collect(),
+            by_flag: classify::FlagKind::ALL.iter().map(|k| k.as_str()).zip(self.by_flag).collect(),
+            owner_unknown: self.owner_unknown,
+            hint,
+            warnings,
+            registry,
+        }
     }
 }

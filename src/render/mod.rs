@@ -3,6 +3,7 @@
 //! Every piece of process-supplied text goes through [`crate::text::escape`] before it reaches a terminal.
 
 pub mod explain;
+pub mod listing;
 pub mod table;
 
 use owo_colors::{OwoColorize, Style};
