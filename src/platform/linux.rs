@@ -8,6 +8,8 @@ mod procfs;
 mod sock_diag;
 mod users;
 
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
 use crate::model::{Inventory, OwnedSocket, Process, Query};
@@ -66,10 +68,12 @@ pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
         })
         .collect();
 
+    let mut owners = owners_by_inode(&scan.holdings, &processes);
     let sockets: Vec<OwnedSocket> = sockets
         .into_iter()
         .map(|socket| {
-            let processes = owners_of(socket.inode, &scan.holdings, &processes);
+            // Each socket is one kernel object, listed once: its owners can be moved out.
+            let processes = owners.remove(&socket.inode).unwrap_or_default();
             OwnedSocket { socket, processes }
         })
         .collect();
@@ -101,15 +105,21 @@ pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
     Ok(Inventory { sockets, warnings, owners_partly_hidden })
 }
 
-/// The processes holding `inode`, sorted by PID, each once. `holdings` is sorted and free of duplicates, and
-/// `processes` is sorted by PID (see [`procfs::OwnerScan`]).
-fn owners_of(inode: u64, holdings: &[(u64, u32)], processes: &[Arc<Process>]) -> Vec<Arc<Process>> {
-    let first = holdings.partition_point(|&(held, _)| held < inode);
-    holdings[first..]
-        .iter()
-        .take_while(|&&(held, _)| held == inode)
-        .filter_map(|&(_, pid)| processes.binary_search_by_key(&pid, |p| p.pid).ok().map(|i| Arc::clone(&processes[i])))
-        .collect()
+/// The processes holding each socket inode, sorted by PID, each once. `holdings` is sorted and free of duplicates,
+/// and `processes` is sorted by PID (see [`procfs::OwnerScan`]).
+fn owners_by_inode(
+    holdings: &[(u64, u32)],
+    processes: &[Arc<Process>],
+) -> HashMap<u64, Vec<Arc<Process>>, BuildHasherDefault<procfs::InodeHasher>> {
+    let pids: Vec<u32> = processes.iter().map(|p| p.pid).collect();
+    let mut owners: HashMap<u64, Vec<Arc<Process>>, _> =
+        HashMap::with_capacity_and_hasher(holdings.len(), Default::default());
+    for &(inode, pid) in holdings {
+        if let Ok(i) = pids.binary_search(&pid) {
+            owners.entry(inode).or_insert_with(|| Vec::with_capacity(1)).push(Arc::clone(&processes[i]));
+        }
+    }
+    owners
 }
 
 fn unreadable_warning(unreadable: &[(u32, std::io::Error)]) -> String {
