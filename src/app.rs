@@ -40,7 +40,7 @@ pub(crate) fn load_registry() -> anyhow::Result<Registry> {
 }
 
 pub(crate) fn user_names() -> impl FnMut(u32) -> Option<String> {
-    let mut cache = std::collections::HashMap::new();
+    let mut cache = rustc_hash::FxHashMap::default();
     move |uid| cache.entry(uid).or_insert_with(|| platform::user_name(uid)).clone()
 }
 

@@ -8,9 +8,9 @@ mod procfs;
 mod sock_diag;
 mod users;
 
-use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use crate::model::{Inventory, OwnedSocket, Process, Query};
 
@@ -107,13 +107,10 @@ pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
 
 /// The processes holding each socket inode, sorted by PID, each once. `holdings` is sorted and free of duplicates,
 /// and `processes` is sorted by PID (see [`procfs::OwnerScan`]).
-fn owners_by_inode(
-    holdings: &[(u64, u32)],
-    processes: &[Arc<Process>],
-) -> HashMap<u64, Vec<Arc<Process>>, BuildHasherDefault<procfs::InodeHasher>> {
+fn owners_by_inode(holdings: &[(u64, u32)], processes: &[Arc<Process>]) -> FxHashMap<u64, Vec<Arc<Process>>> {
     let pids: Vec<u32> = processes.iter().map(|p| p.pid).collect();
-    let mut owners: HashMap<u64, Vec<Arc<Process>>, _> =
-        HashMap::with_capacity_and_hasher(holdings.len(), Default::default());
+    let mut owners: FxHashMap<u64, Vec<Arc<Process>>> =
+        FxHashMap::with_capacity_and_hasher(holdings.len(), Default::default());
     for &(inode, pid) in holdings {
         if let Ok(i) = pids.binary_search(&pid) {
             owners.entry(inode).or_insert_with(|| Vec::with_capacity(1)).push(Arc::clone(&processes[i]));

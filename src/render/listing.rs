@@ -8,7 +8,6 @@
 //! with the key names and indentation as constant byte strings. The summary at the end is small and goes through
 //! serde.
 
-use std::collections::HashMap;
 use std::io::{self, Write};
 use std::sync::Arc;
 
@@ -16,6 +15,7 @@ use crate::classify::Flag;
 use crate::model::Process;
 use crate::registry::Record;
 use crate::report::{Listener, Report, Summary, SCHEMA_VERSION};
+use rustc_hash::FxHashMap as HashMap;
 
 /// Bytes gathered before they are handed to the output.
 const CHUNK: usize = 64 * 1024;
@@ -50,8 +50,8 @@ impl<'a, 'r> JsonListing<'a, 'r> {
             out,
             buf: Vec::with_capacity(CHUNK + 8 * 1024),
             first: true,
-            processes: HashMap::new(),
-            records: HashMap::new(),
+            processes: HashMap::default(),
+            records: HashMap::default(),
             scratch: Vec::new(),
         };
         listing.buf.extend_from_slice(b"{\n  \"schema_version\": ");
@@ -66,7 +66,7 @@ impl<'a, 'r> JsonListing<'a, 'r> {
         b.extend_from_slice(if self.first { b"\n    {" } else { b",\n    {" });
         self.first = false;
         b.extend_from_slice(b"\n      \"protocol\": ");
-        push_str(b, l.protocol.as_str());
+        push_plain(b, l.protocol.as_str());
         b.extend_from_slice(b",\n      \"family\": ");
         b.extend_from_slice(match l.family {
             crate::model::Family::Ipv4 => b"\"ipv4\"",
@@ -83,7 +83,7 @@ impl<'a, 'r> JsonListing<'a, 'r> {
         b.extend_from_slice(b",\n      \"interface\": ");
         push_opt_str(b, l.interface.as_deref());
         b.extend_from_slice(b",\n      \"exposure\": ");
-        push_str(b, l.exposure.as_str());
+        push_plain(b, l.exposure.as_str());
         b.extend_from_slice(b",\n      \"processes\": [");
         for (i, p) in l.processes.iter().enumerate() {
             b.extend_from_slice(if i == 0 { b"\n        " } else { b",\n        " });
@@ -96,9 +96,9 @@ impl<'a, 'r> JsonListing<'a, 'r> {
         b.extend_from_slice(b",\n      \"user\": ");
         push_opt_str(b, l.user.as_deref());
         b.extend_from_slice(b",\n      \"range\": ");
-        push_str(b, l.range.as_str());
+        push_plain(b, l.range.as_str());
         b.extend_from_slice(b",\n      \"iana\": {\n        \"status\": ");
-        push_str(b, l.iana.status.as_str());
+        push_plain(b, l.iana.status.as_str());
         b.extend_from_slice(b",\n        \"services\": [");
         for (i, service) in l.iana.services.iter().enumerate() {
             b.extend_from_slice(if i == 0 { b"\n          " } else { b",\n          " });
@@ -119,7 +119,7 @@ impl<'a, 'r> JsonListing<'a, 'r> {
         b.extend_from_slice(if l.flags.is_empty() { b"]" } else { b"\n      ]" });
         b.extend_from_slice(b",\n      \"severity\": ");
         match l.severity {
-            Some(severity) => push_str(b, severity.as_str()),
+            Some(severity) => push_plain(b, severity.as_str()),
             None => b.extend_from_slice(b"null"),
         }
         b.extend_from_slice(b"\n    }");
@@ -230,7 +230,7 @@ fn same_text(a: &Record<'_>, b: &Record<'_>) -> bool {
 
 fn push_flag(b: &mut Vec<u8>, f: &Flag) {
     b.extend_from_slice(b"{\n          \"kind\": ");
-    push_str(b, f.kind.as_str());
+    push_plain(b, f.kind.as_str());
     b.extend_from_slice(b",\n          \"reason\": ");
     push_str(b, &f.reason);
     b.extend_from_slice(b"\n        }");
@@ -268,6 +268,25 @@ fn push_u64(b: &mut Vec<u8>, mut n: u64) {
     b.extend_from_slice(&digits[i..]);
 }
 
+/// Writes a name of our own (an enum's JSON name: lowercase letters and dashes) as a JSON string; such names need
+/// no escaping.
+fn push_plain(b: &mut Vec<u8>, name: &'static str) {
+    debug_assert!(name.bytes().all(|c| c.is_ascii_lowercase() || c == b'-'), "{name}");
+    b.push(b'"');
+    b.extend_from_slice(name.as_bytes());
+    b.push(b'"');
+}
+
+/// True when one of the eight bytes of `word` may need escaping: below 0x20, a quote or a backslash (exact for "none": the
+/// classic zero-byte and less-than tests on all lanes at once).
+fn may_need_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGHS != 0;
+    below_space || has_zero(word ^ (ONES * u64::from(b'"'))) || has_zero(word ^ (ONES * u64::from(b'\\')))
+}
+
 /// What a byte becomes inside a JSON string, as serde_json writes it: 0 for itself, `u` for `\u00XX`, or the
 /// letter after the backslash.
 static ESCAPE: [u8; 256] = {
@@ -295,24 +314,33 @@ fn push_str(b: &mut Vec<u8>, s: &str) {
     b.reserve(bytes.len() + 2);
     b.push(b'"');
     let mut start = 0;
-    for (i, &byte) in bytes.iter().enumerate() {
+    let mut i = 0;
+    while i < bytes.len() {
+        // Most text needs no escaping: skip it eight bytes at a time.
+        if let Some(word) = bytes.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+            if !may_need_escape(u64::from_le_bytes(word)) {
+                i += 8;
+                continue;
+            }
+        }
+        let byte = bytes[i];
         let escape = ESCAPE[usize::from(byte)];
-        if escape == 0 {
-            continue;
+        if escape != 0 {
+            b.extend_from_slice(&bytes[start..i]);
+            match escape {
+                b'u' => b.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[usize::from(byte >> 4)],
+                    HEX[usize::from(byte & 0xf)],
+                ]),
+                letter => b.extend_from_slice(&[b'\\', letter]),
+            }
+            start = i + 1;
         }
-        b.extend_from_slice(&bytes[start..i]);
-        match escape {
-            b'u' => b.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[usize::from(byte >> 4)],
-                HEX[usize::from(byte & 0xf)],
-            ]),
-            letter => b.extend_from_slice(&[b'\\', letter]),
-        }
-        start = i + 1;
+        i += 1;
     }
     b.extend_from_slice(&bytes[start..]);
     b.push(b'"');
@@ -381,6 +409,7 @@ mod tests {
             OwnedSocket { socket: socket(Protocol::Tcp, "9.0.0.1", 1687, None), processes: vec![nginx.clone()] },
             OwnedSocket { socket: socket(Protocol::Udp, "::", 53000, None), processes: vec![nginx] },
             OwnedSocket { socket: socket(Protocol::Tcp, "127.0.0.1", 0, None), processes: vec![] },
+            OwnedSocket { socket: socket(Protocol::Udp, "127.0.0.1", 50000, None), processes: vec![] },
         ];
         Inventory {
             sockets,
@@ -401,7 +430,19 @@ mod tests {
         assert!(report.listeners.iter().any(|l| l.iana.services.len() > 1), "want a port with several services");
         assert!(report.listeners.iter().any(|l| l.iana.entries.is_empty()));
         assert!(report.listeners.iter().any(|l| l.flags.is_empty()));
-        assert!(report.listeners.iter().any(|l| l.severity.is_some()));
+        // Every value of every enum the writer spells itself.
+        let seen = |f: &dyn Fn(&Listener<'_>) -> String| -> std::collections::BTreeSet<String> {
+            report.listeners.iter().map(f).collect()
+        };
+        assert_eq!(seen(&|l| l.protocol.as_str().into()).len(), 2);
+        assert_eq!(seen(&|l| format!("{:?}", l.family)).len(), 2);
+        assert_eq!(seen(&|l| l.exposure.as_str().into()).len(), 3);
+        assert_eq!(seen(&|l| l.range.as_str().into()).len(), 3);
+        assert_eq!(seen(&|l| l.iana.status.as_str().into()).len(), 3);
+        assert_eq!(seen(&|l| l.severity.map_or("none", |s| s.as_str()).into()).len(), 4);
+        let kinds: std::collections::BTreeSet<_> =
+            report.listeners.iter().flat_map(|l| l.flags.iter().map(|f| f.kind)).collect();
+        assert_eq!(kinds.len(), crate::classify::FlagKind::ALL.len());
         assert_eq!(ours(&report), serde_form(&report));
 
         let mut by_severity = build(inventory(), &registry, &|_| true);
@@ -448,7 +489,17 @@ mod tests {
     #[test]
     fn strings_escape_like_serde_json() {
         let all: String = (0u32..0x100).filter_map(char::from_u32).chain(['\u{2028}', '\u{fffd}', '😀']).collect();
-        for s in [all.as_str(), "", "plain", "\"", "\\\\", "\u{7f}"] {
+        let mut cases = vec![all.clone(), String::new(), "plain".into(), "\"".into(), "\\\\".into(), "\u{7f}".into()];
+        // Every special byte at every position around the eight-byte steps, among ASCII and non-ASCII text.
+        for special in ['"', '\\', '\n', '\u{1}', '\u{1f}', ' ', '\u{7f}', 'é', '€'] {
+            for at in 0..20 {
+                let mut s: String = "abcdefghijklmnopqrstuvwx".chars().take(at).collect();
+                s.push(special);
+                s.push_str("0123456789é€abcdefghijk");
+                cases.push(s);
+            }
+        }
+        for s in &cases {
             let mut b = Vec::new();
             push_str(&mut b, s);
             assert_eq!(String::from_utf8(b).unwrap(), serde_json::to_string(s).unwrap());

@@ -20,9 +20,7 @@
 //! `/proc/PID/fd` lists the descriptors of the whole thread group (threads share one fd table, unless created
 //! with `CLONE_FILES` unset, which no threading library does), so `/proc/PID/task` is not walked.
 
-use std::collections::HashSet;
 use std::ffi::CStr;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, Read, Write as _};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,29 +30,9 @@ use std::thread;
 use crate::model::Process;
 use crate::text::decode_bytes;
 
-/// A set of socket inodes. Inodes are small integers handed out by the kernel, not chosen by an adversary, so a
-/// multiplicative hash is enough and much cheaper than the default SipHash (one lookup per socket fd).
-pub type InodeSet = HashSet<u64, BuildHasherDefault<InodeHasher>>;
-
-/// Fibonacci hashing of one `u64` (see [`InodeSet`]).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct InodeHasher(u64);
-
-impl Hasher for InodeHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
+/// A set of socket inodes. Inodes are small integers handed out by the kernel, not chosen by an adversary, so the
+/// Fx hash is enough and much cheaper than the default SipHash (one lookup per socket fd).
+pub type InodeSet = rustc_hash::FxHashSet<u64>;
 
 /// What the fd scan found.
 #[derive(Debug, Default)]
@@ -693,16 +671,6 @@ mod tests {
         // Only /proc counts, and the last mount on it wins.
         assert!(!hidepid_in_mounts("proc /mnt/proc proc rw,hidepid=2 0 0\n"));
         assert!(!hidepid_in_mounts("proc /proc proc rw,hidepid=2 0 0\nproc /proc proc rw 0 0\n"));
-    }
-
-    #[test]
-    fn inode_hasher_spreads_neighbours() {
-        use std::hash::BuildHasher;
-        let build = BuildHasherDefault::<InodeHasher>::default();
-        let hashes: HashSet<u64> = (1000..2000u64).map(|i| build.hash_one(i) & 0xfff).collect();
-        assert!(hashes.len() > 900, "{} distinct low bits", hashes.len());
-        let set: InodeSet = (0..100).collect();
-        assert!(set.contains(&42) && !set.contains(&100));
     }
 
     fn own_inode(fd: &impl AsRawFd) -> u64 {

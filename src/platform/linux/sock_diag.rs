@@ -131,8 +131,15 @@ pub fn list_sockets(query: &Query) -> Result<Vec<Socket>> {
             socket
         })
         .collect();
-    // The keys are distinct (the inode is unique), so an unstable sort gives the one order, without a buffer.
-    sockets.sort_unstable_by_key(|s| (s.port, s.protocol, s.address, s.inode));
+    // By (port, protocol, address, inode), the address as IpAddr orders it (IPv4 first, then by value), through
+    // plain integers. The keys are distinct (the inode is unique), so an unstable sort gives the one order.
+    sockets.sort_unstable_by_key(|s| {
+        let address = match s.address {
+            IpAddr::V4(a) => (false, u128::from(u32::from(a))),
+            IpAddr::V6(a) => (true, u128::from(a)),
+        };
+        (s.port, s.protocol, address, s.inode)
+    });
     Ok(sockets)
 }
 
