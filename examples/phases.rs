@@ -1,5 +1,5 @@
 //! Times the phases of `list --format json` separately: enumerate, then build and write the JSON (streamed, as
-//! `list` does), or with `--materialised` build the whole report first and write it with serde (the reference
+//! `list` does, on two threads), or with `--materialised` build the whole report first and write it with serde (the reference
 //! form). A profiling aid; the JSON goes to a sink, timings to stderr.
 //!
 //! `cargo run --release --example phases -- [--repeat N] [--materialised]`
@@ -8,7 +8,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use portwarden::model::Query;
-use portwarden::render::listing::JsonListing;
+use portwarden::render::listing;
 use portwarden::{platform, registry::Registry, render, report};
 
 fn main() -> anyhow::Result<()> {
@@ -39,10 +39,7 @@ fn main() -> anyhow::Result<()> {
                 let report = report::build(inventory, &registry, &mut user_name, &|_| true, hint);
                 render::json(&mut out, &report)?;
             } else {
-                let mut listing = JsonListing::begin(&mut out)?;
-                let summary =
-                    report::stream(inventory, &registry, &mut user_name, &|_| true, hint, |l| listing.listener(l))?;
-                listing.end(&summary)?;
+                listing::write_inventory(&mut out, inventory, &registry, &mut user_name, &|_| true, hint)?;
             }
             out.flush()?;
         }

@@ -84,12 +84,11 @@ fn list(args: &ListArgs, painter: Painter, io: &mut Output<'_>) -> anyhow::Resul
             && (!args.flagged || !l.flags.is_empty())
     };
     if args.format == ListFormat::Json && args.sort == SortKey::Port {
-        // The common case streams: one listener at a time, never the whole report in memory.
+        // The common case streams: listeners are built and written a block at a time, on two threads, never the
+        // whole report in memory.
         let inventory = platform::enumerate(&query).context("cannot list the sockets of this machine")?;
-        let mut listing = render::listing::JsonListing::begin(io.out)?;
         let hint = platform::hidden_owner_hint();
-        let summary = report::stream(inventory, &registry, &mut user_names(), &keep, hint, |l| listing.listener(l))?;
-        listing.end(&summary)?;
+        let summary = render::listing::write_inventory(io.out, inventory, &registry, &mut user_names(), &keep, hint)?;
         warn_unknown_owners(&summary, io.err)?;
         return Ok(0);
     }

@@ -87,7 +87,7 @@ pub fn listener<'r>(
 }
 
 /// [`listener`] with the address already written out.
-fn listener_at<'r>(
+pub(crate) fn listener_at<'r>(
     owned: OwnedSocket,
     address: String,
     registry: &'r Registry,
@@ -147,15 +147,8 @@ pub fn stream<'r, E>(
     mut each: impl FnMut(&Listener<'r>) -> Result<(), E>,
 ) -> Result<Summary, E> {
     let Inventory { sockets, warnings, owners_partly_hidden } = inventory;
-    let mut sockets: Vec<(String, OwnedSocket)> =
-        sockets.into_iter().map(|owned| (owned.socket.address.to_string(), owned)).collect();
-    fn key((address, owned): &(String, OwnedSocket)) -> (u16, Protocol, Family, &str, u64) {
-        let s = &owned.socket;
-        (s.port, s.protocol, s.family(), address.as_str(), s.inode)
-    }
-    sockets.sort_by(|a, b| key(a).cmp(&key(b)));
     let mut tally = Tally::default();
-    for (address, owned) in sockets {
+    for (address, owned) in in_report_order(sockets) {
         let listener = listener_at(owned, address, registry, user_name);
         if keep(&listener) {
             tally.add(&listener);
@@ -163,6 +156,18 @@ pub fn stream<'r, E>(
         }
     }
     Ok(tally.summary(warnings, owners_partly_hidden, hint, registry.info().clone()))
+}
+
+/// The sockets in the order of [`sort_by_port`], each with its address written out as in [`Listener::address`].
+pub(crate) fn in_report_order(sockets: Vec<OwnedSocket>) -> Vec<(String, OwnedSocket)> {
+    let mut sockets: Vec<(String, OwnedSocket)> =
+        sockets.into_iter().map(|owned| (owned.socket.address.to_string(), owned)).collect();
+    fn key((address, owned): &(String, OwnedSocket)) -> (u16, Protocol, Family, &str, u64) {
+        let s = &owned.socket;
+        (s.port, s.protocol, s.family(), address.as_str(), s.inode)
+    }
+    sockets.sort_by(|a, b| key(a).cmp(&key(b)));
+    sockets
 }
 
 /// Sorts by port, then protocol, then family and address.
@@ -201,7 +206,7 @@ const STATUSES: [Status; 3] = [Status::Assigned, Status::Reserved, Status::Unass
 
 /// The counts of a [`Summary`], taken one listener at a time.
 #[derive(Debug, Clone, Default)]
-struct Tally {
+pub(crate) struct Tally {
     listeners: usize,
     tcp: usize,
     udp: usize,
@@ -214,7 +219,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, l: &Listener<'_>) {
+    pub(crate) fn add(&mut self, l: &Listener<'_>) {
         self.listeners += 1;
         match l.protocol {
             Protocol::Tcp => self.tcp += 1,
@@ -230,7 +235,28 @@ impl Tally {
         self.owner_unknown += usize::from(!l.owner_known());
     }
 
-    fn summary(&self, warnings: Vec<String>, owners_partly_hidden: bool, hint: &str, registry: Info) -> Summary {
+    /// Adds the counts of another set of listeners.
+    pub(crate) fn merge(&mut self, other: &Tally) {
+        self.listeners += other.listeners;
+        self.tcp += other.tcp;
+        self.udp += other.udp;
+        self.flagged += other.flagged;
+        for (mine, theirs) in self.by_status.iter_mut().zip(other.by_status) {
+            *mine += theirs;
+        }
+        for (mine, theirs) in self.by_flag.iter_mut().zip(other.by_flag) {
+            *mine += theirs;
+        }
+        self.owner_unknown += other.owner_unknown;
+    }
+
+    pub(crate) fn summary(
+        &self,
+        warnings: Vec<String>,
+        owners_partly_hidden: bool,
+        hint: &str,
+        registry: Info,
+    ) -> Summary {
         let hint = (self.owner_unknown > 0).then(|| {
             if owners_partly_hidden {
                 hint.to_string()

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::model::{Inventory, OwnedSocket, Process, Query};
+use crate::model::{Inventory, OwnedSocket, Process, Query, Socket};
 
 pub use users::user_name;
 
@@ -41,21 +41,14 @@ const PIDS_IN_WARNING: usize = 5;
 /// Fails only when the kernel's socket list cannot be read; problems seeing owners become warnings and
 /// `owners_partly_hidden`.
 pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
-    let sockets = sock_diag::list_sockets(query)?;
+    let (sockets, scan) = sockets_and_owners(query)?;
     let mut warnings = Vec::new();
-
-    // Inode 0 would be a socket without a file (a kernel socket): no process can hold it.
-    let wanted: procfs::InodeSet = sockets.iter().map(|s| s.inode).filter(|&inode| inode != 0).collect();
     let mut proc_unlistable = false;
-    let scan = if wanted.is_empty() {
+    let scan = scan.unwrap_or_else(|e| {
+        warnings.push(format!("cannot list the processes in /proc ({e}): no socket owners are shown"));
+        proc_unlistable = true;
         procfs::OwnerScan::default()
-    } else {
-        procfs::scan_owners(&wanted).unwrap_or_else(|e| {
-            warnings.push(format!("cannot list the processes in /proc ({e}): no socket owners are shown"));
-            proc_unlistable = true;
-            procfs::OwnerScan::default()
-        })
-    };
+    });
 
     // One shared record per owner, sorted by PID like `scan.processes`.
     let mut users = users::UserCache::default();
@@ -103,6 +96,33 @@ pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
         || (hidepid && any_unowned);
 
     Ok(Inventory { sockets, warnings, owners_partly_hidden })
+}
+
+/// The sockets (from netlink) and who holds them (from `/proc`).
+///
+/// For a whole listing both run at once: the socket dump on one of the scanning threads, which joins the scan when
+/// the dump is done, while the others already resolve fds, noting socket inodes until the wanted set is known (see
+/// [`procfs::Wanted`]). With a port filter the list is usually tiny or empty, so the dump comes first and the scan
+/// runs only when some socket was found.
+fn sockets_and_owners(query: &Query) -> anyhow::Result<(Vec<Socket>, std::io::Result<procfs::OwnerScan>)> {
+    // Inode 0 would be a socket without a file (a kernel socket): no process can hold it.
+    let inodes = |sockets: &[Socket]| -> procfs::InodeSet {
+        sockets.iter().map(|s| s.inode).filter(|&inode| inode != 0).collect()
+    };
+    if query.port.is_some() {
+        let sockets = sock_diag::list_sockets(query)?;
+        let wanted = inodes(&sockets);
+        let scan = if wanted.is_empty() { Ok(procfs::OwnerScan::default()) } else { procfs::scan_owners(wanted) };
+        return Ok((sockets, scan));
+    }
+    let wanted = procfs::Wanted::default();
+    let (sockets, scan) = procfs::scan_owners_during(&wanted, || {
+        let _call_off = procfs::CallOffUnlessSet(&wanted);
+        let sockets = sock_diag::list_sockets(query)?;
+        wanted.set(Some(inodes(&sockets)));
+        anyhow::Ok(sockets)
+    });
+    Ok((sockets?, scan))
 }
 
 /// The processes holding each socket inode, sorted by PID, each once. `holdings` is sorted and free of duplicates,

@@ -13,8 +13,10 @@ use std::sync::Arc;
 
 use crate::classify::Flag;
 use crate::model::Process;
+use crate::model::{Inventory, OwnedSocket};
 use crate::registry::Record;
-use crate::report::{Listener, Report, Summary, SCHEMA_VERSION};
+use crate::registry::Registry;
+use crate::report::{self, Listener, Report, Summary, Tally, SCHEMA_VERSION};
 use rustc_hash::FxHashMap as HashMap;
 
 /// Bytes gathered before they are handed to the output.
@@ -29,18 +31,116 @@ pub fn write_report(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> 
     listing.end(&report.summary)
 }
 
+/// Listeners per block in [`write_inventory`]: about 350 KiB of JSON.
+const BLOCK: usize = 256;
+
+/// Writes `list --format json` for an inventory: the same bytes as [`report::stream`] into a [`JsonListing`], but
+/// listeners are built and rendered on two threads, in blocks of [`BLOCK`] that alternate between this thread
+/// and a helper and are written out in order (two blocks in memory at a time). Returns the summary, already
+/// written.
+pub fn write_inventory<'r>(
+    out: &mut dyn Write,
+    inventory: Inventory,
+    registry: &'r Registry,
+    user_name: &mut dyn FnMut(u32) -> Option<String>,
+    keep: &(dyn Fn(&Listener<'r>) -> bool + Sync),
+    hint: &str,
+) -> io::Result<Summary> {
+    write_in_blocks(out, inventory, registry, user_name, keep, hint, BLOCK)
+}
+
+fn write_in_blocks<'r>(
+    out: &mut dyn Write,
+    inventory: Inventory,
+    registry: &'r Registry,
+    user_name: &mut dyn FnMut(u32) -> Option<String>,
+    keep: &(dyn Fn(&Listener<'r>) -> bool + Sync),
+    hint: &str,
+    block: usize,
+) -> io::Result<Summary> {
+    let Inventory { sockets, warnings, owners_partly_hidden } = inventory;
+    let mut items = report::in_report_order(sockets).into_iter();
+    // The socket owners' names, looked up once here so that both threads can read them.
+    let mut names: HashMap<u32, Option<String>> = HashMap::default();
+    for (_, owned) in items.as_slice() {
+        if let Some(uid) = owned.socket.uid {
+            names.entry(uid).or_insert_with(|| user_name(uid));
+        }
+    }
+    let name = |uid: u32| names.get(&uid).cloned().flatten();
+    let render = |writer: &mut ListenerWriter<'r>, block: Vec<(String, OwnedSocket)>| {
+        let mut bytes = Vec::with_capacity(block.len() * 1536);
+        let mut tally = Tally::default();
+        for (address, owned) in block {
+            let l = report::listener_at(owned, address, registry, &mut |uid| name(uid));
+            if keep(&l) {
+                tally.add(&l);
+                writer.write(&mut bytes, &l, false);
+            }
+        }
+        (bytes, tally)
+    };
+    let mut blocks = Vec::new();
+    while items.len() > 0 {
+        blocks.push(items.by_ref().take(block.max(1)).collect::<Vec<_>>());
+    }
+
+    let mut listing = JsonListing::begin(out)?;
+    let mut tally = Tally::default();
+    let mut writer = ListenerWriter::default();
+    std::thread::scope(|scope| -> io::Result<()> {
+        // Every other block goes to the helper, which sends its JSON back.
+        let (work, helper_work) = std::sync::mpsc::channel::<Vec<(String, OwnedSocket)>>();
+        let (helper_done, done) = std::sync::mpsc::sync_channel(1);
+        let helper = if blocks.len() > 1 {
+            std::thread::Builder::new()
+                .spawn_scoped(scope, move || {
+                    let mut writer = ListenerWriter::default();
+                    for block in helper_work {
+                        // The receiver is gone when writing failed: stop.
+                        if helper_done.send(render(&mut writer, block)).is_err() {
+                            break;
+                        }
+                    }
+                })
+                .ok()
+        } else {
+            None
+        };
+        let mut blocks = blocks.into_iter();
+        while let Some(block) = blocks.next() {
+            // The next block goes to the helper first, so that both are rendered at once; then they are written
+            // in order.
+            let handed = match helper.as_ref().and_then(|_| blocks.next()) {
+                Some(next) => {
+                    work.send(next).map_err(|_| io::Error::other("the JSON helper thread stopped"))?;
+                    true
+                }
+                None => false,
+            };
+            let (bytes, part) = render(&mut writer, block);
+            listing.block(&bytes)?;
+            tally.merge(&part);
+            if handed {
+                let (bytes, part) = done.recv().map_err(|_| io::Error::other("the JSON helper thread stopped"))?;
+                listing.block(&bytes)?;
+                tally.merge(&part);
+            }
+        }
+        Ok(())
+    })?;
+    let summary = tally.summary(warnings, owners_partly_hidden, hint, registry.info().clone());
+    listing.end(&summary)?;
+    Ok(summary)
+}
+
 /// A report being written: [`begin`](Self::begin), one [`listener`](Self::listener) call per listener in order,
 /// then [`end`](Self::end) with the summary.
 pub struct JsonListing<'a, 'r> {
     out: &'a mut dyn Write,
     buf: Vec<u8>,
     first: bool,
-    /// Each process's object as it appears in a listener's `processes`, by record (the `Arc` keeps the address
-    /// from being reused while the cache lives).
-    processes: HashMap<*const Process, (Arc<Process>, Vec<u8>)>,
-    /// Each registry row's object as it appears in `iana.entries`, by where its text lives.
-    records: HashMap<(usize, usize), (Record<'r>, Vec<u8>)>,
-    scratch: Vec<u8>,
+    writer: ListenerWriter<'r>,
 }
 
 impl<'a, 'r> JsonListing<'a, 'r> {
@@ -50,9 +150,7 @@ impl<'a, 'r> JsonListing<'a, 'r> {
             out,
             buf: Vec::with_capacity(CHUNK + 8 * 1024),
             first: true,
-            processes: HashMap::default(),
-            records: HashMap::default(),
-            scratch: Vec::new(),
+            writer: ListenerWriter::default(),
         };
         listing.buf.extend_from_slice(b"{\n  \"schema_version\": ");
         push_u64(&mut listing.buf, u64::from(SCHEMA_VERSION));
@@ -62,9 +160,63 @@ impl<'a, 'r> JsonListing<'a, 'r> {
 
     /// Writes one listener.
     pub fn listener(&mut self, l: &Listener<'r>) -> io::Result<()> {
-        let b = &mut self.buf;
-        b.extend_from_slice(if self.first { b"\n    {" } else { b",\n    {" });
+        self.writer.write(&mut self.buf, l, self.first);
         self.first = false;
+        self.flush_full()
+    }
+
+    /// Writes listeners rendered by [`ListenerWriter::write`] as not first.
+    fn block(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match bytes.strip_prefix(b",") {
+            // The very first listener of the array has no comma before it.
+            Some(first) if self.first => self.buf.extend_from_slice(first),
+            _ => self.buf.extend_from_slice(bytes),
+        }
+        self.first &= bytes.is_empty();
+        self.flush_full()
+    }
+
+    fn flush_full(&mut self) -> io::Result<()> {
+        if self.buf.len() >= CHUNK {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Closes the listener array, writes the summary and the closing brace and a newline.
+    pub fn end(mut self, summary: &Summary) -> io::Result<()> {
+        self.buf.extend_from_slice(if self.first { b"],\n  \"summary\": " } else { b"\n  ],\n  \"summary\": " });
+        // serde's pretty form of the summary at top level, indented one more level: JSON strings hold no raw
+        // newline, so every newline in it starts a line of indentation.
+        let summary = serde_json::to_vec_pretty(summary).map_err(io::Error::from)?;
+        for (i, line) in summary.split(|&c| c == b'\n').enumerate() {
+            if i > 0 {
+                self.buf.extend_from_slice(b"\n  ");
+            }
+            self.buf.extend_from_slice(line);
+        }
+        self.buf.extend_from_slice(b"\n}\n");
+        self.out.write_all(&self.buf)
+    }
+}
+
+/// Writes listeners as they appear in the report's `listeners` array, with the caches that make that cheap. One
+/// per thread.
+#[derive(Default)]
+pub struct ListenerWriter<'r> {
+    /// Each process's object as it appears in a listener's `processes`, by record (the `Arc` keeps the address
+    /// from being reused while the cache lives).
+    processes: HashMap<*const Process, (Arc<Process>, Vec<u8>)>,
+    /// Each registry row's object as it appears in `iana.entries`, by where its text lives.
+    records: HashMap<(usize, usize), (Record<'r>, Vec<u8>)>,
+    scratch: Vec<u8>,
+}
+
+impl<'r> ListenerWriter<'r> {
+    /// Appends one listener to `b`, preceded by the separator (`,` unless `first`) and indentation.
+    pub fn write(&mut self, b: &mut Vec<u8>, l: &Listener<'r>, first: bool) {
+        b.extend_from_slice(if first { b"\n    {" } else { b",\n    {" });
         b.extend_from_slice(b"\n      \"protocol\": ");
         push_plain(b, l.protocol.as_str());
         b.extend_from_slice(b",\n      \"family\": ");
@@ -123,27 +275,6 @@ impl<'a, 'r> JsonListing<'a, 'r> {
             None => b.extend_from_slice(b"null"),
         }
         b.extend_from_slice(b"\n    }");
-        if self.buf.len() >= CHUNK {
-            self.out.write_all(&self.buf)?;
-            self.buf.clear();
-        }
-        Ok(())
-    }
-
-    /// Closes the listener array, writes the summary and the closing brace and a newline.
-    pub fn end(mut self, summary: &Summary) -> io::Result<()> {
-        self.buf.extend_from_slice(if self.first { b"],\n  \"summary\": " } else { b"\n  ],\n  \"summary\": " });
-        // serde's pretty form of the summary at top level, indented one more level: JSON strings hold no raw
-        // newline, so every newline in it starts a line of indentation.
-        let summary = serde_json::to_vec_pretty(summary).map_err(io::Error::from)?;
-        for (i, line) in summary.split(|&c| c == b'\n').enumerate() {
-            if i > 0 {
-                self.buf.extend_from_slice(b"\n  ");
-            }
-            self.buf.extend_from_slice(line);
-        }
-        self.buf.extend_from_slice(b"\n}\n");
-        self.out.write_all(&self.buf)
     }
 }
 
@@ -467,6 +598,24 @@ mod tests {
                     .unwrap();
             listing.end(&summary).unwrap();
             assert_eq!(String::from_utf8(streamed).unwrap(), serde_form(&report));
+        }
+    }
+
+    #[test]
+    fn two_threads_give_the_same_bytes() {
+        let registry = Registry::builtin();
+        let keeps: [&(dyn Fn(&Listener<'_>) -> bool + Sync); 3] =
+            [&|_| true, &|l| l.protocol == Protocol::Udp, &|l| l.port == 80];
+        for keep in keeps {
+            let reference = serde_form(&build(inventory(), &registry, keep));
+            for block in [1, 2, 3, 5, 100] {
+                let mut out = Vec::new();
+                let mut names = |uid: u32| (uid == 0).then(|| "root".to_string());
+                let summary =
+                    write_in_blocks(&mut out, inventory(), &registry, &mut names, keep, "a \"hint\"", block).unwrap();
+                assert_eq!(String::from_utf8(out).unwrap(), reference, "blocks of {block}");
+                assert_eq!(summary.listeners, build(inventory(), &registry, keep).listeners.len());
+            }
         }
     }
 

@@ -17,14 +17,19 @@
 //! the next `getdents64` continues) to the queue before resolving its own part. So a process with a huge fd table
 //! is spread over every core instead of pinning one; the last piece of a process to finish reads its details.
 //!
+//! The scan may start before the socket dump has said which inodes are wanted ([`Wanted`]): until it has, a thread
+//! notes the socket inodes of each process and keeps that process's descriptor open, and sorts them out (details
+//! included) once the set is known. At most [`MAX_UNDECIDED`] processes wait like that; past that, threads wait for
+//! the set.
+//!
 //! `/proc/PID/fd` lists the descriptors of the whole thread group (threads share one fd table, unless created
 //! with `CLONE_FILES` unset, which no threading library does), so `/proc/PID/task` is not walked.
 
 use std::ffi::CStr;
 use std::io::{self, Read, Write as _};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread;
 
 use crate::model::Process;
@@ -33,6 +38,66 @@ use crate::text::decode_bytes;
 /// A set of socket inodes. Inodes are small integers handed out by the kernel, not chosen by an adversary, so the
 /// Fx hash is enough and much cheaper than the default SipHash (one lookup per socket fd).
 pub type InodeSet = rustc_hash::FxHashSet<u64>;
+
+/// The socket inodes whose holders are wanted, possibly still to come: the scan can start while the socket dump
+/// is running.
+#[derive(Debug, Default)]
+pub struct Wanted {
+    /// `Some(set)`, or `None` when the dump failed and the scan should stop.
+    value: OnceLock<Option<InodeSet>>,
+    lock: Mutex<()>,
+    arrived: Condvar,
+}
+
+impl Wanted {
+    /// A set known from the start.
+    pub fn known(set: InodeSet) -> Self {
+        let wanted = Wanted::default();
+        wanted.set(Some(set));
+        wanted
+    }
+
+    /// Delivers the set, or `None` to call the scan off. Only the first call counts.
+    pub fn set(&self, set: Option<InodeSet>) {
+        let _ = self.value.set(set);
+        // Taken after setting, so a thread checking under the lock either sees the value or is already waiting.
+        let _guard = lock(&self.lock);
+        self.arrived.notify_all();
+    }
+
+    /// The set if it has arrived (`Some(None)`: called off).
+    fn get(&self) -> Option<&Option<InodeSet>> {
+        self.value.get()
+    }
+
+    fn wait(&self) -> &Option<InodeSet> {
+        let mut guard = lock(&self.lock);
+        loop {
+            if let Some(value) = self.value.get() {
+                return value;
+            }
+            guard = self.arrived.wait(guard).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// True when there is nothing (more) to look for: called off, or an empty set.
+    fn nothing(&self) -> bool {
+        matches!(self.get(), Some(None)) || matches!(self.get(), Some(Some(set)) if set.is_empty())
+    }
+}
+
+/// Calls the scan off unless the set was delivered first: held by the thread that dumps the sockets, so that
+/// scanning threads waiting for the set never wait forever, whatever happens to the dump.
+pub struct CallOffUnlessSet<'a>(pub &'a Wanted);
+
+impl Drop for CallOffUnlessSet<'_> {
+    fn drop(&mut self) {
+        self.0.set(None);
+    }
+}
+
+/// Processes whose socket inodes wait for the wanted set, with their descriptor open, at most.
+const MAX_UNDECIDED: usize = 256;
 
 /// What the fd scan found.
 #[derive(Debug, Default)]
@@ -50,8 +115,19 @@ pub struct OwnerScan {
 /// Scans every process in `/proc` for descriptors on the `wanted` socket inodes and reads the details of those
 /// holding one. Processes that exit during the scan are skipped silently. Fails only when `/proc` itself cannot be
 /// listed.
-pub fn scan_owners(wanted: &InodeSet) -> io::Result<OwnerScan> {
-    let pids = list_pids()?;
+pub fn scan_owners(wanted: InodeSet) -> io::Result<OwnerScan> {
+    scan_owners_during(&Wanted::known(wanted), || ()).1
+}
+
+/// [`scan_owners`] started before the wanted set is known: `first` runs on one of the scanning threads, which
+/// joins the scan when it returns; `first` is to deliver the set (and to call the scan off, whatever happens, if it
+/// cannot: see [`CallOffUnlessSet`]). Returns what `first` returned and the scan. If the scan is called off, it
+/// returns what it found so far.
+pub fn scan_owners_during<R: Send>(wanted: &Wanted, first: impl FnOnce() -> R + Send) -> (R, io::Result<OwnerScan>) {
+    let pids = match list_pids() {
+        Ok(pids) => pids,
+        Err(e) => return (first(), Err(e)),
+    };
     let queue = Queue::new(&pids);
     let threads = thread::available_parallelism().map_or(1, |n| n.get()).min(pids.len()).max(1);
     let work = || {
@@ -59,22 +135,48 @@ pub fn scan_owners(wanted: &InodeSet) -> io::Result<OwnerScan> {
         while let Some(task) = queue.take() {
             worker.run(task, &queue);
             queue.done();
+            worker.settle(&queue, false);
         }
+        worker.settle(&queue, true);
         worker.found
     };
-    let parts: Vec<Found> = thread::scope(|scope| {
-        // If a helper cannot be spawned, the remaining threads simply take its share.
-        let helpers: Vec<_> =
-            (1..threads).filter_map(|_| thread::Builder::new().spawn_scoped(scope, work).ok()).collect();
+    let (first_result, parts) = thread::scope(|scope| {
+        let mut first = Some(first);
+        let mut helpers = Vec::new();
+        let mut first_helper = None;
+        for _ in 1..threads {
+            if let Some(f) = first.take() {
+                match thread::Builder::new().spawn_scoped(scope, move || (f(), work())) {
+                    Ok(helper) => first_helper = Some(helper),
+                    // If a helper cannot be spawned, the remaining threads simply take its share.
+                    Err(_) => break,
+                }
+            } else if let Ok(helper) = thread::Builder::new().spawn_scoped(scope, work) {
+                helpers.push(helper);
+            }
+        }
+        // No helper took `first`: run it here before scanning.
+        let mut first_result = first.map(|f| f());
         let mut parts = vec![work()];
+        if let Some(helper) = first_helper {
+            match helper.join() {
+                Ok((result, part)) => {
+                    first_result = Some(result);
+                    parts.push(part);
+                }
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
         for helper in helpers {
             match helper.join() {
                 Ok(part) => parts.push(part),
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
-        parts
+        (first_result, parts)
     });
+    // One of the two branches above always ran `first`.
+    let Some(first_result) = first_result else { unreachable!("`first` ran on this thread or on a helper") };
 
     let mut scan = OwnerScan::default();
     for part in parts {
@@ -88,7 +190,7 @@ pub fn scan_owners(wanted: &InodeSet) -> io::Result<OwnerScan> {
     scan.holdings.sort_unstable();
     scan.holdings.dedup();
     scan.unreadable.sort_by_key(|(pid, _)| *pid);
-    Ok(scan)
+    (first_result, Ok(scan))
 }
 
 /// PIDs of all processes (thread-group leaders) visible in `/proc`.
@@ -123,6 +225,8 @@ struct ProcessScan {
     gone: AtomicBool,
     /// Reading its fds was refused (reported once, when the last piece finishes).
     refused: Mutex<Option<io::Error>>,
+    /// Socket inodes it holds, noted while the wanted set was not known yet.
+    undecided: Mutex<Vec<u64>>,
 }
 
 enum Task {
@@ -136,6 +240,8 @@ struct Queue<'a> {
     pids: &'a [u32],
     state: Mutex<QueueState>,
     wake: Condvar,
+    /// Processes held open by all threads until the wanted set arrives.
+    undecided: AtomicUsize,
 }
 
 struct QueueState {
@@ -151,6 +257,7 @@ impl<'a> Queue<'a> {
             pids,
             state: Mutex::new(QueueState { next_pid: 0, rests: Vec::new(), active: 0 }),
             wake: Condvar::new(),
+            undecided: AtomicUsize::new(0),
         }
     }
 
@@ -204,18 +311,31 @@ struct Found {
 
 /// One scanning thread: its results and its reusable buffers.
 struct Worker<'w> {
-    wanted: &'w InodeSet,
+    wanted: &'w Wanted,
     found: Found,
+    /// Processes whose socket inodes this thread noted before the wanted set was known.
+    undecided: Vec<ProcessScan>,
     dents: Box<DirentBuf>,
     scratch: Vec<u8>,
+    sockets: Vec<u64>,
 }
 
 impl<'w> Worker<'w> {
-    fn new(wanted: &'w InodeSet) -> Self {
-        Worker { wanted, found: Found::default(), dents: Box::new(DirentBuf([0; DIRENT_BUF_LEN])), scratch: Vec::new() }
+    fn new(wanted: &'w Wanted) -> Self {
+        Worker {
+            wanted,
+            found: Found::default(),
+            undecided: Vec::new(),
+            dents: Box::new(DirentBuf([0; DIRENT_BUF_LEN])),
+            scratch: Vec::new(),
+            sockets: Vec::new(),
+        }
     }
 
     fn run(&mut self, task: Task, queue: &Queue<'_>) {
+        if self.wanted.nothing() {
+            return;
+        }
         let process = match task {
             Task::Rest(process) => process,
             Task::Pid(pid) => {
@@ -228,6 +348,7 @@ impl<'w> Worker<'w> {
                         hit: AtomicBool::new(false),
                         gone: AtomicBool::new(false),
                         refused: Mutex::new(None),
+                        undecided: Mutex::new(Vec::new()),
                     }),
                     // Kernel threads have no files; when we are not root their fd directory is refused like any
                     // other process's, but that hides nothing, so do not report them.
@@ -244,7 +365,32 @@ impl<'w> Worker<'w> {
         self.scan_piece(&process, queue);
         // The last piece of a process to finish wraps it up.
         if let Some(process) = Arc::into_inner(process) {
-            self.finish(process);
+            self.finish(process, queue);
+        }
+    }
+
+    /// Sorts out the processes noted before the wanted set was known, once it is; waits for it when too many are
+    /// waiting already, or when `last` (nothing else left to do).
+    fn settle(&mut self, queue: &Queue<'_>, last: bool) {
+        if self.undecided.is_empty() {
+            return;
+        }
+        let full = queue.undecided.load(Ordering::Relaxed) >= MAX_UNDECIDED;
+        let wanted = match self.wanted.get() {
+            Some(wanted) => wanted,
+            None if last || full => self.wanted.wait(),
+            None => return,
+        };
+        let undecided = std::mem::take(&mut self.undecided);
+        queue.undecided.fetch_sub(undecided.len(), Ordering::Relaxed);
+        let Some(wanted) = wanted else { return };
+        for process in undecided {
+            let held = std::mem::take(&mut *lock(&process.undecided));
+            for inode in held.into_iter().filter(|inode| wanted.contains(inode)) {
+                self.found.holdings.push((inode, process.pid));
+                process.hit.store(true, Ordering::Relaxed);
+            }
+            self.describe(process);
         }
     }
 
@@ -266,6 +412,9 @@ impl<'w> Worker<'w> {
         if len > 0 && self.dents.0.len() - len < MAX_DIRENT_LEN {
             queue.push(Arc::clone(process));
         }
+        // The wanted set as of this piece; until it is known, socket inodes are noted for later.
+        let wanted = self.wanted.get();
+        self.sockets.clear();
         let mut name = [0u8; 32];
         let mut link = [0u8; 64];
         for entry in dirent_names(&self.dents.0[..len]) {
@@ -280,9 +429,13 @@ impl<'w> Worker<'w> {
             match read_link_at(process.fd_dir.as_fd(), entry_name, &mut link) {
                 Ok(n) => {
                     if let Some(inode) = parse_socket_link(&link[..n]) {
-                        if self.wanted.contains(&inode) {
-                            self.found.holdings.push((inode, process.pid));
-                            process.hit.store(true, Ordering::Relaxed);
+                        match wanted {
+                            Some(Some(wanted)) if wanted.contains(&inode) => {
+                                self.found.holdings.push((inode, process.pid));
+                                process.hit.store(true, Ordering::Relaxed);
+                            }
+                            Some(_) => {}
+                            None => self.sockets.push(inode),
                         }
                     }
                 }
@@ -290,23 +443,39 @@ impl<'w> Worker<'w> {
                     // Every other fd of this process will be refused too (this happens even to root for
                     // processes it may not ptrace): report the process once and stop.
                     lock(&process.refused).get_or_insert(e);
-                    return;
+                    break;
                 }
                 // ENOENT: the fd was closed after we listed it. Anything else: skip the fd.
                 Err(_) => {}
             }
         }
+        if !self.sockets.is_empty() {
+            lock(&process.undecided).extend_from_slice(&self.sockets);
+        }
     }
 
-    /// Reports a refused process, and reads the details of one that holds a wanted socket.
-    fn finish(&mut self, process: ProcessScan) {
-        let ProcessScan { pid, fd_dir, hit, gone, refused } = process;
-        if let Some(e) = refused.into_inner().unwrap_or_else(PoisonError::into_inner) {
-            self.found.unreadable.push((pid, e));
+    /// Reports a refused process; describes one that holds a wanted socket, or keeps it for later when it holds
+    /// sockets and the wanted set was not known yet.
+    fn finish(&mut self, process: ProcessScan, queue: &Queue<'_>) {
+        if let Some(e) = lock(&process.refused).take() {
+            self.found.unreadable.push((process.pid, e));
         }
-        if hit.into_inner() && !gone.into_inner() {
-            // A process that exited meanwhile is left out, and with it its holdings.
-            if let Some(details) = read_details(fd_dir.as_fd(), pid, &mut self.scratch) {
+        if process.gone.load(Ordering::Relaxed) {
+            return;
+        }
+        if !lock(&process.undecided).is_empty() {
+            queue.undecided.fetch_add(1, Ordering::Relaxed);
+            self.undecided.push(process);
+            return;
+        }
+        self.describe(process);
+    }
+
+    /// Reads the details of a process that holds a wanted socket. One that exited meanwhile is left out, and with
+    /// it its holdings.
+    fn describe(&mut self, process: ProcessScan) {
+        if process.hit.load(Ordering::Relaxed) && !process.gone.load(Ordering::Relaxed) {
+            if let Some(details) = read_details(process.fd_dir.as_fd(), process.pid, &mut self.scratch) {
                 self.found.processes.push(details);
             }
         }
@@ -682,7 +851,7 @@ mod tests {
     fn scan_finds_own_socket_and_details() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let inode = own_inode(&listener);
-        let scan = scan_owners(&InodeSet::from_iter([inode])).unwrap();
+        let scan = scan_owners(InodeSet::from_iter([inode])).unwrap();
         let me = std::process::id();
         assert_eq!(scan.holdings, vec![(inode, me)]);
         assert_eq!(scan.processes.len(), 1);
@@ -704,6 +873,31 @@ mod tests {
         assert!(read_process(me, start.map(|s| s + 1)).is_none());
     }
 
+    /// The wanted set arrives while the scan runs: what was noted before is sorted out then; a scan called off
+    /// returns without waiting; an empty set finds nothing.
+    #[test]
+    fn scan_works_when_the_wanted_set_comes_late_or_never() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let inode = own_inode(&listener);
+        let me = std::process::id();
+        for delay in [0, 5, 50] {
+            let wanted = Wanted::default();
+            let (value, scan) = scan_owners_during(&wanted, || {
+                std::thread::sleep(std::time::Duration::from_millis(delay));
+                wanted.set(Some(InodeSet::from_iter([inode])));
+                delay
+            });
+            let scan = scan.unwrap();
+            assert_eq!(value, delay);
+            assert_eq!(scan.holdings, vec![(inode, me)], "delay {delay} ms");
+            assert_eq!(scan.processes.len(), 1);
+        }
+        let called_off = Wanted::default();
+        let ((), scan) = scan_owners_during(&called_off, || drop(CallOffUnlessSet(&called_off)));
+        assert!(scan.unwrap().holdings.is_empty());
+        assert!(scan_owners(InodeSet::default()).unwrap().processes.is_empty());
+    }
+
     /// A fd table larger than one getdents64 buffer is read in pieces, possibly by several threads; every piece is
     /// resolved and the process is described once.
     #[test]
@@ -717,7 +911,7 @@ mod tests {
         }
         let dups: Vec<OwnedFd> = (0..wanted_fds).map(|_| first.as_fd().try_clone_to_owned().unwrap()).collect();
         let last = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let scan = scan_owners(&InodeSet::from_iter([own_inode(&first), own_inode(&last)])).unwrap();
+        let scan = scan_owners(InodeSet::from_iter([own_inode(&first), own_inode(&last)])).unwrap();
         let me = std::process::id();
         let mut expected = vec![(own_inode(&first), me), (own_inode(&last), me)];
         expected.sort_unstable();
