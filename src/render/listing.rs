@@ -59,46 +59,48 @@ fn write_in_blocks<'r>(
     block: usize,
 ) -> io::Result<Summary> {
     let Inventory { sockets, warnings, owners_partly_hidden } = inventory;
-    let mut items = report::in_report_order(sockets).into_iter();
+    let mut items = report::in_report_order(sockets);
     // The socket owners' names, looked up once here so that both threads can read them.
     let mut names: HashMap<u32, Option<String>> = HashMap::default();
-    for (_, owned) in items.as_slice() {
+    for (_, owned) in &items {
         if let Some(uid) = owned.socket.uid {
             names.entry(uid).or_insert_with(|| user_name(uid));
         }
     }
     let name = |uid: u32| names.get(&uid).cloned().flatten();
-    let render = |writer: &mut ListenerWriter<'r>, block: Vec<(String, OwnedSocket)>| {
-        let mut bytes = Vec::with_capacity(block.len() * 1536);
-        let mut tally = Tally::default();
-        for (address, owned) in block {
-            let l = report::listener_at(owned, address, registry, &mut |uid| name(uid));
-            if keep(&l) {
-                tally.add(&l);
-                writer.write(&mut bytes, &l, false);
+    // Renders a block into `bytes` (cleared first; reused, so its pages are touched once). Each item's address
+    // and processes are moved out, the rest of its socket copied (no interface name is long).
+    let render =
+        |writer: &mut ListenerWriter<'r>, block: &mut [(String, OwnedSocket)], mut bytes: Vec<u8>| -> Rendered {
+            bytes.clear();
+            let mut tally = Tally::default();
+            for (address, owned) in block {
+                let owned =
+                    OwnedSocket { socket: owned.socket.clone(), processes: std::mem::take(&mut owned.processes) };
+                let l = report::listener_at(owned, std::mem::take(address), registry, &mut |uid| name(uid));
+                if keep(&l) {
+                    tally.add(&l);
+                    writer.write(&mut bytes, &l, false);
+                }
             }
-        }
-        (bytes, tally)
-    };
-    let mut blocks = Vec::new();
-    while items.len() > 0 {
-        blocks.push(items.by_ref().take(block.max(1)).collect::<Vec<_>>());
-    }
+            (bytes, tally)
+        };
 
     let mut listing = JsonListing::begin(out)?;
     let mut tally = Tally::default();
     let mut writer = ListenerWriter::default();
+    let mut mine = Vec::new();
     std::thread::scope(|scope| -> io::Result<()> {
-        // Every other block goes to the helper, which sends its JSON back.
-        let (work, helper_work) = std::sync::mpsc::channel::<Vec<(String, OwnedSocket)>>();
-        let (helper_done, done) = std::sync::mpsc::sync_channel(1);
-        let helper = if blocks.len() > 1 {
+        // Every other block goes to the helper, which sends its JSON back; main sends the buffer back for reuse.
+        let (work, helper_work) = std::sync::mpsc::channel::<(&mut [(String, OwnedSocket)], Vec<u8>)>();
+        let (helper_done, done) = std::sync::mpsc::sync_channel::<Rendered>(1);
+        let helper = if items.len() > block {
             std::thread::Builder::new()
                 .spawn_scoped(scope, move || {
                     let mut writer = ListenerWriter::default();
-                    for block in helper_work {
+                    for (block, bytes) in helper_work {
                         // The receiver is gone when writing failed: stop.
-                        if helper_done.send(render(&mut writer, block)).is_err() {
+                        if helper_done.send(render(&mut writer, block, bytes)).is_err() {
                             break;
                         }
                     }
@@ -107,24 +109,28 @@ fn write_in_blocks<'r>(
         } else {
             None
         };
-        let mut blocks = blocks.into_iter();
+        let stopped = || io::Error::other("the JSON helper thread stopped");
+        let mut theirs = Vec::new();
+        let mut blocks = items.chunks_mut(block.max(1));
         while let Some(block) = blocks.next() {
             // The next block goes to the helper first, so that both are rendered at once; then they are written
             // in order.
             let handed = match helper.as_ref().and_then(|_| blocks.next()) {
                 Some(next) => {
-                    work.send(next).map_err(|_| io::Error::other("the JSON helper thread stopped"))?;
+                    work.send((next, std::mem::take(&mut theirs))).map_err(|_| stopped())?;
                     true
                 }
                 None => false,
             };
-            let (bytes, part) = render(&mut writer, block);
+            let (bytes, part) = render(&mut writer, block, std::mem::take(&mut mine));
             listing.block(&bytes)?;
             tally.merge(&part);
+            mine = bytes;
             if handed {
-                let (bytes, part) = done.recv().map_err(|_| io::Error::other("the JSON helper thread stopped"))?;
+                let (bytes, part) = done.recv().map_err(|_| stopped())?;
                 listing.block(&bytes)?;
                 tally.merge(&part);
+                theirs = bytes;
             }
         }
         Ok(())
@@ -133,6 +139,9 @@ fn write_in_blocks<'r>(
     listing.end(&summary)?;
     Ok(summary)
 }
+
+/// A block of listeners rendered as JSON, and their counts.
+type Rendered = (Vec<u8>, Tally);
 
 /// A report being written: [`begin`](Self::begin), one [`listener`](Self::listener) call per listener in order,
 /// then [`end`](Self::end) with the summary.
@@ -165,15 +174,22 @@ impl<'a, 'r> JsonListing<'a, 'r> {
         self.flush_full()
     }
 
-    /// Writes listeners rendered by [`ListenerWriter::write`] as not first.
+    /// Writes listeners rendered by [`ListenerWriter::write`] as not first. A big block goes straight to the
+    /// output, not through the buffer.
     fn block(&mut self, bytes: &[u8]) -> io::Result<()> {
-        match bytes.strip_prefix(b",") {
+        let bytes = match bytes.strip_prefix(b",") {
             // The very first listener of the array has no comma before it.
-            Some(first) if self.first => self.buf.extend_from_slice(first),
-            _ => self.buf.extend_from_slice(bytes),
-        }
+            Some(rest) if self.first => rest,
+            _ => bytes,
+        };
         self.first &= bytes.is_empty();
-        self.flush_full()
+        if bytes.len() < CHUNK {
+            self.buf.extend_from_slice(bytes);
+            return self.flush_full();
+        }
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        self.out.write_all(bytes)
     }
 
     fn flush_full(&mut self) -> io::Result<()> {
