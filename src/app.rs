@@ -32,6 +32,14 @@ pub fn run(cli: Cli, io: &mut Output<'_>) -> anyhow::Result<Status> {
         Some(Command::Baseline(args)) => crate::baseline::run(&args, io),
         Some(Command::Watch(args)) => crate::watch::run(&args, painter, io),
         Some(Command::Diff(args)) => crate::diff::run(&args, painter, io),
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "portwarden", io.out);
+            Ok(0)
+        }
+        Some(Command::Man) => {
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(io.out)?;
+            Ok(0)
+        }
     }
 }
 
@@ -98,10 +106,13 @@ fn list(args: &ListArgs, painter: Painter, io: &mut Output<'_>) -> anyhow::Resul
     }
     match args.format {
         ListFormat::Table => render::table::write(io.out, &report, painter)?,
-        ListFormat::Json => {
-            render::listing::write_report(io.out, &report)?;
-            warn_unknown_owners(&report.summary, io.err)?;
-        }
+        ListFormat::Json => render::listing::write_report(io.out, &report)?,
+        ListFormat::Ndjson => render::ndjson(io.out, &report.listeners)?,
+        ListFormat::Csv => render::csv::write(io.out, &report)?,
+        ListFormat::Prometheus => render::prometheus::write(io.out, &report)?,
+    }
+    if args.format != ListFormat::Table {
+        warn_unknown_owners(&report.summary, io.err)?;
     }
     Ok(0)
 }

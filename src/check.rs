@@ -117,7 +117,7 @@ pub fn run(args: &CheckArgs, painter: Painter, io: &mut Output<'_>) -> anyhow::R
     Ok(checked.exit_code)
 }
 
-/// "tcp [::]:80 (all-interfaces)": the socket as people write it.
+/// `tcp [::]:80 (all-interfaces)`: the socket as people write it.
 pub fn socket_label(l: &Listener<'_>) -> String {
     let addr = if l.address.contains(':') { format!("[{}]", l.address) } else { l.address.clone() };
     format!("{} {addr}:{} ({})", l.protocol, l.port, l.exposure.as_str())

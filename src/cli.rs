@@ -3,10 +3,14 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// The version, with the date of the built-in IANA registry.
+pub const VERSION: &str =
+    concat!(env!("CARGO_PKG_VERSION"), " (built-in IANA registry of ", env!("PORTWARDEN_REGISTRY_DATE"), ")");
+
 #[derive(Debug, Parser)]
 #[command(
     name = "portwarden",
-    version,
+    version = VERSION,
     about = "What is listening on this machine, who owns it, and should it be?",
     long_about = "Lists every listening TCP socket and bound UDP socket (IPv4 and IPv6) with the processes that own \
                   them, annotated with the IANA port registry, and flags listeners on unassigned, reserved, dynamic \
@@ -50,9 +54,29 @@ pub enum Command {
     /// Write a policy that allows exactly what listens now (edit it by hand afterwards).
     Baseline(BaselineArgs),
     /// Print listeners as they appear and disappear, until Ctrl-C or SIGTERM.
+    #[command(after_help = "Polls: a listener that lives shorter than the interval can be missed.\n\nExamples:\n  \
+                      portwarden watch\n  portwarden watch --record listeners.ndjson --interval 200ms &\n  \
+                      portwarden check --from listeners.ndjson")]
     Watch(WatchArgs),
     /// Listeners added and removed between two snapshots (exit 0 when the same, 1 when different).
+    #[command(
+        after_help = "Listeners are compared by protocol, address, port and owner names (not pids).\n\nExamples:\n  \
+                      portwarden list --format json > before.json\n  portwarden diff before.json\n  portwarden diff \
+                      before.json after.json --format json"
+    )]
     Diff(DiffArgs),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  portwarden completions bash > /etc/bash_completion.d/portwarden\n  portwarden \
+                            completions zsh > \"${fpath[1]}/_portwarden\"\n  portwarden completions fish > \
+                            ~/.config/fish/completions/portwarden.fish"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `portwarden man > portwarden.1`.
+    Man,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -183,7 +207,7 @@ pub enum RegistryCommand {
     /// Validate an official IANA CSV (service-names-port-numbers.csv) and use it from now on instead of the
     /// built-in registry. A file that fails validation changes nothing.
     Import {
-        /// The CSV downloaded from https://www.iana.org/assignments/service-names-port-numbers/
+        /// The CSV downloaded from <https://www.iana.org/assignments/service-names-port-numbers/>
         file: PathBuf,
     },
     /// Forget an imported registry and go back to the built-in one.
@@ -192,9 +216,17 @@ pub enum RegistryCommand {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum ListFormat {
+    /// Aligned table with reasons and a summary.
     #[default]
     Table,
+    /// One JSON object: listeners and summary (schema in schemas/list.schema.json).
     Json,
+    /// One JSON listener per line, for log shippers (Vector, Fluent Bit).
+    Ndjson,
+    /// Flat columns with a header row.
+    Csv,
+    /// Prometheus text format for node_exporter's textfile collector.
+    Prometheus,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]

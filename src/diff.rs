@@ -1,10 +1,195 @@
-//! `diff`: listeners added and removed between two snapshots.
+//! `diff`: listeners added and removed between two snapshots or recordings (or one and this machine now).
+//!
+//! Listeners are compared by what survives a reboot: protocol, address, port, dual-stack, interface and the set of
+//! owner process names. Pids and socket inodes are not compared (they change on every start), so a service that
+//! restarted is the same listener; one whose owner could not be seen on one side (not root) differs from the same
+//! socket with a visible owner on the other.
 
-use crate::app::{Output, Status};
-use crate::cli::DiffArgs;
-use crate::render::Painter;
+use crate::app::{self, Output, Status};
+use crate::cli::{DiffArgs, ExplainFormat};
+use crate::model::{Inventory, Protocol, Query};
+use crate::render::table::plural;
+use crate::render::{self, Painter};
+use crate::report::{self, Listener, Report};
+use crate::text::escape;
+use crate::{platform, snapshot};
+use anyhow::Context;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
 
-/// Runs `diff` (placeholder until it lands).
-pub fn run(_args: &DiffArgs, _painter: Painter, _io: &mut Output<'_>) -> anyhow::Result<Status> {
-    anyhow::bail!("diff is not available in this build")
+/// What a listener is compared by.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Key {
+    pub port: u16,
+    pub protocol: Protocol,
+    pub address: String,
+    pub dual_stack: bool,
+    pub interface: Option<String>,
+    /// Owner process names, sorted, without repeats; empty when the owner could not be seen.
+    pub owners: Vec<String>,
+}
+
+impl Key {
+    pub fn of(l: &Listener<'_>) -> Key {
+        let owners: BTreeSet<&str> = l.processes.iter().map(|p| p.name.as_str()).collect();
+        Key {
+            port: l.port,
+            protocol: l.protocol,
+            address: l.address.clone(),
+            dual_stack: l.dual_stack,
+            interface: l.interface.clone(),
+            owners: owners.into_iter().map(str::to_string).collect(),
+        }
+    }
+}
+
+/// The listeners only one side has, each in port order.
+#[derive(Debug, Serialize)]
+pub struct Changes<'a, 'r> {
+    pub added: Vec<&'a Listener<'r>>,
+    pub removed: Vec<&'a Listener<'r>>,
+    /// Listeners (by key) both sides have.
+    pub unchanged: usize,
+}
+
+/// Compares two sets of listeners by [`Key`]. Several listeners with one key (sockets sharing a port) count once
+/// on each side; every listener of an added or removed key is listed.
+pub fn compare<'a, 'r>(old: &'a [Listener<'r>], new: &'a [Listener<'r>]) -> Changes<'a, 'r> {
+    let group = |ls: &'a [Listener<'r>]| {
+        let mut m: BTreeMap<Key, Vec<&'a Listener<'r>>> = BTreeMap::new();
+        for l in ls {
+            m.entry(Key::of(l)).or_default().push(l);
+        }
+        m
+    };
+    let (old, new) = (group(old), group(new));
+    let only = |a: &BTreeMap<Key, Vec<&'a Listener<'r>>>, b: &BTreeMap<Key, Vec<&'a Listener<'r>>>| {
+        a.iter().filter(|(k, _)| !b.contains_key(*k)).flat_map(|(_, v)| v.iter().copied()).collect::<Vec<_>>()
+    };
+    Changes {
+        added: only(&new, &old),
+        removed: only(&old, &new),
+        unchanged: old.keys().filter(|k| new.contains_key(*k)).count(),
+    }
+}
+
+#[derive(Serialize)]
+struct JsonOut<'a, 'r> {
+    old: String,
+    /// The NEW file, or null for this machine now.
+    new: Option<String>,
+    #[serde(flatten)]
+    changes: Changes<'a, 'r>,
+}
+
+/// Runs `diff`: exit 0 when both sides have the same listeners, 1 when they differ.
+pub fn run(args: &DiffArgs, painter: Painter, io: &mut Output<'_>) -> anyhow::Result<Status> {
+    let old_inv = snapshot::read(&args.old)?;
+    let new_inv = match &args.new {
+        Some(path) => snapshot::read(path)?,
+        None => platform::enumerate(&Query::default()).context("cannot list the sockets of this machine")?,
+    };
+    let registry = app::load_registry()?;
+    let mut names = app::user_names();
+    let build = |inv: Inventory, names: &mut dyn FnMut(u32) -> Option<String>| -> Report<'_> {
+        report::build(inv, &registry, names, &|_| true, platform::hidden_owner_hint())
+    };
+    let old = build(old_inv, &mut names);
+    let new = build(new_inv, &mut names);
+    for w in &old.summary.warnings {
+        writeln!(io.err, "portwarden: warning: {}", escape(w))?;
+    }
+    if args.new.is_some() {
+        for w in &new.summary.warnings {
+            writeln!(io.err, "portwarden: warning: {}", escape(w))?;
+        }
+    } else {
+        app::warn_unknown_owners(&new.summary, io.err)?;
+    }
+
+    let changes = compare(&old.listeners, &new.listeners);
+    let differ = !changes.added.is_empty() || !changes.removed.is_empty();
+    let old_name = args.old.display().to_string();
+    let new_name = args.new.as_ref().map(|p| p.display().to_string());
+    match args.format {
+        ExplainFormat::Json => {
+            render::json(io.out, &JsonOut { old: old_name, new: new_name, changes })?;
+        }
+        ExplainFormat::Text => {
+            for l in &changes.removed {
+                writeln!(io.out, "{} {}", painter.bad("-"), crate::watch::describe(l, painter))?;
+            }
+            for l in &changes.added {
+                writeln!(io.out, "{} {}", painter.good("+"), crate::watch::describe(l, painter))?;
+            }
+            let new_name = new_name.as_deref().unwrap_or("this machine now");
+            let summary = if differ {
+                format!(
+                    "{} added, {} removed, {} unchanged ({} -> {})",
+                    changes.added.len(),
+                    changes.removed.len(),
+                    changes.unchanged,
+                    escape(&old_name),
+                    escape(new_name)
+                )
+            } else {
+                format!(
+                    "no change: the same {} in {} and {}",
+                    plural(changes.unchanged, "listener"),
+                    escape(&old_name),
+                    escape(new_name)
+                )
+            };
+            writeln!(io.out, "{summary}")?;
+        }
+    }
+    Ok(if differ { 1 } else { 0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{OwnedSocket, Process, Socket};
+    use crate::registry::Registry;
+
+    fn owned(port: u16, pid: u32, name: &str, inode: u64) -> OwnedSocket {
+        let socket = Socket {
+            protocol: Protocol::Tcp,
+            address: "127.0.0.1".parse().unwrap(),
+            port,
+            uid: Some(0),
+            inode,
+            v6only: None,
+            interface: None,
+        };
+        let p = Process {
+            pid,
+            name: name.to_string(),
+            exe: None,
+            cmdline: String::new(),
+            user: None,
+            uid: Some(0),
+            start_time: None,
+        };
+        OwnedSocket { socket, processes: vec![std::sync::Arc::new(p)] }
+    }
+
+    fn listeners(reg: &Registry, sockets: Vec<OwnedSocket>) -> Vec<Listener<'_>> {
+        sockets.into_iter().map(|s| report::listener(s, reg, &mut |_| None)).collect()
+    }
+
+    #[test]
+    fn restarts_are_not_changes_but_new_owners_are() {
+        let reg = Registry::builtin();
+        let old = listeners(&reg, vec![owned(22, 100, "sshd", 1), owned(80, 200, "nginx", 2)]);
+        let new = listeners(&reg, vec![owned(22, 900, "sshd", 9), owned(80, 300, "caddy", 3), owned(81, 5, "x", 4)]);
+        let c = compare(&old, &new);
+        assert_eq!(c.unchanged, 1, "sshd restarted with a new pid and inode: the same listener");
+        let ports = |v: &[&Listener<'_>]| v.iter().map(|l| (l.port, l.processes[0].name.clone())).collect::<Vec<_>>();
+        assert_eq!(ports(&c.added), [(80, "caddy".to_string()), (81, "x".to_string())]);
+        assert_eq!(ports(&c.removed), [(80, "nginx".to_string())]);
+        let same = compare(&old, &old);
+        assert!(same.added.is_empty() && same.removed.is_empty());
+        assert_eq!(same.unchanged, 2);
+    }
 }

@@ -57,6 +57,8 @@ pub struct Story<'r> {
     pub flags: Vec<Flag>,
     /// Registrations on neighbouring ports with the same service-name stem.
     pub related: Vec<Record<'r>>,
+    /// Software known to use this port without (or against) an IANA assignment.
+    pub commonly: Vec<crate::registry::Unofficial>,
     /// Who listens on this port/protocol on this machine now.
     pub listeners: Vec<Listener<'r>>,
 }
@@ -75,6 +77,7 @@ pub fn story<'r>(registry: &'r Registry, port: u16, protocol: Protocol, listener
         iana,
         flags,
         related,
+        commonly: crate::registry::commonly(port, protocol),
         listeners: listeners.iter().filter(|l| l.port == port && l.protocol == protocol).cloned().collect(),
     }
 }

@@ -1,10 +1,370 @@
-//! `watch`: listeners appearing and disappearing over time, optionally recorded as NDJSON.
+//! `watch`: scan the machine every interval, print the listeners that appear and disappear, and append every event
+//! to a recording (one complete JSON line per write, see [`crate::snapshot`]) until Ctrl-C, SIGTERM or SIGHUP.
+//!
+//! Polling: a listener that lives shorter than the interval can fall between two scans and be missed. One that
+//! lives at least one interval (plus the time a scan takes) is always seen.
+//!
+//! Failure is loud: when the sockets can no longer be listed (three tries), `watch` writes a `stopped` event with
+//! the error, which makes the recording unreadable by `check --from`, and exits 2; a recording that silently missed
+//! scans would pass a CI check it should not.
 
-use crate::app::{Output, Status};
-use crate::cli::WatchArgs;
+use crate::app::{self, Output, Status};
+use crate::cli::{WatchArgs, WatchFormat};
+use crate::model::{Family, Query};
+use crate::registry::Registry;
+use crate::render::table::{owners_cell, plural, service_cell};
 use crate::render::Painter;
+use crate::report::{self, Listener};
+use crate::snapshot::{self, Event, EventKind, Identity};
+use crate::text::escape;
+use crate::{platform, text};
+use anyhow::Context;
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
 
-/// Runs `watch` (placeholder until the watcher lands).
-pub fn run(_args: &WatchArgs, _painter: Painter, _io: &mut Output<'_>) -> anyhow::Result<Status> {
-    anyhow::bail!("watch is not available in this build")
+/// Tries per scan before `watch` gives up on listing the sockets.
+const TRIES: u32 = 3;
+/// Pause between those tries.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// Runs `watch`.
+pub fn run(args: &WatchArgs, painter: Painter, io: &mut Output<'_>) -> anyhow::Result<Status> {
+    let registry = app::load_registry()?;
+    let recording = args.record.as_deref().map(Recording::open).transpose()?;
+    let (tx, stop) = mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = tx.send(());
+    })
+    .context("cannot catch Ctrl-C and SIGTERM")?;
+
+    let mut w = Watcher {
+        registry: &registry,
+        user_names: Box::new(app::user_names()),
+        live: BTreeMap::new(),
+        recording,
+        format: args.format,
+        painter,
+        scans: 0,
+        appeared: 0,
+        disappeared: 0,
+        warned: HashSet::new(),
+        stdout_closed: false,
+    };
+    w.emit(&Event::started(&snapshot::now(), args.interval), io)?;
+
+    let mut outcome = w.scan(io);
+    if outcome.is_ok() {
+        let record = match &w.recording {
+            Some(r) => format!("; recording to {}", escape(&r.path.display().to_string())),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            io.err,
+            "portwarden: watching {}, scanning every {}{record}; Ctrl-C to stop",
+            plural(w.live.len(), "listener"),
+            humantime::format_duration(args.interval)
+        );
+    }
+    let mut last_scan = Instant::now();
+    let reason = loop {
+        match outcome {
+            Err(e) => break Stop::Failed(e),
+            Ok(()) if w.stdout_closed => break Stop::OutputClosed,
+            Ok(()) => {}
+        }
+        let wait = (last_scan + args.interval).saturating_duration_since(Instant::now());
+        match stop.recv_timeout(wait) {
+            Err(RecvTimeoutError::Timeout) => {
+                last_scan = Instant::now();
+                outcome = w.scan(io);
+            }
+            // A signal: one last scan, so listeners still there at the end are seen even when they came up after
+            // the previous scan.
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => match w.scan(io) {
+                Ok(()) => break Stop::Signal,
+                Err(e) => break Stop::Failed(e),
+            },
+        }
+    };
+    w.finish(reason, io)
+}
+
+/// Why the loop ended.
+enum Stop {
+    Signal,
+    OutputClosed,
+    Failed(anyhow::Error),
+}
+
+struct Watcher<'r> {
+    registry: &'r Registry,
+    user_names: Box<dyn FnMut(u32) -> Option<String>>,
+    /// The listeners of the last scan.
+    live: BTreeMap<Identity, Listener<'r>>,
+    recording: Option<Recording>,
+    format: WatchFormat,
+    painter: Painter,
+    scans: u64,
+    appeared: u64,
+    disappeared: u64,
+    /// Warnings already shown (each once, not every scan).
+    warned: HashSet<String>,
+    /// Stdout was closed (`watch | head`): stop after this scan, keeping the recording whole.
+    stdout_closed: bool,
+}
+
+impl<'r> Watcher<'r> {
+    /// One scan: list the sockets, emit the differences with the previous scan. Errors are failures to list the
+    /// sockets or to write the recording; a closed stdout only sets `stdout_closed`.
+    fn scan(&mut self, io: &mut Output<'_>) -> anyhow::Result<()> {
+        let inventory = self.enumerate(io)?;
+        let time = snapshot::now();
+        let initial = self.scans == 0;
+        self.scans += 1;
+        let report =
+            report::build(inventory, self.registry, &mut *self.user_names, &|_| true, platform::hidden_owner_hint());
+        if report.summary.owner_unknown > 0 {
+            if let Some(hint) = &report.summary.hint {
+                self.warn_once(io, &format!("some listeners have no visible owner: {hint}"));
+            }
+        }
+        for w in &report.summary.warnings {
+            self.warn_once(io, w);
+        }
+        let mut next: BTreeMap<Identity, Listener<'r>> = BTreeMap::new();
+        for l in report.listeners {
+            match self.last_owners(&l) {
+                Some((key, known)) => next.insert(key, known),
+                None => next.insert(Identity::of(&l), l),
+            };
+        }
+        let gone: Vec<Identity> = self.live.keys().filter(|k| !next.contains_key(*k)).cloned().collect();
+        let mut wrote = false;
+        for key in gone {
+            if let Some(l) = self.live.remove(&key) {
+                self.disappeared += 1;
+                wrote = true;
+                self.emit(&Event::change(EventKind::Disappeared, &time, false, &l), io)?;
+            }
+        }
+        for (key, l) in &next {
+            if !self.live.contains_key(key) {
+                self.appeared += 1;
+                wrote = true;
+                self.emit(&Event::change(EventKind::Appeared, &time, initial, l), io)?;
+            }
+        }
+        std::mem::swap(&mut self.live, &mut next);
+        if wrote {
+            if let Some(r) = &mut self.recording {
+                r.sync()?;
+            }
+        }
+        self.flush_stdout(io)
+    }
+
+    /// For a socket whose owner cannot be seen now but could be in the last scan (same socket: protocol, address,
+    /// port and inode), that last record: a process that is exiting keeps its sockets a moment after its open files
+    /// become unreadable, and that is not a new listener.
+    fn last_owners(&self, l: &Listener<'r>) -> Option<(Identity, Listener<'r>)> {
+        if l.owner_known() {
+            return None;
+        }
+        let same_socket = |k: &Identity| {
+            (k.port, k.protocol, &k.address, k.inode) == (l.port, l.protocol, &l.address, l.inode) && !k.pids.is_empty()
+        };
+        self.live.iter().find(|(k, _)| same_socket(k)).map(|(k, known)| (k.clone(), known.clone()))
+    }
+
+    /// Lists the sockets, trying again after a short pause when that fails.
+    fn enumerate(&mut self, io: &mut Output<'_>) -> anyhow::Result<crate::model::Inventory> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match platform::enumerate(&Query::default()) {
+                Ok(inventory) => return Ok(inventory),
+                Err(e) if tries < TRIES => {
+                    let _ = writeln!(
+                        io.err,
+                        "portwarden: warning: cannot list the sockets ({}); trying again",
+                        escape(&format!("{e:#}"))
+                    );
+                    std::thread::sleep(RETRY_PAUSE);
+                }
+                Err(e) => {
+                    return Err(e.context(format!("cannot list the sockets of this machine ({tries} tries)")));
+                }
+            }
+        }
+    }
+
+    /// Writes one event: to the recording (always), and to stdout (NDJSON: every event; text: changes after the
+    /// first scan).
+    fn emit(&mut self, event: &Event<'_, 'r>, io: &mut Output<'_>) -> anyhow::Result<()> {
+        let line = event.to_line().context("cannot encode an event")?;
+        if let Some(r) = &mut self.recording {
+            r.write(&line)?;
+        }
+        if self.stdout_closed {
+            return Ok(());
+        }
+        let written = match (self.format, event.listener) {
+            (WatchFormat::Ndjson, _) => io.out.write_all(&line),
+            (WatchFormat::Text, Some(l)) if event.initial != Some(true) => {
+                let sign = match event.event {
+                    EventKind::Appeared => self.painter.good("+"),
+                    _ => self.painter.bad("-"),
+                };
+                writeln!(io.out, "{} {sign} {}", event.time, describe(l, self.painter))
+            }
+            (WatchFormat::Text, _) => Ok(()),
+        };
+        self.stdout_result(written)
+    }
+
+    fn flush_stdout(&mut self, io: &mut Output<'_>) -> anyhow::Result<()> {
+        if self.stdout_closed {
+            return Ok(());
+        }
+        let flushed = io.out.flush();
+        self.stdout_result(flushed)
+    }
+
+    /// A closed stdout stops the watch cleanly; any other write error is a failure.
+    fn stdout_result(&mut self, r: io::Result<()>) -> anyhow::Result<()> {
+        match r {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                self.stdout_closed = true;
+                Ok(())
+            }
+            r => r.context("cannot write to stdout"),
+        }
+    }
+
+    fn warn_once(&mut self, io: &mut Output<'_>, warning: &str) {
+        if self.warned.insert(warning.to_string()) {
+            let _ = writeln!(io.err, "portwarden: warning: {}", escape(warning));
+        }
+    }
+
+    /// Writes the `stopped` event, says what was seen, and turns the reason into the exit status.
+    fn finish(mut self, stop: Stop, io: &mut Output<'_>) -> anyhow::Result<Status> {
+        let time = snapshot::now();
+        let (reason, failure) = match stop {
+            Stop::Signal => ("signal", None),
+            Stop::OutputClosed => ("output closed", None),
+            Stop::Failed(e) => ("error", Some(e)),
+        };
+        let error = failure.as_ref().map(|e| format!("{e:#}"));
+        let wrote =
+            self.emit(&Event::stopped(&time, reason, error, self.scans), io).and_then(|()| match &mut self.recording {
+                Some(r) => r.sync(),
+                None => Ok(()),
+            });
+        let flushed = self.flush_stdout(io);
+        let _ = writeln!(
+            io.err,
+            "portwarden: stopped ({reason}) after {}: {} appeared, {} disappeared{}",
+            plural(usize::try_from(self.scans).unwrap_or(usize::MAX), "scan"),
+            self.appeared,
+            self.disappeared,
+            match &self.recording {
+                Some(r) => format!("; recorded in {}", escape(&r.path.display().to_string())),
+                None => String::new(),
+            }
+        );
+        if let Some(e) = failure {
+            if let Err(w) = wrote {
+                let _ = writeln!(io.err, "portwarden: error: {}", escape(&format!("{w:#}")));
+            }
+            return Err(e);
+        }
+        wrote?;
+        flushed?;
+        Ok(0)
+    }
+}
+
+/// "tcp 127.0.0.1:8080  1234/python3 (root)  http-alt  obscure [low]": one listener on one line, escaped.
+pub fn describe(l: &Listener<'_>, painter: Painter) -> String {
+    let mut s = match l.family {
+        Family::Ipv4 => format!("{} {}:{}", l.protocol, l.address, l.port),
+        Family::Ipv6 => format!("{} [{}]:{}", l.protocol, l.address, l.port),
+    };
+    if let Some(dev) = &l.interface {
+        s.push_str(&format!(" dev {}", escape(dev)));
+    }
+    if l.dual_stack {
+        s.push_str(" (dual-stack)");
+    } else if l.ipv4_mapped {
+        s.push_str(" (v4-mapped)");
+    }
+    s.push_str("  ");
+    s.push_str(&owners_cell(l));
+    s.push_str("  ");
+    s.push_str(&text::escape(&service_cell(l)));
+    if let Some(sev) = l.severity {
+        let kinds: Vec<&str> = l.flags.iter().map(|f| f.kind.as_str()).collect();
+        s.push_str("  ");
+        s.push_str(&painter.warn(&format!("{} [{}]", kinds.join(","), sev.as_str())));
+    }
+    s
+}
+
+/// The append-only recording file.
+struct Recording {
+    file: File,
+    path: PathBuf,
+    /// A regular file (synced to disk after each scan that wrote to it); not a pipe or terminal.
+    regular: bool,
+}
+
+impl Recording {
+    /// Opens `path` for appending, creating it if needed. Refuses a file that ends in the middle of a line (a
+    /// recorder killed while writing): new events would be glued to that half line.
+    fn open(path: &Path) -> anyhow::Result<Recording> {
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .with_context(|| format!("{}: cannot open the recording for appending", path.display()))?;
+        let meta = file.metadata().with_context(|| format!("{}: cannot read its metadata", path.display()))?;
+        if meta.is_file() && meta.len() > 0 {
+            let mut last = [0u8; 1];
+            file.seek(SeekFrom::End(-1))
+                .and_then(|_| file.read_exact(&mut last))
+                .with_context(|| format!("{}: cannot read the end of the recording", path.display()))?;
+            if last[0] != b'\n' {
+                anyhow::bail!(
+                    "{}: the file does not end with a complete line (a recorder was killed while writing, or it is \
+                     not a recording): record to a new file, or remove its incomplete last line first",
+                    path.display()
+                );
+            }
+        }
+        Ok(Recording { file, path: path.to_path_buf(), regular: meta.is_file() })
+    }
+
+    /// Appends one complete line with a single write, so a reader never sees a half line from us (unless we are
+    /// killed inside the write).
+    fn write(&mut self, line: &[u8]) -> anyhow::Result<()> {
+        self.file
+            .write_all(line)
+            .and_then(|()| self.file.flush())
+            .with_context(|| format!("{}: cannot append to the recording", self.path.display()))
+    }
+
+    fn sync(&mut self) -> anyhow::Result<()> {
+        if self.regular {
+            self.file
+                .sync_data()
+                .with_context(|| format!("{}: cannot flush the recording to disk", self.path.display()))?;
+        }
+        Ok(())
+    }
 }

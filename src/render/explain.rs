@@ -52,6 +52,9 @@ pub fn write(out: &mut dyn Write, stories: &[Story<'_>], p: Painter) -> io::Resu
         for r in &s.iana.entries {
             record(out, p, r)?;
         }
+        for u in &s.commonly {
+            writeln!(out, "  commonly: {} ({}; not an IANA assignment)", p.bold(u.software), u.note)?;
+        }
         if s.flags.is_empty() {
             writeln!(out, "  flags:  {}", p.good("none"))?;
         } else {

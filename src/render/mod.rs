@@ -2,8 +2,10 @@
 //!
 //! Every piece of process-supplied text goes through [`crate::text::escape`] before it reaches a terminal.
 
+pub mod csv;
 pub mod explain;
 pub mod listing;
+pub mod prometheus;
 pub mod table;
 
 use owo_colors::{OwoColorize, Style};
@@ -64,6 +66,18 @@ impl Painter {
     pub fn good(&self, text: &str) -> String {
         self.paint(text, Style::new().green())
     }
+}
+
+/// Writes each value as one line of compact JSON (NDJSON).
+pub fn ndjson<'a, T: serde::Serialize + 'a>(
+    out: &mut dyn Write,
+    values: impl IntoIterator<Item = &'a T>,
+) -> io::Result<()> {
+    for v in values {
+        serde_json::to_writer(&mut *out, v).map_err(io::Error::from)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
 /// Writes `value` as pretty JSON followed by a newline.

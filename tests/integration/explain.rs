@@ -24,6 +24,9 @@ fn explain_987_system_unassigned() {
     }
     let t = text(&["987/tcp"]);
     assert!(t.contains("system ports (0-1023") && t.contains("unassigned"), "{t}");
+    // Historic unofficial use is told beside the IANA status, without changing it.
+    assert!(t.contains("commonly: Apple NetInfo"), "{t}");
+    assert_eq!(s[0]["commonly"][0]["software"], "Apple NetInfo (historical)");
 }
 
 #[test]
@@ -61,6 +64,16 @@ fn explain_1687_related_and_obscure() {
     assert!(related.contains(&("1688".to_string(), "nsjtp-data".to_string())), "{related:?}");
     let t = text(&["1687"]);
     assert!(t.contains("1688") && t.contains("nsjtp-data") && t.contains("user ports"), "{t}");
+}
+
+#[test]
+fn explain_tells_well_known_unofficial_ports() {
+    for (port, software, status) in [("5173/tcp", "Vite", "unassigned"), ("9200/tcp", "Elasticsearch", "assigned")] {
+        let s = story(port);
+        assert_eq!(s[0]["commonly"][0]["software"], software, "{port}");
+        assert_eq!(s[0]["iana"]["status"], status, "{port}: the IANA status is unchanged");
+    }
+    assert_eq!(story("5173/udp")[0]["commonly"], serde_json::json!([]));
 }
 
 #[test]

@@ -147,6 +147,33 @@ fn hostile_process_name_is_escaped_in_the_table_and_valid_in_json() {
 }
 
 #[test]
+fn invalid_utf8_bidi_and_huge_command_lines_stay_safe() {
+    // comm keeps 15 bytes: "bad\xff\xfe" + U+202E (3 bytes) + "exe.txt"; the command line keeps all 100 kB.
+    let mut name = b"bad\xff\xfe\xe2\x80\xaeexe.txt".to_vec();
+    name.extend(std::iter::repeat_n(b'A', 100_000));
+    let h = Holder::start_raw(&name, &[tcp4("127.0.0.1", 0)]);
+    let port = h.ports[0].to_string();
+    let report = json(&["list", "--format", "json", "--port", &port]);
+    let l = one(&report, "tcp", "127.0.0.1", h.ports[0]);
+    let p = &l["processes"][0];
+    assert_eq!(p["name"], "bad\\xff\\xfe\u{202e}exe.txt", "invalid bytes shown as \\xNN, the rest kept");
+    assert!(p["cmdline"].as_str().unwrap().len() > 100_000, "the whole command line is kept in JSON");
+
+    let out = run(portwarden().args(["list", "--port", &port]));
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.contains("bad\\xff\\xfe\\u{202e}exe.txt"), "{}", &table[..table.len().min(2000)]);
+    assert!(!table.contains('\u{202e}'), "no raw bidi override in the table");
+    let widths: Vec<usize> =
+        table.lines().take(2).map(|l| l.find("EXPOSURE").or_else(|| l.find("loopback")).unwrap()).collect();
+    assert_eq!(widths[0], widths[1], "columns stay aligned");
+    assert!(table.len() < 10_000, "the table does not carry the 100 kB command line");
+
+    let out = run(portwarden().args(["explain", &format!("{port}/tcp")]));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("more bytes)") && text.len() < 10_000, "explain cuts the command line short");
+}
+
+#[test]
 fn table_lists_owner_service_and_reasons() {
     let h = Holder::start("pw-table", &[tcp4("127.0.0.1", 1687)]);
     let out = run(portwarden().args(["list", "--port", "1687"]));
@@ -207,7 +234,9 @@ fn agrees_with_ss_socket_by_socket() {
     if skip_unless_root("agrees_with_ss_socket_by_socket") {
         return;
     }
-    let _h = Holder::start("pw-ss", &[tcp4("127.0.0.1", 0), udp6("::", 0, false), tcp6("::1", 0, true)]);
+    // Other tests open and close listeners all the time: compare while the machine stands still.
+    let _machine = machine_exclusive();
+    let _h = Holder::start_exclusive("pw-ss", &[tcp4("127.0.0.1", 0), udp6("::", 0, false), tcp6("::1", 0, true)]);
     // Several sockets can share protocol, address and port (SO_REUSEPORT): each key maps to the sorted list of
     // their owner sets.
     type Sockets = std::collections::BTreeMap<(String, String, u16), Vec<Vec<u64>>>;

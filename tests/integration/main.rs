@@ -7,8 +7,13 @@ mod util;
 
 mod check;
 mod churn;
+mod corpus;
 mod daemons;
+mod ecosystem;
 mod explain;
+mod failclosed;
+mod formats;
 mod hidden;
 mod list;
 mod registry;
+mod watch;

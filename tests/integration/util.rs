@@ -168,16 +168,23 @@ impl Holder {
         // The system python: a python under root's home (pyenv) is not readable by nobody.
         let python = if std::path::Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
         cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", python]);
-        Holder::spawn_cmd(cmd, name, specs, 0, Some(machine_shared()))
+        Holder::spawn_cmd(cmd, name.as_ref(), specs, 0, Some(machine_shared()))
+    }
+
+    /// Starts a holder whose name is raw bytes (not necessarily UTF-8).
+    pub fn start_raw(name: &[u8], specs: &[Spec]) -> Holder {
+        use std::os::unix::ffi::OsStrExt;
+        let name = std::ffi::OsStr::from_bytes(name);
+        Holder::spawn_cmd(Command::new("python3"), name, specs, 0, Some(machine_shared()))
     }
 
     fn spawn(name: &str, specs: &[Spec], forks: usize, machine: Option<RwLockReadGuard<'static, ()>>) -> Holder {
-        Holder::spawn_cmd(Command::new("python3"), name, specs, forks, machine)
+        Holder::spawn_cmd(Command::new("python3"), name.as_ref(), specs, forks, machine)
     }
 
     fn spawn_cmd(
         mut cmd: Command,
-        name: &str,
+        name: &std::ffi::OsStr,
         specs: &[Spec],
         forks: usize,
         machine: Option<RwLockReadGuard<'static, ()>>,

@@ -1,0 +1,63 @@
+//! `list --format prometheus`: the node_exporter textfile-collector format (Prometheus text exposition 0.0.4), so
+//! a fleet's listeners reach the monitoring it already runs.
+//!
+//! `portwarden_listener` is a gauge per distinct label set (protocol, address, port, exposure, process, status,
+//! flags) whose value is the number of such sockets (usually 1; SO_REUSEPORT twins share a series). Counts per
+//! status and flag, and of unknown owners, follow.
+
+use crate::classify::FlagKind;
+use crate::registry::Status;
+use crate::report::Report;
+use crate::text::escape;
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+/// A label value as the exposition format wants it: control characters made visible, then `\`, `"` escaped.
+fn label(s: &str) -> String {
+    escape(s).replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// Writes the metrics.
+pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
+    let mut series: BTreeMap<String, usize> = BTreeMap::new();
+    for l in &report.listeners {
+        let mut names: Vec<&str> = l.processes.iter().map(|p| p.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let flags: Vec<&str> = l.flags.iter().map(|f| f.kind.as_str()).collect();
+        let labels = format!(
+            "protocol=\"{}\",address=\"{}\",port=\"{}\",exposure=\"{}\",process=\"{}\",status=\"{}\",service=\"{}\",flags=\"{}\"",
+            l.protocol,
+            label(&l.address),
+            l.port,
+            l.exposure.as_str(),
+            label(&names.join(",")),
+            l.iana.status.as_str(),
+            label(&l.iana.services.join(",")),
+            flags.join(",")
+        );
+        *series.entry(labels).or_default() += 1;
+    }
+    writeln!(out, "# HELP portwarden_listener Listening TCP or bound UDP sockets with these labels (usually 1).")?;
+    writeln!(out, "# TYPE portwarden_listener gauge")?;
+    for (labels, n) in &series {
+        writeln!(out, "portwarden_listener{{{labels}}} {n}")?;
+    }
+    let s = &report.summary;
+    writeln!(out, "# HELP portwarden_listeners Listeners by IANA status of their port.")?;
+    writeln!(out, "# TYPE portwarden_listeners gauge")?;
+    for status in [Status::Assigned, Status::Reserved, Status::Unassigned] {
+        let n = s.by_status.get(status.as_str()).copied().unwrap_or(0);
+        writeln!(out, "portwarden_listeners{{status=\"{}\"}} {n}", status.as_str())?;
+    }
+    writeln!(out, "# HELP portwarden_flagged_listeners Listeners carrying each kind of flag.")?;
+    writeln!(out, "# TYPE portwarden_flagged_listeners gauge")?;
+    for kind in FlagKind::ALL {
+        let n = s.by_flag.get(kind.as_str()).copied().unwrap_or(0);
+        writeln!(out, "portwarden_flagged_listeners{{flag=\"{}\"}} {n}", kind.as_str())?;
+    }
+    writeln!(out, "# HELP portwarden_owner_unknown_listeners Listeners whose owning process could not be seen.")?;
+    writeln!(out, "# TYPE portwarden_owner_unknown_listeners gauge")?;
+    writeln!(out, "portwarden_owner_unknown_listeners {}", s.owner_unknown)?;
+    Ok(())
+}
