@@ -3,6 +3,7 @@
 #
 #   benches/run.sh [--rounds N] [--runs N] [--quick] [--out DIR] [--skip-large] [--skip-established]
 #   PORTWARDEN_BIN=/path/to/portwarden benches/run.sh ...   (measure that binary instead of building one)
+#   PORTWARDEN_BEFORE=/path/to/old/portwarden benches/run.sh ...   (also time that one's JSON listing, side by side)
 #
 # Builds the release binary, installs hyperfine / lsof / net-tools / time with apt-get when missing (as root), then:
 #   1. 200 processes x 30 listeners (6,000 sockets): portwarden (JSON, table, explain of a free port), ss -tulpn,
@@ -29,7 +30,7 @@ while [ $# -gt 0 ]; do
         --out) OUT="$2"; shift 2 ;;
         --skip-large) LARGE=0; shift ;;
         --skip-established) ESTABLISHED=0; shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -129,6 +130,11 @@ machine() {
 PWJ="$PW list --format json"
 SS_P="ss -tulpn"
 COMMANDS_6K=("$PWJ" "$PW list" "$PW explain 1" "$SS_P" "ss -tuln" "netstat -tulpn" "lsof -nP -iTCP -iUDP")
+BEFORE=()
+if [ -n "${PORTWARDEN_BEFORE:-}" ]; then
+    BEFORE=("$PORTWARDEN_BEFORE list --format json")
+    COMMANDS_6K+=("$PORTWARDEN_BEFORE explain 1")
+fi
 
 echo "run.sh: results in $OUT" >&2
 machine >"$OUT/machine.md"
@@ -139,12 +145,12 @@ L6K="$LOAD_PGID"
 echo "processes on the machine: $(ls /proc | grep -c '^[0-9]')" >>"$OUT/machine.md"
 for round in $(seq "$ROUNDS"); do
     echo "run.sh: 6,000 sockets, round $round/$ROUNDS" >&2
-    hyperfine_round s6k "$round" "${COMMANDS_6K[@]}"
+    hyperfine_round s6k "$round" "${COMMANDS_6K[@]}" "${BEFORE[@]+"${BEFORE[@]}"}"
     if [ "$ESTABLISHED" = 1 ]; then
         start_load estab --procs 0 --established 8000
         EST="$LOAD_PGID"
         echo "run.sh: 6,000 sockets + 8,000 established connections, round $round/$ROUNDS" >&2
-        hyperfine_round s6k-estab "$round" "$PWJ" "$SS_P"
+        hyperfine_round s6k-estab "$round" "$PWJ" "$SS_P" "${BEFORE[@]+"${BEFORE[@]}"}"
         end_load "$EST"
     fi
 done
@@ -156,9 +162,10 @@ if [ "$LARGE" = 1 ]; then
     L20K="$LOAD_PGID"
     for round in $(seq "$ROUNDS"); do
         echo "run.sh: 20,000 sockets, round $round/$ROUNDS" >&2
-        hyperfine_round s20k "$round" "$PWJ" "$SS_P" "netstat -tulpn" "lsof -nP -iTCP -iUDP"
+        hyperfine_round s20k "$round" "$PWJ" "$SS_P" "netstat -tulpn" "lsof -nP -iTCP -iUDP" \
+            "${BEFORE[@]+"${BEFORE[@]}"}"
     done
-    for cmd in "$PWJ" "$SS_P" "netstat -tulpn" "lsof -nP -iTCP -iUDP"; do
+    for cmd in "$PWJ" "$SS_P" "netstat -tulpn" "lsof -nP -iTCP -iUDP" "${BEFORE[@]+"${BEFORE[@]}"}"; do
         # shellcheck disable=SC2086
         rss=$(/usr/bin/time -v $cmd 2>&1 >/dev/null | awk -F': ' '/Maximum resident set size/ {print $2}')
         printf '%s\t%s\n' "$cmd" "$rss" >>"$OUT/rss20k.tsv"
@@ -166,4 +173,4 @@ if [ "$LARGE" = 1 ]; then
     end_load "$L20K"
 fi
 
-python3 "$HERE/summarise.py" "$OUT" "$PW" | tee "$OUT/summary.md"
+python3 "$HERE/summarise.py" "$OUT" "$PW" "${PORTWARDEN_BEFORE:-}" | tee "$OUT/summary.md"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Summarises a benches/run.sh result directory: medians over every run of every round, ratios, targets.
 
-    summarise.py DIR PORTWARDEN_BINARY
+    summarise.py DIR PORTWARDEN_BINARY [BEFORE_BINARY]
 
 Reads DIR/SCENARIO.roundN.json (hyperfine --export-json), DIR/rss20k.tsv and DIR/machine.md; prints Markdown.
 Python 3 standard library only.
@@ -23,7 +23,7 @@ SS = "ss -tulpn"
 LSOF = "lsof -nP -iTCP -iUDP"
 
 
-def load(directory, scenario, binary):
+def load(directory, scenario, binary, before):
     """{command: {"times": [...], "rounds": [median per round]}} in first-seen order."""
     results = {}
     files = glob.glob(os.path.join(directory, f"{scenario}.round*.json"))
@@ -32,7 +32,10 @@ def load(directory, scenario, binary):
         with open(path) as f:
             data = json.load(f)
         for r in data["results"]:
-            command = r["command"].replace(binary, "portwarden")
+            command = r["command"]
+            if before:
+                command = command.replace(before, "portwarden-before")
+            command = command.replace(binary, "portwarden")
             entry = results.setdefault(command, {"times": [], "rounds": []})
             entry["times"].extend(r["times"])
             entry["rounds"].append(statistics.median(r["times"]))
@@ -56,6 +59,7 @@ def ratio_cell(results, command, reference):
 
 def main():
     directory, binary = sys.argv[1], sys.argv[2]
+    before = sys.argv[3] if len(sys.argv) > 3 else ""
     out = []
     machine = os.path.join(directory, "machine.md")
     if os.path.exists(machine):
@@ -63,7 +67,7 @@ def main():
         out.append(open(machine).read().rstrip() + "\n")
     medians = {}
     for scenario, title in SCENARIOS:
-        results = load(directory, scenario, binary)
+        results = load(directory, scenario, binary, before)
         if not results:
             continue
         rounds = max(len(r["rounds"]) for r in results.values())
@@ -88,6 +92,8 @@ def main():
         out.append("|---|---:|")
         for line in open(rss_path):
             command, kib = line.rstrip("\n").split("\t")
+            if before:
+                command = command.replace(before, "portwarden-before")
             command = command.replace(binary, "portwarden")
             rss[command] = int(kib) / 1024
             out.append(f"| `{command}` | {rss[command]:.1f} |")
