@@ -82,18 +82,18 @@ pub fn listener<'r>(
     registry: &'r Registry,
     user_name: &mut dyn FnMut(u32) -> Option<String>,
 ) -> Listener<'r> {
-    let address = owned.socket.address.to_string();
-    listener_at(owned, address, registry, user_name)
+    listener_at(owned, None, registry, user_name)
 }
 
-/// [`listener`] with the address already written out.
+/// [`listener`], with the address already written out if it was.
 pub(crate) fn listener_at<'r>(
     owned: OwnedSocket,
-    address: String,
+    address: Option<String>,
     registry: &'r Registry,
     user_name: &mut dyn FnMut(u32) -> Option<String>,
 ) -> Listener<'r> {
     let OwnedSocket { socket, processes } = owned;
+    let address = address.unwrap_or_else(|| socket.address.to_string());
     let iana = Iana::of(registry, socket.port, socket.protocol);
     let flags = classify::socket_flags(&socket, &iana);
     let exposure = Exposure::of(&socket);
@@ -158,15 +158,29 @@ pub fn stream<'r, E>(
     Ok(tally.summary(warnings, owners_partly_hidden, hint, registry.info().clone()))
 }
 
-/// The sockets in the order of [`sort_by_port`], each with its address written out as in [`Listener::address`].
-pub(crate) fn in_report_order(sockets: Vec<OwnedSocket>) -> Vec<(String, OwnedSocket)> {
-    let mut sockets: Vec<(String, OwnedSocket)> =
-        sockets.into_iter().map(|owned| (owned.socket.address.to_string(), owned)).collect();
-    fn key((address, owned): &(String, OwnedSocket)) -> (u16, Protocol, Family, &str, u64) {
-        let s = &owned.socket;
-        (s.port, s.protocol, s.family(), address.as_str(), s.inode)
+/// The sockets in the order of [`sort_by_port`]: by port, protocol and family, then by the address as written in
+/// [`Listener::address`] (a string: "10.0.0.1" comes before "9.0.0.1") and the inode. Writing addresses out is
+/// most of the cost of that order, and only sockets that share port, protocol and family need it to be placed, so
+/// only theirs are written here (returned with them); the others are left to whoever builds the listener.
+pub(crate) fn in_report_order(sockets: Vec<OwnedSocket>) -> Vec<(Option<String>, OwnedSocket)> {
+    let mut sockets: Vec<(Option<String>, OwnedSocket)> = sockets.into_iter().map(|owned| (None, owned)).collect();
+    let group = |owned: &OwnedSocket| (owned.socket.port, owned.socket.protocol, owned.socket.family());
+    sockets.sort_by_key(|(_, owned)| group(owned));
+    let mut start = 0;
+    while start < sockets.len() {
+        let mut end = start + 1;
+        while end < sockets.len() && group(&sockets[end].1) == group(&sockets[start].1) {
+            end += 1;
+        }
+        if end - start > 1 {
+            let run = &mut sockets[start..end];
+            for (address, owned) in run.iter_mut() {
+                *address = Some(owned.socket.address.to_string());
+            }
+            run.sort_by(|(a, x), (b, y)| (a, x.socket.inode).cmp(&(b, y.socket.inode)));
+        }
+        start = end;
     }
-    sockets.sort_by(|a, b| key(a).cmp(&key(b)));
     sockets
 }
 

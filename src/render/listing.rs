@@ -68,23 +68,24 @@ fn write_in_blocks<'r>(
         }
     }
     let name = |uid: u32| names.get(&uid).cloned().flatten();
-    // Renders a block into `bytes` (cleared first; reused, so its pages are touched once). Each item's address
-    // and processes are moved out, the rest of its socket copied (no interface name is long).
-    let render =
-        |writer: &mut ListenerWriter<'r>, block: &mut [(String, OwnedSocket)], mut bytes: Vec<u8>| -> Rendered {
-            bytes.clear();
-            let mut tally = Tally::default();
-            for (address, owned) in block {
-                let owned =
-                    OwnedSocket { socket: owned.socket.clone(), processes: std::mem::take(&mut owned.processes) };
-                let l = report::listener_at(owned, std::mem::take(address), registry, &mut |uid| name(uid));
-                if keep(&l) {
-                    tally.add(&l);
-                    writer.write(&mut bytes, &l, false);
-                }
+    // Renders a block into `bytes` (cleared first; reused, so its pages are touched once). Each item's address (if
+    // written already) and processes are moved out, the rest of its socket copied (no interface name is long).
+    let render = |writer: &mut ListenerWriter<'r>,
+                  block: &mut [(Option<String>, OwnedSocket)],
+                  mut bytes: Vec<u8>|
+     -> Rendered {
+        bytes.clear();
+        let mut tally = Tally::default();
+        for (address, owned) in block {
+            let owned = OwnedSocket { socket: owned.socket.clone(), processes: std::mem::take(&mut owned.processes) };
+            let l = report::listener_at(owned, std::mem::take(address), registry, &mut |uid| name(uid));
+            if keep(&l) {
+                tally.add(&l);
+                writer.write(&mut bytes, &l, false);
             }
-            (bytes, tally)
-        };
+        }
+        (bytes, tally)
+    };
 
     let mut listing = JsonListing::begin(out)?;
     let mut tally = Tally::default();
@@ -92,7 +93,7 @@ fn write_in_blocks<'r>(
     let mut mine = Vec::new();
     std::thread::scope(|scope| -> io::Result<()> {
         // Every other block goes to the helper, which sends its JSON back; main sends the buffer back for reuse.
-        let (work, helper_work) = std::sync::mpsc::channel::<(&mut [(String, OwnedSocket)], Vec<u8>)>();
+        let (work, helper_work) = std::sync::mpsc::channel::<(&mut [(Option<String>, OwnedSocket)], Vec<u8>)>();
         let (helper_done, done) = std::sync::mpsc::sync_channel::<Rendered>(1);
         let helper = if items.len() > block {
             std::thread::Builder::new()
@@ -557,6 +558,16 @@ mod tests {
             OwnedSocket { socket: socket(Protocol::Udp, "::", 53000, None), processes: vec![nginx] },
             OwnedSocket { socket: socket(Protocol::Tcp, "127.0.0.1", 0, None), processes: vec![] },
             OwnedSocket { socket: socket(Protocol::Udp, "127.0.0.1", 50000, None), processes: vec![] },
+            // SO_REUSEPORT twins: same protocol, address and port, told apart (and ordered) by inode.
+            OwnedSocket {
+                socket: Socket { inode: 9, ..socket(Protocol::Udp, "127.0.0.1", 5353, None) },
+                processes: vec![],
+            },
+            OwnedSocket {
+                socket: Socket { inode: 4, ..socket(Protocol::Udp, "127.0.0.1", 5353, None) },
+                processes: vec![],
+            },
+            OwnedSocket { socket: socket(Protocol::Udp, "127.0.0.10", 5353, None), processes: vec![] },
         ];
         Inventory {
             sockets,
