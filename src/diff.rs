@@ -171,7 +171,7 @@ mod tests {
             uid: Some(0),
             start_time: None,
         };
-        OwnedSocket { socket, processes: vec![p] }
+        OwnedSocket { socket, processes: vec![std::sync::Arc::new(p)] }
     }
 
     fn listeners(reg: &Registry, sockets: Vec<OwnedSocket>) -> Vec<Listener<'_>> {

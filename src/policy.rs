@@ -407,14 +407,16 @@ mod tests {
         let processes = owners
             .iter()
             .enumerate()
-            .map(|(i, (name, user))| Process {
-                pid: 100 + i as u32,
-                name: name.to_string(),
-                exe: Some(format!("/usr/sbin/{name}")),
-                cmdline: name.to_string(),
-                user: Some(user.to_string()),
-                uid: Some(0),
-                start_time: None,
+            .map(|(i, (name, user))| {
+                std::sync::Arc::new(Process {
+                    pid: 100 + i as u32,
+                    name: name.to_string(),
+                    exe: Some(format!("/usr/sbin/{name}")),
+                    cmdline: name.to_string(),
+                    user: Some(user.to_string()),
+                    uid: Some(0),
+                    start_time: None,
+                })
             })
             .collect();
         crate::report::listener(OwnedSocket { socket, processes }, reg, &mut |_| Some("root".to_string()))

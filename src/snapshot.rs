@@ -261,7 +261,7 @@ impl ListenerIn {
             v6only: self.dual_stack.then_some(false),
             interface: self.interface,
         };
-        Ok(OwnedSocket { socket, processes })
+        Ok(OwnedSocket { socket, processes: processes.into_iter().map(std::sync::Arc::new).collect() })
     }
 }
 
