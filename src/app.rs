@@ -48,7 +48,7 @@ pub(crate) fn load_registry() -> anyhow::Result<Registry> {
 }
 
 pub(crate) fn user_names() -> impl FnMut(u32) -> Option<String> {
-    let mut cache = std::collections::HashMap::new();
+    let mut cache = rustc_hash::FxHashMap::default();
     move |uid| cache.entry(uid).or_insert_with(|| platform::user_name(uid)).clone()
 }
 
@@ -91,13 +91,22 @@ fn list(args: &ListArgs, painter: Painter, io: &mut Output<'_>) -> anyhow::Resul
             && args.process.as_ref().is_none_or(|n| l.processes.iter().any(|p| &p.name == n))
             && (!args.flagged || !l.flags.is_empty())
     };
+    if args.format == ListFormat::Json && args.sort == SortKey::Port {
+        // The common case streams: listeners are built and written a block at a time, on two threads, never the
+        // whole report in memory.
+        let inventory = platform::enumerate(&query).context("cannot list the sockets of this machine")?;
+        let hint = platform::hidden_owner_hint();
+        let summary = render::listing::write_inventory(io.out, inventory, &registry, &mut user_names(), &keep, hint)?;
+        warn_unknown_owners(&summary, io.err)?;
+        return Ok(0);
+    }
     let mut report = inventory_report(&query, &registry, &keep)?;
     if args.sort == SortKey::Severity {
         report::sort_by_severity(&mut report.listeners);
     }
     match args.format {
         ListFormat::Table => render::table::write(io.out, &report, painter)?,
-        ListFormat::Json => render::json(io.out, &report)?,
+        ListFormat::Json => render::listing::write_report(io.out, &report)?,
         ListFormat::Ndjson => render::ndjson(io.out, &report.listeners)?,
         ListFormat::Csv => render::csv::write(io.out, &report)?,
         ListFormat::Prometheus => render::prometheus::write(io.out, &report)?,

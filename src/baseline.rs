@@ -231,6 +231,7 @@ mod tests {
                 start_time: None,
                 container: c.map(|(runtime, id)| Container { runtime: runtime.into(), id: id.into() }),
             })
+            .map(std::sync::Arc::new)
             .collect();
         crate::report::listener(OwnedSocket { socket, processes }, reg, &mut |_| None)
     }

@@ -257,16 +257,32 @@ impl<'r> Iana<'r> {
 /// Flags for a port/protocol from its range and registry records alone (no socket): the reasons say what is
 /// wrong with the port and what to do about it.
 pub fn port_flags(port: u16, protocol: Protocol, iana: &Iana<'_>) -> Vec<Flag> {
-    let pp = format!("{port}/{protocol}");
+    flags_ending(port, protocol, iana, None)
+}
+
+/// [`port_flags`] with `. {clause}` added to each reason. Each reason is written once into a buffer with room to
+/// spare (a listing makes thousands of them).
+fn flags_ending(port: u16, protocol: Protocol, iana: &Iana<'_>, clause: Option<&str>) -> Vec<Flag> {
+    let reason = |text: std::fmt::Arguments<'_>| {
+        use std::fmt::Write as _;
+        let mut reason = String::with_capacity(480);
+        let _ = reason.write_fmt(text);
+        if let Some(clause) = clause {
+            reason.push_str(". ");
+            reason.push_str(clause);
+        }
+        reason
+    };
+    let pp = PortProtocol(port, protocol);
     let mut flags = Vec::new();
     match iana.status {
         Status::Unassigned if Range::of(port) == Range::Dynamic => flags.push(Flag {
             kind: FlagKind::DynamicRange,
-            reason: format!(
+            reason: reason(format_args!(
                 "{pp} is in the dynamic range (49152-65535), which IANA never assigns: nothing is expected to listen \
                  here for long. Usually a program picked a random free port (RPC, debuggers, dev servers, games); \
                  check the owner and pin it to a known port if it is meant to stay"
-            ),
+            )),
         }),
         Status::Unassigned => {
             let was = iana
@@ -277,19 +293,19 @@ pub fn port_flags(port: u16, protocol: Protocol, iana: &Iana<'_>) -> Vec<Flag> {
             let history = was.map(|d| format!(" (IANA notes: {d:?})")).unwrap_or_default();
             flags.push(Flag {
                 kind: FlagKind::Unassigned,
-                reason: format!(
+                reason: reason(format_args!(
                     "IANA has assigned {pp} to no service{history}: no standard software is expected here. \
                      Identify the owner and confirm it should listen; if it should, document the port in your policy"
-                ),
+                )),
             });
         }
         Status::Reserved => flags.push(Flag {
             kind: FlagKind::Reserved,
-            reason: format!(
+            reason: reason(format_args!(
                 "IANA lists {pp} as Reserved: it is not available to any service (often held back beside a \
                  service registered for another protocol, or for future use). Whatever listens here has no \
                  registration; identify the owner"
-            ),
+            )),
         }),
         Status::Assigned => {
             let common = iana.services.iter().any(|s| registry::is_common_service(s));
@@ -314,11 +330,11 @@ pub fn port_flags(port: u16, protocol: Protocol, iana: &Iana<'_>) -> Vec<Flag> {
                     .join(" and ");
                 flags.push(Flag {
                     kind: FlagKind::Obscure,
-                    reason: format!(
+                    reason: reason(format_args!(
                         "{pp} is assigned to {who}, but the record is silent: {signals}, and it is not a service \
                          commonly found on machines. The listener is probably not that service; find out what the \
                          owning program really is"
-                    ),
+                    )),
                 });
             }
         }
@@ -329,13 +345,16 @@ pub fn port_flags(port: u16, protocol: Protocol, iana: &Iana<'_>) -> Vec<Flag> {
 /// Flags for a socket: the port's flags with a sentence on exposure added, so the reason says how far the problem
 /// reaches.
 pub fn socket_flags(socket: &Socket, iana: &Iana<'_>) -> Vec<Flag> {
-    let exposure = Exposure::of(socket);
-    let mut flags = port_flags(socket.port, socket.protocol, iana);
-    for f in &mut flags {
-        f.reason.push_str(". ");
-        f.reason.push_str(exposure.clause());
+    flags_ending(socket.port, socket.protocol, iana, Some(Exposure::of(socket).clause()))
+}
+
+/// "PORT/PROTOCOL", written straight into the reason.
+struct PortProtocol(u16, Protocol);
+
+impl std::fmt::Display for PortProtocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.0, self.1)
     }
-    flags
 }
 
 /// How many tcp/udp port numbers the registry assigns, and how many of those [`port_flags`] calls obscure.

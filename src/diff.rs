@@ -190,7 +190,7 @@ mod tests {
             start_time: None,
             container: None,
         };
-        OwnedSocket { socket, processes: vec![p] }
+        OwnedSocket { socket, processes: vec![std::sync::Arc::new(p)] }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Transport protocol of a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -159,8 +160,8 @@ pub struct Process {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnedSocket {
     pub socket: Socket,
-    /// Sorted by pid; empty when no owner could be seen.
-    pub processes: Vec<Process>,
+    /// Sorted by pid; empty when no owner could be seen. A process holding many sockets is one shared record.
+    pub processes: Vec<Arc<Process>>,
 }
 
 /// What to enumerate. The platform layer may filter in the kernel; callers must not rely on it and filter again.

@@ -465,15 +465,17 @@ mod tests {
         let processes = owners
             .iter()
             .enumerate()
-            .map(|(i, (name, user))| Process {
-                pid: 100 + i as u32,
-                name: name.to_string(),
-                exe: Some(format!("/usr/sbin/{name}")),
-                cmdline: name.to_string(),
-                user: Some(user.to_string()),
-                uid: Some(0),
-                start_time: None,
-                container: None,
+            .map(|(i, (name, user))| {
+                std::sync::Arc::new(Process {
+                    pid: 100 + i as u32,
+                    name: name.to_string(),
+                    exe: Some(format!("/usr/sbin/{name}")),
+                    cmdline: name.to_string(),
+                    user: Some(user.to_string()),
+                    uid: Some(0),
+                    start_time: None,
+                    container: None,
+                })
             })
             .collect();
         crate::report::listener(OwnedSocket { socket, processes }, reg, &mut |_| Some("root".to_string()))
@@ -582,7 +584,7 @@ mod tests {
             }),
         };
         let mut processes = l.processes.clone();
-        processes[0].container =
+        std::sync::Arc::make_mut(&mut processes[0]).container =
             container.map(|(runtime, id)| crate::model::Container { runtime: runtime.into(), id: id.into() });
         l = crate::report::listener(OwnedSocket { socket, processes }, reg, &mut |_| None);
         l

@@ -7,6 +7,7 @@ use crate::registry::{Info, Registry, Status};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// One listening socket with everything portwarden knows about it.
 #[derive(Debug, Clone, Serialize)]
@@ -25,8 +26,9 @@ pub struct Listener<'r> {
     /// The network namespace of the socket (`--all-netns`); null when only the current namespace was listed.
     pub netns: Option<Netns>,
     pub exposure: Exposure,
-    /// Every process holding the socket, by pid; empty when the owner could not be seen.
-    pub processes: Vec<Process>,
+    /// Every process holding the socket, by pid; empty when the owner could not be seen. Shared with the other
+    /// sockets of the same process.
+    pub processes: Vec<Arc<Process>>,
     /// Socket owner's uid as the kernel reports it (known even when the processes are not).
     pub uid: Option<u32>,
     /// Name of that uid.
@@ -84,7 +86,18 @@ pub fn listener<'r>(
     registry: &'r Registry,
     user_name: &mut dyn FnMut(u32) -> Option<String>,
 ) -> Listener<'r> {
+    listener_at(owned, None, registry, user_name)
+}
+
+/// [`listener`], with the address already written out if it was.
+pub(crate) fn listener_at<'r>(
+    owned: OwnedSocket,
+    address: Option<String>,
+    registry: &'r Registry,
+    user_name: &mut dyn FnMut(u32) -> Option<String>,
+) -> Listener<'r> {
     let OwnedSocket { socket, processes } = owned;
+    let address = address.unwrap_or_else(|| socket.address.to_string());
     let iana = Iana::of(registry, socket.port, socket.protocol);
     let flags = classify::socket_flags(&socket, &iana);
     let exposure = Exposure::of(&socket);
@@ -92,7 +105,7 @@ pub fn listener<'r>(
     Listener {
         protocol: socket.protocol,
         family: socket.family(),
-        address: socket.address.to_string(),
+        address,
         port: socket.port,
         dual_stack: socket.is_dual_stack(),
         ipv4_mapped,
@@ -128,6 +141,57 @@ pub fn build<'r>(
     Report { schema_version: SCHEMA_VERSION, listeners, summary }
 }
 
+/// [`build`] one listener at a time: hands each listener `keep` accepts to `each`, in the order of [`build`], and
+/// returns the summary of those. Nothing is held but the inventory, so a report of any size streams out in
+/// constant memory. Stops at the first error of `each`.
+pub fn stream<'r, E>(
+    inventory: Inventory,
+    registry: &'r Registry,
+    user_name: &mut dyn FnMut(u32) -> Option<String>,
+    keep: &dyn Fn(&Listener<'r>) -> bool,
+    hint: &str,
+    mut each: impl FnMut(&Listener<'r>) -> Result<(), E>,
+) -> Result<Summary, E> {
+    let Inventory { sockets, warnings, owners_partly_hidden, namespaces } = inventory;
+    let mut tally = Tally::default();
+    for (address, owned) in in_report_order(sockets) {
+        let listener = listener_at(owned, address, registry, user_name);
+        if keep(&listener) {
+            tally.add(&listener);
+            each(&listener)?;
+        }
+    }
+    let mut summary = tally.summary(warnings, owners_partly_hidden, hint, registry.info().clone());
+    summary.namespaces = namespaces;
+    Ok(summary)
+}
+
+/// The sockets in the order of [`sort_by_port`]: by port, protocol and family, then by the address as written in
+/// [`Listener::address`] (a string: "10.0.0.1" comes before "9.0.0.1") and the inode. Writing addresses out is
+/// most of the cost of that order, and only sockets that share port, protocol and family need it to be placed, so
+/// only theirs are written here (returned with them); the others are left to whoever builds the listener.
+pub(crate) fn in_report_order(sockets: Vec<OwnedSocket>) -> Vec<(Option<String>, OwnedSocket)> {
+    let mut sockets: Vec<(Option<String>, OwnedSocket)> = sockets.into_iter().map(|owned| (None, owned)).collect();
+    let group = |owned: &OwnedSocket| (owned.socket.port, owned.socket.protocol, owned.socket.family());
+    sockets.sort_by_key(|(_, owned)| group(owned));
+    let mut start = 0;
+    while start < sockets.len() {
+        let mut end = start + 1;
+        while end < sockets.len() && group(&sockets[end].1) == group(&sockets[start].1) {
+            end += 1;
+        }
+        if end - start > 1 {
+            let run = &mut sockets[start..end];
+            for (address, owned) in run.iter_mut() {
+                *address = Some(owned.socket.address.to_string());
+            }
+            run.sort_by(|(a, x), (b, y)| (a, x.socket.inode).cmp(&(b, y.socket.inode)));
+        }
+        start = end;
+    }
+    sockets
+}
+
 /// Sorts by port, then protocol, then family and address.
 pub fn sort_by_port(listeners: &mut [Listener<'_>]) {
     listeners.sort_by(|a, b| {
@@ -153,35 +217,89 @@ pub fn summarise(
     hint: &str,
     registry: Info,
 ) -> Summary {
-    let mut by_status = BTreeMap::new();
-    for s in [Status::Assigned, Status::Reserved, Status::Unassigned] {
-        by_status.insert(s.as_str(), listeners.iter().filter(|l| l.iana.status == s).count());
+    let mut tally = Tally::default();
+    for l in listeners {
+        tally.add(l);
     }
-    let mut by_flag = BTreeMap::new();
-    for k in classify::FlagKind::ALL {
-        by_flag.insert(k.as_str(), listeners.iter().filter(|l| l.flags.iter().any(|f| f.kind == k)).count());
-    }
-    let owner_unknown = listeners.iter().filter(|l| !l.owner_known()).count();
-    let hint = (owner_unknown > 0).then(|| {
-        if owners_partly_hidden {
-            hint.to_string()
-        } else {
-            "no visible process holds these sockets: they may belong to the kernel (NFS, WireGuard...) or to a \
-             process in another PID namespace"
-                .to_string()
+    tally.summary(warnings, owners_partly_hidden, hint, registry)
+}
+
+const STATUSES: [Status; 3] = [Status::Assigned, Status::Reserved, Status::Unassigned];
+
+/// The counts of a [`Summary`], taken one listener at a time.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Tally {
+    listeners: usize,
+    tcp: usize,
+    udp: usize,
+    flagged: usize,
+    /// Indexed like [`STATUSES`].
+    by_status: [usize; 3],
+    /// Indexed like [`classify::FlagKind::ALL`].
+    by_flag: [usize; 4],
+    owner_unknown: usize,
+}
+
+impl Tally {
+    pub(crate) fn add(&mut self, l: &Listener<'_>) {
+        self.listeners += 1;
+        match l.protocol {
+            Protocol::Tcp => self.tcp += 1,
+            Protocol::Udp => self.udp += 1,
         }
-    });
-    Summary {
-        listeners: listeners.len(),
-        tcp: listeners.iter().filter(|l| l.protocol == Protocol::Tcp).count(),
-        udp: listeners.iter().filter(|l| l.protocol == Protocol::Udp).count(),
-        flagged: listeners.iter().filter(|l| !l.flags.is_empty()).count(),
-        by_status,
-        by_flag,
-        owner_unknown,
-        hint,
-        namespaces: None,
-        warnings,
-        registry,
+        self.flagged += usize::from(!l.flags.is_empty());
+        for (count, status) in self.by_status.iter_mut().zip(STATUSES) {
+            *count += usize::from(l.iana.status == status);
+        }
+        for (count, kind) in self.by_flag.iter_mut().zip(classify::FlagKind::ALL) {
+            *count += usize::from(l.flags.iter().any(|f| f.kind == kind));
+        }
+        self.owner_unknown += usize::from(!l.owner_known());
+    }
+
+    /// Adds the counts of another set of listeners.
+    pub(crate) fn merge(&mut self, other: &Tally) {
+        self.listeners += other.listeners;
+        self.tcp += other.tcp;
+        self.udp += other.udp;
+        self.flagged += other.flagged;
+        for (mine, theirs) in self.by_status.iter_mut().zip(other.by_status) {
+            *mine += theirs;
+        }
+        for (mine, theirs) in self.by_flag.iter_mut().zip(other.by_flag) {
+            *mine += theirs;
+        }
+        self.owner_unknown += other.owner_unknown;
+    }
+
+    pub(crate) fn summary(
+        &self,
+        warnings: Vec<String>,
+        owners_partly_hidden: bool,
+        hint: &str,
+        registry: Info,
+    ) -> Summary {
+        let hint = (self.owner_unknown > 0).then(|| {
+            if owners_partly_hidden {
+                hint.to_string()
+            } else {
+                "no visible process holds these sockets: they may belong to the kernel (NFS, WireGuard...) or to a \
+                 process in another PID namespace"
+                    .to_string()
+            }
+        });
+        Summary {
+            listeners: self.listeners,
+            tcp: self.tcp,
+            udp: self.udp,
+            flagged: self.flagged,
+            by_status: STATUSES.iter().map(|s| s.as_str()).zip(self.by_status).collect(),
+            by_flag: classify::FlagKind::ALL.iter().map(|k| k.as_str()).zip(self.by_flag).collect(),
+            owner_unknown: self.owner_unknown,
+            hint,
+            namespaces: None,
+            warnings,
+            registry,
+        }
     }
 }

@@ -266,7 +266,7 @@ impl ListenerIn {
             interface: self.interface,
             netns: self.netns,
         };
-        Ok(OwnedSocket { socket, processes })
+        Ok(OwnedSocket { socket, processes: processes.into_iter().map(std::sync::Arc::new).collect() })
     }
 }
 

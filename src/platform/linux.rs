@@ -10,9 +10,11 @@ mod procfs;
 mod sock_diag;
 mod users;
 
-use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
-use crate::model::{Inventory, OwnedSocket, Process, Query};
+use rustc_hash::FxHashMap;
+
+use crate::model::{Inventory, OwnedSocket, Process, Query, Socket};
 
 pub use users::user_name;
 
@@ -41,39 +43,37 @@ const PIDS_IN_WARNING: usize = 5;
 /// Fails only when the kernel's socket list cannot be read; problems seeing owners become warnings and
 /// `owners_partly_hidden`.
 pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
-    let sockets = sock_diag::list_sockets(query)?;
-    let mut warnings = Vec::new();
-    let (sockets, namespaces) = netns::add_other_namespaces(query, sockets, &mut warnings)?; // --all-netns
-
-    // Inode 0 would be a socket without a file (a kernel socket): no process can hold it.
-    let wanted: HashSet<u64> = sockets.iter().map(|s| s.inode).filter(|&inode| inode != 0).collect();
+    let mut netns = netns::Extra::default(); // --all-netns: namespaces listed, and what could not be seen
+    let (sockets, scan) = sockets_and_owners(query, &mut netns)?;
+    let mut warnings = netns.warnings;
     let mut proc_unlistable = false;
-    let scan = if wanted.is_empty() {
+    let scan = scan.unwrap_or_else(|e| {
+        warnings.push(format!("cannot list the processes in /proc ({e}): no socket owners are shown"));
+        proc_unlistable = true;
         procfs::OwnerScan::default()
-    } else {
-        procfs::scan_owners(&wanted).unwrap_or_else(|e| {
-            warnings.push(format!("cannot list the processes in /proc ({e}): no socket owners are shown"));
-            proc_unlistable = true;
-            procfs::OwnerScan::default()
-        })
-    };
+    });
 
-    let mut owner_pids: Vec<(u32, Option<u64>)> = scan.start_times.iter().map(|(&pid, &start)| (pid, start)).collect();
-    owner_pids.sort_unstable();
-    let mut processes = procfs::read_processes(&owner_pids);
+    // One shared record per owner, sorted by PID like `scan.processes`.
     let mut users = users::UserCache::default();
-    for process in processes.values_mut() {
-        process.user = process.uid.map(|uid| users.display_name(uid));
-    }
-    if query.all_netns {
-        // --all-netns: the container each owner runs in.
-        processes.values_mut().for_each(|p| p.container = container::of_pid(p.pid, p.start_time));
-    }
+    let processes: Vec<Arc<Process>> = scan
+        .processes
+        .into_iter()
+        .map(|mut process| {
+            process.user = process.uid.map(|uid| users.display_name(uid));
+            if query.all_netns {
+                process.container = container::of_pid(process.pid, process.start_time);
+                // --all-netns
+            }
+            Arc::new(process)
+        })
+        .collect();
 
+    let mut owners = owners_by_inode(&scan.holdings, &processes);
     let sockets: Vec<OwnedSocket> = sockets
         .into_iter()
         .map(|socket| {
-            let processes = owners_of(socket.inode, &scan.owners, &processes);
+            // Each socket is one kernel object, listed once: its owners can be moved out.
+            let processes = owners.remove(&socket.inode).unwrap_or_default();
             OwnedSocket { socket, processes }
         })
         .collect();
@@ -102,15 +102,53 @@ pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
         || (!is_root && (any_unowned || hidepid))
         || (hidepid && any_unowned);
 
-    Ok(Inventory { sockets, warnings, owners_partly_hidden, namespaces })
+    Ok(Inventory { sockets, warnings, owners_partly_hidden, namespaces: netns.namespaces })
 }
 
-/// The processes holding `inode`, sorted by PID, each once.
-fn owners_of(inode: u64, owners: &HashMap<u64, Vec<u32>>, processes: &HashMap<u32, Process>) -> Vec<Process> {
-    let mut pids = owners.get(&inode).cloned().unwrap_or_default();
-    pids.sort_unstable();
-    pids.dedup();
-    pids.iter().filter_map(|pid| processes.get(pid).cloned()).collect()
+/// The sockets (from netlink) and who holds them (from `/proc`).
+///
+/// For a whole listing both run at once: the socket dump on one of the scanning threads, which joins the scan when
+/// the dump is done, while the others already resolve fds, noting socket inodes until the wanted set is known (see
+/// [`procfs::Wanted`]). With a port filter the list is usually tiny or empty, so the dump comes first and the scan
+/// runs only when some socket was found.
+///
+/// With `--all-netns` the sockets are those of every network namespace ([`netns::list_sockets`]).
+fn sockets_and_owners(
+    query: &Query,
+    netns: &mut netns::Extra,
+) -> anyhow::Result<(Vec<Socket>, std::io::Result<procfs::OwnerScan>)> {
+    // Inode 0 would be a socket without a file (a kernel socket): no process can hold it.
+    let inodes = |sockets: &[Socket]| -> procfs::InodeSet {
+        sockets.iter().map(|s| s.inode).filter(|&inode| inode != 0).collect()
+    };
+    if query.port.is_some() {
+        let sockets = netns::list_sockets(query, netns)?;
+        let wanted = inodes(&sockets);
+        let scan = if wanted.is_empty() { Ok(procfs::OwnerScan::default()) } else { procfs::scan_owners(wanted) };
+        return Ok((sockets, scan));
+    }
+    let wanted = procfs::Wanted::default();
+    let (sockets, scan) = procfs::scan_owners_during(&wanted, || {
+        let _call_off = procfs::CallOffUnlessSet(&wanted);
+        let sockets = netns::list_sockets(query, netns)?;
+        wanted.set(Some(inodes(&sockets)));
+        anyhow::Ok(sockets)
+    });
+    Ok((sockets?, scan))
+}
+
+/// The processes holding each socket inode, sorted by PID, each once. `holdings` is sorted and free of duplicates,
+/// and `processes` is sorted by PID (see [`procfs::OwnerScan`]).
+fn owners_by_inode(holdings: &[(u64, u32)], processes: &[Arc<Process>]) -> FxHashMap<u64, Vec<Arc<Process>>> {
+    let pids: Vec<u32> = processes.iter().map(|p| p.pid).collect();
+    let mut owners: FxHashMap<u64, Vec<Arc<Process>>> =
+        FxHashMap::with_capacity_and_hasher(holdings.len(), Default::default());
+    for &(inode, pid) in holdings {
+        if let Ok(i) = pids.binary_search(&pid) {
+            owners.entry(inode).or_insert_with(|| Vec::with_capacity(1)).push(Arc::clone(&processes[i]));
+        }
+    }
+    owners
 }
 
 fn unreadable_warning(unreadable: &[(u32, std::io::Error)]) -> String {

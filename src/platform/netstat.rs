@@ -11,10 +11,11 @@
 //!   other users' processes are missing altogether, not merely ownerless.
 //! * `Process::start_time` is sysinfo's start time (seconds since the Unix epoch), not Linux clock ticks.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::OsStr;
 use std::net::IpAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 
 use anyhow::{anyhow, Context as _};
 use netstat2::{AddressFamilyFlags, ProtocolFlags, ProtocolSocketInfo, SocketInfo, TcpState};
@@ -85,13 +86,19 @@ pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
             .with_user(UpdateKind::OnlyIfNotSet),
     );
     let users = Users::new_with_refreshed_list().ok();
+    // Each owner is described once and shared by all of its sockets.
+    let described: HashMap<u32, Arc<Process>> = pids
+        .iter()
+        .filter_map(|pid| describe(&system, users.as_ref(), pid.as_u32()))
+        .map(|process| (process.pid, Arc::new(process)))
+        .collect();
 
     let sockets: Vec<OwnedSocket> = grouped
         .into_iter()
         .map(|((port, protocol, address), pids)| OwnedSocket {
             socket: Socket { protocol, address, port, uid: None, inode: 0, v6only: None, interface: None, netns: None },
             // BTreeSet iteration keeps the processes sorted by PID.
-            processes: pids.iter().filter_map(|&pid| describe(&system, users.as_ref(), pid)).collect(),
+            processes: pids.iter().filter_map(|pid| described.get(pid).cloned()).collect(),
         })
         .collect();
 

@@ -36,7 +36,7 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
     w.write_record(HEADER)?;
     for l in &report.listeners {
         let join = |f: &dyn Fn(&crate::model::Process) -> String| -> String {
-            l.processes.iter().map(f).collect::<Vec<_>>().join(";")
+            l.processes.iter().map(|p| f(p)).collect::<Vec<_>>().join(";")
         };
         let flags: Vec<&str> = l.flags.iter().map(|f| f.kind.as_str()).collect();
         w.write_record([

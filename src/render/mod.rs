@@ -4,6 +4,7 @@
 
 pub mod csv;
 pub mod explain;
+pub mod listing;
 pub mod prometheus;
 pub mod table;
 

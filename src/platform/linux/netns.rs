@@ -52,6 +52,24 @@ const NAMESPACES_IN_WARNING: usize = 5;
 /// Directories whose namespace bind mounts are named by their file name (`ip netns`).
 const NAMED_DIRS: [&str; 2] = ["/run/netns", "/var/run/netns"];
 
+/// What `--all-netns` adds to a listing besides sockets.
+#[derive(Debug, Default)]
+pub struct Extra {
+    /// How many namespaces were listed (the current one included); `None` without `--all-netns`.
+    pub namespaces: Option<usize>,
+    /// What could not be seen, and why.
+    pub warnings: Vec<String>,
+}
+
+/// The sockets of the current network namespace (the dump `list` always makes) and, with `query.all_netns`, those
+/// of every other namespace, each labelled with its namespace. Fails when the current namespace's dump fails.
+pub fn list_sockets(query: &Query, extra: &mut Extra) -> anyhow::Result<Vec<Socket>> {
+    let current = sock_diag::list_sockets(query)?;
+    let (sockets, namespaces) = add_other_namespaces(query, current, &mut extra.warnings)?;
+    extra.namespaces = namespaces;
+    Ok(sockets)
+}
+
 /// With `query.all_netns`: labels `current` (the sockets of the current namespace, already dumped) with that
 /// namespace, adds the sockets of every other network namespace, each labelled, and returns them sorted by
 /// (port, protocol, address, inode) with the number of namespaces listed. Without it, returns `current` as it is.

@@ -1,72 +1,210 @@
-//! Who holds which socket, read from `/proc`: a parallel scan of every process's `/proc/PID/fd`, then details
-//! (name, executable, command line, uid, start time) for the owning processes only.
+//! Who holds which socket, read from `/proc`: a parallel scan of every process's `/proc/PID/fd`, and details
+//! (name, executable, command line, uid, start time) of the processes found holding a wanted socket.
 //!
-//! The fd scan is the hot path (one `readlink` per open file on the machine), so it avoids allocating per fd: it
-//! opens `/proc/PID/fd` once, reads it with `getdents64` into a stack buffer and resolves each entry with
-//! `readlinkat` relative to the directory descriptor into another stack buffer. Working through an open
-//! descriptor also pins the process instance: if the PID dies and is reused meanwhile, reads through the old
-//! descriptor fail instead of describing the newcomer; the start time of an owner is read through it too
-//! (`../stat`). Details are read later by path, so they are guarded by that start time (see [`read_process`]).
+//! The fd scan is the hot path (one `readlinkat` per open file on the machine), so it allocates nothing per fd: it
+//! opens `/proc/PID/fd` once, reads it with `getdents64` into a per-thread buffer and resolves each entry with
+//! `readlinkat` relative to the directory descriptor into a stack buffer.
+//!
+//! Working through an open descriptor also pins the process instance: if the PID dies and is reused meanwhile,
+//! reads through the old descriptor fail instead of describing the newcomer. An owner's details are therefore read
+//! right after its fds, through the same descriptor (`../exe`, `../cmdline`, `../status`, and `../stat` last: if
+//! that still reads, the process lived through every read before it), each file opened once. The name comes from
+//! `stat` too: its second field is the same bytes as `comm` (both are the kernel's `proc_task_name` without
+//! escaping), which saves opening a fourth file.
+//!
+//! Work is shared between threads a piece at a time: a thread takes the next PID, reads one buffer of its fd
+//! table, and if the table did not fit, hands the rest of it (the same open directory, whose file position is where
+//! the next `getdents64` continues) to the queue before resolving its own part. So a process with a huge fd table
+//! is spread over every core instead of pinning one; the last piece of a process to finish reads its details.
+//!
+//! The scan may start before the socket dump has said which inodes are wanted ([`Wanted`]): until it has, a thread
+//! notes the socket inodes of each process and keeps that process's descriptor open, and sorts them out (details
+//! included) once the set is known. At most [`MAX_UNDECIDED`] processes wait like that; past that, threads wait for
+//! the set.
 //!
 //! `/proc/PID/fd` lists the descriptors of the whole thread group (threads share one fd table, unless created
 //! with `CLONE_FILES` unset, which no threading library does), so `/proc/PID/task` is not walked.
 
-use std::collections::{HashMap, HashSet};
 use std::ffi::CStr;
 use std::io::{self, Read, Write as _};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread;
 
 use crate::model::Process;
 use crate::text::decode_bytes;
 
+/// A set of socket inodes. Inodes are small integers handed out by the kernel, not chosen by an adversary, so the
+/// Fx hash is enough and much cheaper than the default SipHash (one lookup per socket fd).
+pub type InodeSet = rustc_hash::FxHashSet<u64>;
+
+/// The socket inodes whose holders are wanted, possibly still to come: the scan can start while the socket dump
+/// is running.
+#[derive(Debug, Default)]
+pub struct Wanted {
+    /// `Some(set)`, or `None` when the dump failed and the scan should stop.
+    value: OnceLock<Option<InodeSet>>,
+    lock: Mutex<()>,
+    arrived: Condvar,
+}
+
+impl Wanted {
+    /// A set known from the start.
+    pub fn known(set: InodeSet) -> Self {
+        let wanted = Wanted::default();
+        wanted.set(Some(set));
+        wanted
+    }
+
+    /// Delivers the set, or `None` to call the scan off. Only the first call counts.
+    pub fn set(&self, set: Option<InodeSet>) {
+        let _ = self.value.set(set);
+        // Taken after setting, so a thread checking under the lock either sees the value or is already waiting.
+        let _guard = lock(&self.lock);
+        self.arrived.notify_all();
+    }
+
+    /// The set if it has arrived (`Some(None)`: called off).
+    fn get(&self) -> Option<&Option<InodeSet>> {
+        self.value.get()
+    }
+
+    fn wait(&self) -> &Option<InodeSet> {
+        let mut guard = lock(&self.lock);
+        loop {
+            if let Some(value) = self.value.get() {
+                return value;
+            }
+            guard = self.arrived.wait(guard).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// True when there is nothing (more) to look for: called off, or an empty set.
+    fn nothing(&self) -> bool {
+        matches!(self.get(), Some(None)) || matches!(self.get(), Some(Some(set)) if set.is_empty())
+    }
+}
+
+/// Calls the scan off unless the set was delivered first: held by the thread that dumps the sockets, so that
+/// scanning threads waiting for the set never wait forever, whatever happens to the dump.
+pub struct CallOffUnlessSet<'a>(pub &'a Wanted);
+
+impl Drop for CallOffUnlessSet<'_> {
+    fn drop(&mut self) {
+        self.0.set(None);
+    }
+}
+
+/// Processes whose socket inodes wait for the wanted set, with their descriptor open, at most.
+const MAX_UNDECIDED: usize = 256;
+
 /// What the fd scan found.
 #[derive(Debug, Default)]
 pub struct OwnerScan {
-    /// For each wanted socket inode, the PIDs holding it (unsorted, each PID once per fd that holds it).
-    pub owners: HashMap<u64, Vec<u32>>,
-    /// Start time (clock ticks after boot, field 22 of `/proc/PID/stat`) of each owning PID, read during the scan
-    /// through the same `/proc/PID` descriptor as its fds.
-    pub start_times: HashMap<u32, Option<u64>>,
+    /// `(socket inode, PID)` for every wanted socket held by a process whose details could be read; sorted, each
+    /// pair once.
+    pub holdings: Vec<(u64, u32)>,
+    /// Details of every PID in `holdings`, sorted by PID. `user` is left `None` for the caller to fill.
+    pub processes: Vec<Process>,
     /// Processes whose fds could not be read, with the error (`EACCES` for other users' processes when not root,
     /// or for processes protected even from root), sorted by PID.
     pub unreadable: Vec<(u32, io::Error)>,
 }
 
-/// Scans every process in `/proc` for descriptors on the `wanted` socket inodes. Processes that exit during the
-/// scan are skipped silently. Fails only when `/proc` itself cannot be listed.
-pub fn scan_owners(wanted: &HashSet<u64>) -> io::Result<OwnerScan> {
-    let pids = list_pids()?;
-    let results = parallel_map(&pids, |&pid| scan_pid(pid, wanted));
+/// Scans every process in `/proc` for descriptors on the `wanted` socket inodes and reads the details of those
+/// holding one. Processes that exit during the scan are skipped silently. Fails only when `/proc` itself cannot be
+/// listed.
+pub fn scan_owners(wanted: InodeSet) -> io::Result<OwnerScan> {
+    scan_owners_during(&Wanted::known(wanted), || ()).1
+}
+
+/// [`scan_owners`] started before the wanted set is known: `first` runs on one of the scanning threads, which
+/// joins the scan when it returns; `first` is to deliver the set (and to call the scan off, whatever happens, if it
+/// cannot: see [`CallOffUnlessSet`]). Returns what `first` returned and the scan. If the scan is called off, it
+/// returns what it found so far.
+pub fn scan_owners_during<R: Send>(wanted: &Wanted, first: impl FnOnce() -> R + Send) -> (R, io::Result<OwnerScan>) {
+    let pids = match list_pids() {
+        Ok(pids) => pids,
+        Err(e) => return (first(), Err(e)),
+    };
+    let queue = Queue::new(&pids);
+    let threads = thread::available_parallelism().map_or(1, |n| n.get()).min(pids.len()).max(1);
+    let work = || {
+        let mut worker = Worker::new(wanted);
+        while let Some(task) = queue.take() {
+            worker.run(task, &queue);
+            queue.done();
+            worker.settle(&queue, false);
+        }
+        worker.settle(&queue, true);
+        worker.found
+    };
+    let (first_result, parts) = thread::scope(|scope| {
+        let mut first = Some(first);
+        let mut helpers = Vec::new();
+        let mut first_helper = None;
+        for _ in 1..threads {
+            if let Some(f) = first.take() {
+                match thread::Builder::new().spawn_scoped(scope, move || (f(), work())) {
+                    Ok(helper) => first_helper = Some(helper),
+                    // If a helper cannot be spawned, the remaining threads simply take its share.
+                    Err(_) => break,
+                }
+            } else if let Ok(helper) = thread::Builder::new().spawn_scoped(scope, work) {
+                helpers.push(helper);
+            }
+        }
+        // No helper took `first`: run it here before scanning.
+        let mut first_result = first.map(|f| f());
+        let mut parts = vec![work()];
+        if let Some(helper) = first_helper {
+            match helper.join() {
+                Ok((result, part)) => {
+                    first_result = Some(result);
+                    parts.push(part);
+                }
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        for helper in helpers {
+            match helper.join() {
+                Ok(part) => parts.push(part),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        (first_result, parts)
+    });
+    // One of the two branches above always ran `first`.
+    let Some(first_result) = first_result else { unreachable!("`first` ran on this thread or on a helper") };
+
     let mut scan = OwnerScan::default();
-    for result in results {
-        if let Some(error) = result.error {
-            scan.unreadable.push((result.pid, error));
-        }
-        if result.hits.is_empty() {
-            continue;
-        }
-        for inode in result.hits {
-            scan.owners.entry(inode).or_default().push(result.pid);
-        }
-        scan.start_times.insert(result.pid, result.start_time);
+    for part in parts {
+        scan.holdings.extend(part.holdings);
+        scan.processes.extend(part.processes);
+        scan.unreadable.extend(part.unreadable);
     }
+    scan.processes.sort_unstable_by_key(|p| p.pid);
+    // Keep only the holdings of processes we could describe (the others exited during the scan).
+    scan.holdings.retain(|&(_, pid)| scan.processes.binary_search_by_key(&pid, |p| p.pid).is_ok());
+    scan.holdings.sort_unstable();
+    scan.holdings.dedup();
     scan.unreadable.sort_by_key(|(pid, _)| *pid);
-    Ok(scan)
+    (first_result, Ok(scan))
 }
 
 /// PIDs of all processes (thread-group leaders) visible in `/proc`.
 fn list_pids() -> io::Result<Vec<u32>> {
+    let proc_dir = open_at(None, c"/proc", libc::O_DIRECTORY)?;
+    let mut buf = Box::new(DirentBuf([0; DIRENT_BUF_LEN]));
     let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc")? {
-        let Ok(entry) = entry else { continue };
-        if let Some(pid) = parse_decimal(entry.file_name().as_bytes()) {
-            pids.push(pid);
+    loop {
+        let len = getdents(proc_dir.as_fd(), &mut buf.0)?;
+        if len == 0 {
+            return Ok(pids);
         }
+        pids.extend(dirent_names(&buf.0[..len]).filter_map(parse_decimal::<u32>));
     }
-    Ok(pids)
 }
 
 fn parse_decimal<T: std::str::FromStr>(bytes: &[u8]) -> Option<T> {
@@ -76,80 +214,210 @@ fn parse_decimal<T: std::str::FromStr>(bytes: &[u8]) -> Option<T> {
     std::str::from_utf8(bytes).ok()?.parse().ok()
 }
 
-/// Runs `f` on every item using up to `available_parallelism` threads (the calling thread included). Each thread
-/// takes the next unclaimed item from a shared atomic index, so a process with a huge fd table occupies one thread
-/// while the others carry on. Results come back in no particular order.
-fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let next = AtomicUsize::new(0);
-    let work = || {
-        let mut out = Vec::new();
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(item) = items.get(i) else { break };
-            out.push(f(item));
-        }
-        out
-    };
-    let threads = thread::available_parallelism().map_or(1, |n| n.get()).min(items.len());
-    if threads <= 1 {
-        return work();
-    }
-    thread::scope(|scope| {
-        // If a helper cannot be spawned, the remaining threads simply take its share.
-        let helpers: Vec<_> =
-            (1..threads).filter_map(|_| thread::Builder::new().spawn_scoped(scope, work).ok()).collect();
-        let mut out = work();
-        for helper in helpers {
-            match helper.join() {
-                Ok(part) => out.extend(part),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        out
-    })
-}
-
-/// Outcome of scanning one process.
-struct PidScan {
+/// One process being scanned, shared by the pieces of its fd table in flight.
+struct ProcessScan {
     pid: u32,
-    /// Wanted socket inodes this process holds (once per fd).
-    hits: Vec<u64>,
-    start_time: Option<u64>,
-    /// Set when the process exists but its fds could not be read.
-    error: Option<io::Error>,
+    /// `/proc/PID/fd`, open; its file position is where the next piece of the table starts.
+    fd_dir: OwnedFd,
+    /// Some piece held a wanted socket.
+    hit: AtomicBool,
+    /// The process exited while being read: it holds nothing any more.
+    gone: AtomicBool,
+    /// Reading its fds was refused (reported once, when the last piece finishes).
+    refused: Mutex<Option<io::Error>>,
+    /// Socket inodes it holds, noted while the wanted set was not known yet.
+    undecided: Mutex<Vec<u64>>,
 }
 
-fn scan_pid(pid: u32, wanted: &HashSet<u64>) -> PidScan {
-    let mut scan = PidScan { pid, hits: Vec::new(), start_time: None, error: None };
-    let mut path = [0u8; 32];
-    let Some(path) = proc_pid_fd_path(pid, &mut path) else {
-        return scan;
-    };
-    let fd_dir = match open_at(None, path, libc::O_DIRECTORY) {
-        Ok(fd) => fd,
-        // Kernel threads have no files; when we are not root their fd directory is refused like any other
-        // process's, but that hides nothing, so do not report them.
-        Err(e) if is_permission_error(&e) && is_kernel_thread(pid) => return scan,
-        Err(e) => {
-            scan.error = unreadable(e);
-            return scan;
-        }
-    };
+enum Task {
+    Pid(u32),
+    /// The rest of a fd table that did not fit one buffer.
+    Rest(Arc<ProcessScan>),
+}
 
-    let mut dents = DirentBuf([0; 8192]);
-    let mut name = [0u8; 32];
-    let mut link = [0u8; 64];
-    'read: loop {
-        let len = match getdents(fd_dir.as_fd(), &mut dents.0) {
-            Ok(0) => break,
-            Ok(len) => len,
-            // The process exited while we were reading its fd table: it holds nothing any more.
-            Err(_) => {
-                scan.hits.clear();
-                return scan;
+/// Work shared by the scanning threads: PIDs not yet started, and the unread rest of fd tables being read.
+struct Queue<'a> {
+    pids: &'a [u32],
+    state: Mutex<QueueState>,
+    wake: Condvar,
+    /// Processes held open by all threads until the wanted set arrives.
+    undecided: AtomicUsize,
+}
+
+struct QueueState {
+    next_pid: usize,
+    rests: Vec<Arc<ProcessScan>>,
+    /// Tasks taken and not yet done; while some are, more rests may still appear.
+    active: usize,
+}
+
+impl<'a> Queue<'a> {
+    fn new(pids: &'a [u32]) -> Self {
+        Queue {
+            pids,
+            state: Mutex::new(QueueState { next_pid: 0, rests: Vec::new(), active: 0 }),
+            wake: Condvar::new(),
+            undecided: AtomicUsize::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The next task (rests of big fd tables first), waiting while others may still add some; `None` when done.
+    fn take(&self) -> Option<Task> {
+        let mut state = self.lock();
+        loop {
+            if let Some(rest) = state.rests.pop() {
+                state.active += 1;
+                return Some(Task::Rest(rest));
+            }
+            if let Some(&pid) = self.pids.get(state.next_pid) {
+                state.next_pid += 1;
+                state.active += 1;
+                return Some(Task::Pid(pid));
+            }
+            if state.active == 0 {
+                return None;
+            }
+            state = self.wake.wait(state).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn push(&self, rest: Arc<ProcessScan>) {
+        self.lock().rests.push(rest);
+        self.wake.notify_one();
+    }
+
+    fn done(&self) {
+        let mut state = self.lock();
+        state.active -= 1;
+        let idle = state.active == 0;
+        drop(state);
+        if idle {
+            self.wake.notify_all();
+        }
+    }
+}
+
+/// What one thread found.
+#[derive(Default)]
+struct Found {
+    holdings: Vec<(u64, u32)>,
+    processes: Vec<Process>,
+    unreadable: Vec<(u32, io::Error)>,
+}
+
+/// One scanning thread: its results and its reusable buffers.
+struct Worker<'w> {
+    wanted: &'w Wanted,
+    found: Found,
+    /// Processes whose socket inodes this thread noted before the wanted set was known.
+    undecided: Vec<ProcessScan>,
+    dents: Box<DirentBuf>,
+    scratch: Vec<u8>,
+    sockets: Vec<u64>,
+}
+
+impl<'w> Worker<'w> {
+    fn new(wanted: &'w Wanted) -> Self {
+        Worker {
+            wanted,
+            found: Found::default(),
+            undecided: Vec::new(),
+            dents: Box::new(DirentBuf([0; DIRENT_BUF_LEN])),
+            scratch: Vec::new(),
+            sockets: Vec::new(),
+        }
+    }
+
+    fn run(&mut self, task: Task, queue: &Queue<'_>) {
+        if self.wanted.nothing() {
+            return;
+        }
+        let process = match task {
+            Task::Rest(process) => process,
+            Task::Pid(pid) => {
+                let mut path = [0u8; 32];
+                let Some(path) = proc_pid_fd_path(pid, &mut path) else { return };
+                match open_at(None, path, libc::O_DIRECTORY) {
+                    Ok(fd_dir) => Arc::new(ProcessScan {
+                        pid,
+                        fd_dir,
+                        hit: AtomicBool::new(false),
+                        gone: AtomicBool::new(false),
+                        refused: Mutex::new(None),
+                        undecided: Mutex::new(Vec::new()),
+                    }),
+                    // Kernel threads have no files; when we are not root their fd directory is refused like any
+                    // other process's, but that hides nothing, so do not report them.
+                    Err(e) if is_permission_error(&e) && is_kernel_thread(pid) => return,
+                    Err(e) => {
+                        if let Some(e) = unreadable(e) {
+                            self.found.unreadable.push((pid, e));
+                        }
+                        return;
+                    }
+                }
             }
         };
-        for entry in dirent_names(&dents.0[..len]) {
+        self.scan_piece(&process, queue);
+        // The last piece of a process to finish wraps it up.
+        if let Some(process) = Arc::into_inner(process) {
+            self.finish(process, queue);
+        }
+    }
+
+    /// Sorts out the processes noted before the wanted set was known, once it is; waits for it when too many are
+    /// waiting already, or when `last` (nothing else left to do).
+    fn settle(&mut self, queue: &Queue<'_>, last: bool) {
+        if self.undecided.is_empty() {
+            return;
+        }
+        let full = queue.undecided.load(Ordering::Relaxed) >= MAX_UNDECIDED;
+        let wanted = match self.wanted.get() {
+            Some(wanted) => wanted,
+            None if last || full => self.wanted.wait(),
+            None => return,
+        };
+        let undecided = std::mem::take(&mut self.undecided);
+        queue.undecided.fetch_sub(undecided.len(), Ordering::Relaxed);
+        let Some(wanted) = wanted else { return };
+        for process in undecided {
+            let held = std::mem::take(&mut *lock(&process.undecided));
+            for inode in held.into_iter().filter(|inode| wanted.contains(inode)) {
+                self.found.holdings.push((inode, process.pid));
+                process.hit.store(true, Ordering::Relaxed);
+            }
+            self.describe(process);
+        }
+    }
+
+    /// Reads one buffer of the fd table (queueing the rest, if any, for whichever thread is free) and resolves it.
+    fn scan_piece(&mut self, process: &Arc<ProcessScan>, queue: &Queue<'_>) {
+        if process.gone.load(Ordering::Relaxed) || lock(&process.refused).is_some() {
+            return;
+        }
+        let len = match getdents(process.fd_dir.as_fd(), &mut self.dents.0) {
+            Ok(len) => len,
+            // The process exited while we were reading its fd table.
+            Err(_) => {
+                process.gone.store(true, Ordering::Relaxed);
+                return;
+            }
+        };
+        // procfs fills the buffer until the next record does not fit, so room left for a record of the longest
+        // possible name means the listing is complete; otherwise the rest is read from the same position.
+        if len > 0 && self.dents.0.len() - len < MAX_DIRENT_LEN {
+            queue.push(Arc::clone(process));
+        }
+        // The wanted set as of this piece; until it is known, socket inodes are noted for later.
+        let wanted = self.wanted.get();
+        self.sockets.clear();
+        let mut name = [0u8; 32];
+        let mut link = [0u8; 64];
+        for entry in dirent_names(&self.dents.0[..len]) {
             if entry == b"." || entry == b".." || entry.len() >= name.len() {
                 continue;
             }
@@ -158,41 +426,64 @@ fn scan_pid(pid: u32, wanted: &HashSet<u64>) -> PidScan {
             let Ok(entry_name) = CStr::from_bytes_until_nul(&name) else {
                 continue;
             };
-            match read_link_at(fd_dir.as_fd(), entry_name, &mut link) {
+            match read_link_at(process.fd_dir.as_fd(), entry_name, &mut link) {
                 Ok(n) => {
                     if let Some(inode) = parse_socket_link(&link[..n]) {
-                        if wanted.contains(&inode) {
-                            scan.hits.push(inode);
+                        match wanted {
+                            Some(Some(wanted)) if wanted.contains(&inode) => {
+                                self.found.holdings.push((inode, process.pid));
+                                process.hit.store(true, Ordering::Relaxed);
+                            }
+                            Some(_) => {}
+                            None => self.sockets.push(inode),
                         }
                     }
                 }
                 Err(e) if is_permission_error(&e) => {
                     // Every other fd of this process will be refused too (this happens even to root for
                     // processes it may not ptrace): report the process once and stop.
-                    scan.error = Some(e);
-                    break 'read;
+                    lock(&process.refused).get_or_insert(e);
+                    break;
                 }
                 // ENOENT: the fd was closed after we listed it. Anything else: skip the fd.
                 Err(_) => {}
             }
         }
-        // procfs fills the buffer until the next record does not fit, so room for a record of the longest
-        // possible name means the listing is complete; this saves one getdents64 call per process.
-        if dents.0.len() - len >= MAX_DIRENT_LEN {
-            break;
+        if !self.sockets.is_empty() {
+            lock(&process.undecided).extend_from_slice(&self.sockets);
         }
     }
-    if !scan.hits.is_empty() {
-        // `..` of the fd directory is the `/proc/PID` directory of the same process instance (a PID reused since
-        // would be a different directory), so this is the start time of the process whose fds we just read.
-        let mut stat = [0u8; 2048];
-        match read_small_at(fd_dir.as_fd(), c"../stat", &mut stat) {
-            Ok(n) => scan.start_time = parse_stat_start_time(&stat[..n]),
-            // Exited since: it no longer holds the sockets.
-            Err(_) => scan.hits.clear(),
+
+    /// Reports a refused process; describes one that holds a wanted socket, or keeps it for later when it holds
+    /// sockets and the wanted set was not known yet.
+    fn finish(&mut self, process: ProcessScan, queue: &Queue<'_>) {
+        if let Some(e) = lock(&process.refused).take() {
+            self.found.unreadable.push((process.pid, e));
+        }
+        if process.gone.load(Ordering::Relaxed) {
+            return;
+        }
+        if !lock(&process.undecided).is_empty() {
+            queue.undecided.fetch_add(1, Ordering::Relaxed);
+            self.undecided.push(process);
+            return;
+        }
+        self.describe(process);
+    }
+
+    /// Reads the details of a process that holds a wanted socket. One that exited meanwhile is left out, and with
+    /// it its holdings.
+    fn describe(&mut self, process: ProcessScan) {
+        if process.hit.load(Ordering::Relaxed) && !process.gone.load(Ordering::Relaxed) {
+            if let Some(details) = read_details(process.fd_dir.as_fd(), process.pid, &mut self.scratch) {
+                self.found.processes.push(details);
+            }
         }
     }
-    scan
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Keeps an open error only when it means "exists but may not be read"; a vanished process is not an error.
@@ -222,9 +513,12 @@ pub fn parse_socket_link(link: &[u8]) -> Option<u64> {
 /// Size of the largest `linux_dirent64` record: 19 header bytes, a 255-byte name and its NUL, rounded up to 8.
 const MAX_DIRENT_LEN: usize = 280;
 
+/// Bytes of directory records read at once: about 1,300 fds (a record for fd 1234 takes 24 bytes).
+const DIRENT_BUF_LEN: usize = 32 * 1024;
+
 /// An 8-byte aligned buffer for `getdents64`, whose records are 8-byte aligned.
 #[repr(C, align(8))]
-struct DirentBuf([u8; 8192]);
+struct DirentBuf([u8; DIRENT_BUF_LEN]);
 
 /// Names in a buffer of `struct linux_dirent64` records (`u64 d_ino; i64 d_off; u16 d_reclen; u8 d_type;
 /// char d_name[]`, NUL-terminated), as filled by `getdents64`.
@@ -277,55 +571,93 @@ fn read_link_at(dir: BorrowedFd<'_>, name: &CStr, buf: &mut [u8]) -> io::Result<
     usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }
 
-/// Reads a small file relative to `dir` into `buf`, returning how many bytes were read (at most `buf.len()`).
-fn read_small_at(dir: BorrowedFd<'_>, name: &CStr, buf: &mut [u8]) -> io::Result<usize> {
+/// Reads a file relative to `dir` into the start of `buf` and returns its length: the content is `&buf[..len]`.
+/// `buf` is only ever grown (zero-filled), never cleared, so reading many small files costs no memset each. A read
+/// shorter than the room offered ends it: procfs files are generated whole and handed out as far as the buffer
+/// allows, so that saves the final zero-length read.
+fn read_at(dir: BorrowedFd<'_>, name: &CStr, buf: &mut Vec<u8>) -> io::Result<usize> {
     let mut file = std::fs::File::from(open_at(Some(dir), name, 0)?);
+    if buf.len() < 4096 {
+        buf.resize(4096, 0);
+    }
     let mut len = 0;
-    while len < buf.len() {
+    loop {
+        if len == buf.len() {
+            buf.resize(len * 2, 0);
+        }
         match file.read(&mut buf[len..]) {
-            Ok(0) => break,
-            Ok(n) => len += n,
+            Ok(n) => {
+                len += n;
+                if n == 0 || len < buf.len() {
+                    return Ok(len);
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
-    Ok(len)
+}
+
+/// The target of a symbolic link relative to `dir`, into the start of `buf` (grown as needed, like [`read_at`]);
+/// returns its length.
+fn read_link_vec(dir: BorrowedFd<'_>, name: &CStr, buf: &mut Vec<u8>) -> io::Result<usize> {
+    if buf.len() < 4096 {
+        buf.resize(4096, 0);
+    }
+    loop {
+        let n = read_link_at(dir, name, buf)?;
+        if n < buf.len() {
+            return Ok(n);
+        }
+        // Possibly cut: try again with more room (link targets are at most a page, PATH_MAX).
+        if buf.len() >= 64 * 1024 {
+            return Err(io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+        }
+        let len = buf.len();
+        buf.resize(len * 2, 0);
+    }
 }
 
 // ---- owner details ----
 
-/// Reads the details of one owning process. `expected_start` is the start time seen during the fd scan: when the
-/// PID now has another start time (or none), the process that held the socket has exited and the PID was reused,
-/// so `None` is returned and the PID is dropped as an owner. `user` is left `None` for the caller to fill.
-pub fn read_process(pid: u32, expected_start: Option<u64>) -> Option<Process> {
-    let dir = format!("/proc/{pid}");
-    let name = std::fs::read(format!("{dir}/comm")).ok().map(|comm| decode_bytes(trim_newline(&comm)));
-    let exe = std::fs::read_link(format!("{dir}/exe")).ok().map(|p| decode_bytes(p.as_os_str().as_bytes()));
-    let cmdline = std::fs::read(format!("{dir}/cmdline")).map(|c| decode_bytes(&join_cmdline(&c))).unwrap_or_default();
-    let uid = std::fs::read(format!("{dir}/status")).ok().and_then(|s| parse_status_uid(&s));
-    // Read the start time last. If it is still the one seen by the fd scan, that process was alive from the scan
-    // until now, so its PID cannot have been reused in between and every file above was its own. Otherwise the
-    // PID was (or is being) recycled and some of them may describe the newcomer.
-    let start_time = read_start_time(&dir)?;
-    if expected_start.is_some_and(|expected| expected != start_time) {
+/// Reads the details of the process whose `/proc/PID/fd` is open as `fd_dir`, through that descriptor, so every
+/// file belongs to the process whose fds were just read even if the PID has been reused since. `../stat` is read
+/// last: if it still reads, the process was alive throughout and the other files were complete; otherwise `None`
+/// (it exited, and no longer holds its sockets). `user` is left `None` for the caller to fill.
+fn read_details(fd_dir: BorrowedFd<'_>, pid: u32, buf: &mut Vec<u8>) -> Option<Process> {
+    let exe = read_link_vec(fd_dir, c"../exe", buf).ok().map(|n| decode_bytes(&buf[..n]));
+    let cmdline =
+        read_at(fd_dir, c"../cmdline", buf).map(|n| decode_bytes(&join_cmdline(&buf[..n]))).unwrap_or_default();
+    let uid = read_at(fd_dir, c"../status", buf).ok().and_then(|n| parse_status_uid(&buf[..n]));
+    let stat_len = read_at(fd_dir, c"../stat", buf).ok()?;
+    let stat = &buf[..stat_len];
+    let start_time = parse_stat_start_time(stat)?;
+    let name = decode_bytes(stat_comm(stat)?);
+    Some(Process { pid, name, exe, cmdline, user: None, uid, start_time: Some(start_time), container: None })
+}
+
+/// The command name in `/proc/PID/stat`: everything between the `(` after the PID and the last `)` (the name may
+/// itself contain parentheses, spaces and newlines). The same bytes as `/proc/PID/comm` without its newline.
+fn stat_comm(stat: &[u8]) -> Option<&[u8]> {
+    let open = stat.iter().position(|&b| b == b'(')?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    stat.get(open + 1..close)
+}
+
+/// Reads the details of `pid` by path (`/proc/PID`). When `expected_start` is given and the PID now has another
+/// start time, the PID was reused: `None`.
+#[cfg(test)]
+fn read_process(pid: u32, expected_start: Option<u64>) -> Option<Process> {
+    let mut path = [0u8; 32];
+    let fd_dir = open_at(None, proc_pid_fd_path(pid, &mut path)?, libc::O_DIRECTORY | libc::O_PATH).ok()?;
+    let process = read_details(fd_dir.as_fd(), pid, &mut Vec::new())?;
+    if expected_start.is_some_and(|expected| Some(expected) != process.start_time) {
         return None;
     }
-    Some(Process {
-        pid,
-        name: name.unwrap_or_default(),
-        exe,
-        cmdline,
-        user: None,
-        uid,
-        start_time: Some(start_time),
-        container: None,
-    })
+    Some(process)
 }
 
-fn read_start_time(dir: &str) -> Option<u64> {
-    parse_stat_start_time(&std::fs::read(format!("{dir}/stat")).ok()?)
-}
-
+#[cfg(test)]
 fn trim_newline(bytes: &[u8]) -> &[u8] {
     bytes.strip_suffix(b"\n").unwrap_or(bytes)
 }
@@ -371,15 +703,6 @@ pub fn parse_status_uid(status: &[u8]) -> Option<u32> {
     parse_decimal(first)
 }
 
-/// Reads the details of every owning PID in parallel; PIDs that exited or were replaced are left out.
-pub fn read_processes(pids: &[(u32, Option<u64>)]) -> HashMap<u32, Process> {
-    parallel_map(pids, |&(pid, start)| read_process(pid, start))
-        .into_iter()
-        .flatten()
-        .map(|process| (process.pid, process))
-        .collect()
-}
-
 // ---- /proc mount options ----
 
 /// True when the last procfs mounted on `/proc` in `mounts` (the text of `/proc/mounts`) has a `hidepid=` option
@@ -415,6 +738,29 @@ mod tests {
         assert_eq!(parse_stat_start_time(plain), Some(12));
         assert_eq!(parse_stat_start_time(b"1 (x) S 0 1"), None);
         assert_eq!(parse_stat_start_time(b"no paren"), None);
+    }
+
+    #[test]
+    fn stat_comm_is_the_comm_file() {
+        let stat = b"4242 (evil) (x) 1 2) S 1 4242 4242 0 -1 4194560 1 2 3 4 5 6 7 8 20 0 1 0 987654 1000 100\n";
+        assert_eq!(stat_comm(stat), Some(&b"evil) (x) 1 2"[..]));
+        assert_eq!(stat_comm(b"1 (a\nb) S"), Some(&b"a\nb"[..]));
+        assert_eq!(stat_comm(b"1 () S"), Some(&b""[..]));
+        assert_eq!(stat_comm(b"no parens"), None);
+        assert_eq!(stat_comm(b"1 )x( S"), None);
+        // On this kernel: the same bytes as /proc/PID/comm, also for a name with a newline, a backslash, a
+        // parenthesis and a byte that is not UTF-8 (comm is per thread: set and read on one thread).
+        std::thread::spawn(|| {
+            let name = b"a\nb\\c) (\xff\0";
+            // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes from a live buffer.
+            assert_eq!(unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) }, 0);
+            let comm = std::fs::read("/proc/thread-self/comm").unwrap();
+            let stat = std::fs::read("/proc/thread-self/stat").unwrap();
+            assert_eq!(stat_comm(&stat), Some(trim_newline(&comm)));
+            assert_eq!(trim_newline(&comm), &name[..name.len() - 1]);
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]
@@ -496,27 +842,23 @@ mod tests {
         assert!(!hidepid_in_mounts("proc /proc proc rw,hidepid=2 0 0\nproc /proc proc rw 0 0\n"));
     }
 
-    #[test]
-    fn parallel_map_visits_every_item_once() {
-        let items: Vec<u32> = (0..1000).collect();
-        let mut out = parallel_map(&items, |&i| i * 2);
-        out.sort_unstable();
-        assert_eq!(out, items.iter().map(|i| i * 2).collect::<Vec<_>>());
-        assert!(parallel_map(&[] as &[u32], |&i| i).is_empty());
+    fn own_inode(fd: &impl AsRawFd) -> u64 {
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
+        parse_socket_link(link.as_os_str().as_encoded_bytes()).unwrap()
     }
 
     #[test]
     fn scan_finds_own_socket_and_details() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let link = std::fs::read_link(format!("/proc/self/fd/{}", listener.as_raw_fd())).unwrap();
-        let inode = parse_socket_link(link.as_os_str().as_bytes()).unwrap();
-        let scan = scan_owners(&HashSet::from([inode])).unwrap();
+        let inode = own_inode(&listener);
+        let scan = scan_owners(InodeSet::from_iter([inode])).unwrap();
         let me = std::process::id();
-        assert_eq!(scan.owners.get(&inode), Some(&vec![me]));
-        let start = scan.start_times[&me];
+        assert_eq!(scan.holdings, vec![(inode, me)]);
+        assert_eq!(scan.processes.len(), 1);
+        let process = &scan.processes[0];
+        assert_eq!(process.pid, me);
+        let start = process.start_time;
         assert!(start.is_some());
-
-        let process = read_process(me, start).unwrap();
         let comm = std::fs::read("/proc/self/comm").unwrap();
         assert_eq!(process.name.as_bytes(), trim_newline(&comm));
         // SAFETY: getuid has no preconditions and cannot fail.
@@ -524,7 +866,70 @@ mod tests {
         let exe = std::env::current_exe().unwrap();
         assert_eq!(process.exe.as_deref(), exe.to_str());
         assert!(!process.cmdline.is_empty());
-        // A different start time means the PID was reused: the owner is dropped.
+        assert_eq!(process.user, None);
+
+        // The same details by path; a different start time means the PID was reused: the owner is dropped.
+        assert_eq!(read_process(me, start).as_ref(), Some(process));
         assert!(read_process(me, start.map(|s| s + 1)).is_none());
+    }
+
+    /// The wanted set arrives while the scan runs: what was noted before is sorted out then; a scan called off
+    /// returns without waiting; an empty set finds nothing.
+    #[test]
+    fn scan_works_when_the_wanted_set_comes_late_or_never() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let inode = own_inode(&listener);
+        let me = std::process::id();
+        for delay in [0, 5, 50] {
+            let wanted = Wanted::default();
+            let (value, scan) = scan_owners_during(&wanted, || {
+                std::thread::sleep(std::time::Duration::from_millis(delay));
+                wanted.set(Some(InodeSet::from_iter([inode])));
+                delay
+            });
+            let scan = scan.unwrap();
+            assert_eq!(value, delay);
+            assert_eq!(scan.holdings, vec![(inode, me)], "delay {delay} ms");
+            assert_eq!(scan.processes.len(), 1);
+        }
+        let called_off = Wanted::default();
+        let ((), scan) = scan_owners_during(&called_off, || drop(CallOffUnlessSet(&called_off)));
+        assert!(scan.unwrap().holdings.is_empty());
+        assert!(scan_owners(InodeSet::default()).unwrap().processes.is_empty());
+    }
+
+    /// A fd table larger than one getdents64 buffer is read in pieces, possibly by several threads; every piece is
+    /// resolved and the process is described once.
+    #[test]
+    fn scan_reads_big_fd_tables_in_pieces() {
+        let first = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let wanted_fds = DIRENT_BUF_LEN / 24 * 2 + 100;
+        let (soft, hard) = fd_limits();
+        if soft < (wanted_fds + 512) as u64 && !raise_fd_limit((wanted_fds + 512) as u64, hard) {
+            eprintln!("skipped: cannot raise RLIMIT_NOFILE to {}", wanted_fds + 512);
+            return;
+        }
+        let dups: Vec<OwnedFd> = (0..wanted_fds).map(|_| first.as_fd().try_clone_to_owned().unwrap()).collect();
+        let last = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let scan = scan_owners(InodeSet::from_iter([own_inode(&first), own_inode(&last)])).unwrap();
+        let me = std::process::id();
+        let mut expected = vec![(own_inode(&first), me), (own_inode(&last), me)];
+        expected.sort_unstable();
+        assert_eq!(scan.holdings, expected);
+        assert_eq!(scan.processes.iter().filter(|p| p.pid == me).count(), 1);
+        drop(dups);
+    }
+
+    fn fd_limits() -> (u64, u64) {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit writes one rlimit struct we own.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
+        (limit.rlim_cur, limit.rlim_max)
+    }
+
+    fn raise_fd_limit(soft: u64, hard: u64) -> bool {
+        let limit = libc::rlimit { rlim_cur: soft.min(hard), rlim_max: hard };
+        // SAFETY: setrlimit reads one rlimit struct we own.
+        soft <= hard && unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } == 0
     }
 }

@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# Benchmark harness: portwarden against ss, netstat and lsof on the same synthetic load, interleaved, in rounds.
+#
+#   benches/run.sh [--rounds N] [--runs N] [--quick] [--out DIR] [--skip-large] [--skip-established]
+#   PORTWARDEN_BIN=/path/to/portwarden benches/run.sh ...   (measure that binary instead of building one)
+#   PORTWARDEN_BEFORE=/path/to/old/portwarden benches/run.sh ...   (also time that one's JSON listing, side by side)
+#
+# Builds the release binary, installs hyperfine / lsof / net-tools / time with apt-get when missing (as root), then:
+#   1. 200 processes x 30 listeners (6,000 sockets): portwarden (JSON, table, explain of a free port), ss -tulpn,
+#      ss -tuln, netstat -tulpn, lsof -nP -iTCP -iUDP.
+#   2. the same plus 8,000 ESTABLISHED loopback connections, alternating with (1) round by round.
+#   3. 500 processes x 40 listeners (20,000 sockets): portwarden JSON, ss -tulpn, netstat -tulpn, lsof; then peak RSS
+#      of each with /usr/bin/time -v.
+# Each round is one hyperfine invocation over all commands of the scenario, one after another; rounds repeat that, so
+# drifts of a busy machine hit every tool alike. Medians pool every run of every round. Results (hyperfine JSON and Markdown per round, summary.md)
+# go to DIR (default: a new directory under /tmp). The load generator (benches/load.py) is always torn down, also
+# on Ctrl-C.
+set -euo pipefail
+
+ROUNDS=5
+RUNS=10
+OUT=""
+LARGE=1
+ESTABLISHED=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --rounds) ROUNDS="$2"; shift 2 ;;
+        --runs) RUNS="$2"; shift 2 ;;
+        --quick) ROUNDS=2; RUNS=5; shift ;;
+        --out) OUT="$2"; shift 2 ;;
+        --skip-large) LARGE=0; shift ;;
+        --skip-established) ESTABLISHED=0; shift ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+REPO="$(dirname "$HERE")"
+OUT="${OUT:-$(mktemp -d /tmp/portwarden-bench.XXXXXX)}"
+mkdir -p "$OUT"
+
+# ---- tools ----
+need=()
+command -v hyperfine >/dev/null || need+=(hyperfine)
+command -v lsof >/dev/null || need+=(lsof)
+command -v netstat >/dev/null || need+=(net-tools)
+command -v ss >/dev/null || need+=(iproute2)
+[ -x /usr/bin/time ] || need+=(time)
+command -v python3 >/dev/null || need+=(python3)
+if [ ${#need[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "run.sh: missing ${need[*]}; run as root (or install them) to continue" >&2
+        exit 2
+    fi
+    echo "run.sh: installing ${need[*]}" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if [ "$(id -u)" -ne 0 ]; then
+    echo "run.sh: warning: not root; every tool will miss other users' processes" >&2
+fi
+
+# ---- build (or PORTWARDEN_BIN=path to measure a binary built elsewhere) ----
+if [ -n "${PORTWARDEN_BIN:-}" ]; then
+    PW="$PORTWARDEN_BIN"
+else
+    (cd "$REPO" && cargo build --release --quiet --bin portwarden)
+    PW="${CARGO_TARGET_DIR:-$REPO/target}/release/portwarden"
+fi
+[ -x "$PW" ] || { echo "run.sh: no binary at $PW" >&2; exit 2; }
+
+# ---- load ----
+LOADS=()
+stop_load() {
+    local pgid="$1"
+    kill -TERM -- "-$pgid" 2>/dev/null || kill -TERM "$pgid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 -- "-$pgid" 2>/dev/null || return 0; sleep 0.1; done
+    kill -KILL -- "-$pgid" 2>/dev/null || true
+    wait "$pgid" 2>/dev/null || true
+}
+cleanup() {
+    for pgid in "${LOADS[@]}"; do stop_load "$pgid"; done
+    LOADS=()
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start_load NAME ARGS...: starts benches/load.py in its own process group, waits until it is ready, sets LOAD_PGID.
+start_load() {
+    local name="$1"; shift
+    local ready="$OUT/$name.pgid"
+    rm -f "$ready"
+    # load.py makes itself a process-group leader, so its pid is the group id.
+    python3 "$HERE/load.py" --ready-file "$ready" "$@" >"$OUT/$name.log" 2>&1 &
+    local pid=$!
+    LOADS+=("$pid")
+    for _ in $(seq 600); do
+        [ -s "$ready" ] && break
+        kill -0 "$pid" 2>/dev/null || { cat "$OUT/$name.log" >&2; echo "run.sh: load $name failed" >&2; exit 1; }
+        sleep 0.1
+    done
+    [ -s "$ready" ] || { echo "run.sh: load $name not ready after 60 s" >&2; exit 1; }
+    LOAD_PGID="$(cat "$ready")"
+    [ "$LOAD_PGID" = "$pid" ] || { echo "run.sh: load $name: unexpected process group $LOAD_PGID" >&2; exit 1; }
+    sleep 1 # let the machine settle
+}
+end_load() {
+    stop_load "$1"
+    local kept=()
+    for p in "${LOADS[@]}"; do [ "$p" = "$1" ] || kept+=("$p"); done
+    LOADS=("${kept[@]+"${kept[@]}"}")
+}
+
+# hyperfine_round SCENARIO ROUND COMMAND...
+hyperfine_round() {
+    local scenario="$1" round="$2"; shift 2
+    hyperfine -N --style none --warmup 2 --runs "$RUNS" \
+        --export-json "$OUT/$scenario.round$round.json" --export-markdown "$OUT/$scenario.round$round.md" \
+        "$@" >/dev/null
+}
+
+machine() {
+    echo "- CPU: $(nproc) x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+    echo "- memory: $(free -m | awk '/^Mem:/ {print $2}') MiB; kernel $(uname -r)"
+    echo "- $(hyperfine --version); $(ss --version 2>&1 | head -1); netstat $(netstat --version 2>&1 | head -1 | awk '{print $2}'); lsof $(lsof -v 2>&1 | awk '/^ *revision:/ {print $2; exit}')"
+    echo "- portwarden $("$PW" --version | awk '{print $2}') at $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+}
+
+PWJ="$PW list --format json"
+SS_P="ss -tulpn"
+COMMANDS_6K=("$PWJ" "$PW list" "$PW explain 1" "$SS_P" "ss -tuln" "netstat -tulpn" "lsof -nP -iTCP -iUDP")
+BEFORE=()
+if [ -n "${PORTWARDEN_BEFORE:-}" ]; then
+    BEFORE=("$PORTWARDEN_BEFORE list --format json")
+    COMMANDS_6K+=("$PORTWARDEN_BEFORE explain 1")
+fi
+
+echo "run.sh: results in $OUT" >&2
+machine >"$OUT/machine.md"
+
+# ---- 6,000 sockets, with and without 8,000 established connections ----
+start_load listen6k --procs 200 --listeners 30
+L6K="$LOAD_PGID"
+echo "processes on the machine: $(ls /proc | grep -c '^[0-9]')" >>"$OUT/machine.md"
+for round in $(seq "$ROUNDS"); do
+    echo "run.sh: 6,000 sockets, round $round/$ROUNDS" >&2
+    hyperfine_round s6k "$round" "${COMMANDS_6K[@]}" "${BEFORE[@]+"${BEFORE[@]}"}"
+    if [ "$ESTABLISHED" = 1 ]; then
+        start_load estab --procs 0 --established 8000
+        EST="$LOAD_PGID"
+        echo "run.sh: 6,000 sockets + 8,000 established connections, round $round/$ROUNDS" >&2
+        hyperfine_round s6k-estab "$round" "$PWJ" "$SS_P" "${BEFORE[@]+"${BEFORE[@]}"}"
+        end_load "$EST"
+    fi
+done
+end_load "$L6K"
+
+# ---- 20,000 sockets ----
+if [ "$LARGE" = 1 ]; then
+    start_load listen20k --procs 500 --listeners 40
+    L20K="$LOAD_PGID"
+    for round in $(seq "$ROUNDS"); do
+        echo "run.sh: 20,000 sockets, round $round/$ROUNDS" >&2
+        hyperfine_round s20k "$round" "$PWJ" "$SS_P" "netstat -tulpn" "lsof -nP -iTCP -iUDP" \
+            "${BEFORE[@]+"${BEFORE[@]}"}"
+    done
+    for cmd in "$PWJ" "$SS_P" "netstat -tulpn" "lsof -nP -iTCP -iUDP" "${BEFORE[@]+"${BEFORE[@]}"}"; do
+        # shellcheck disable=SC2086
+        rss=$(/usr/bin/time -v $cmd 2>&1 >/dev/null | awk -F': ' '/Maximum resident set size/ {print $2}')
+        printf '%s\t%s\n' "$cmd" "$rss" >>"$OUT/rss20k.tsv"
+    done
+    end_load "$L20K"
+fi
+
+python3 "$HERE/summarise.py" "$OUT" "$PW" "${PORTWARDEN_BEFORE:-}" | tee "$OUT/summary.md"

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Summarises a benches/run.sh result directory: medians over every run of every round, ratios, targets.
+
+    summarise.py DIR PORTWARDEN_BINARY [BEFORE_BINARY]
+
+Reads DIR/SCENARIO.roundN.json (hyperfine --export-json), DIR/rss20k.tsv and DIR/machine.md; prints Markdown.
+Python 3 standard library only.
+"""
+
+import glob
+import json
+import os
+import re
+import statistics
+import sys
+
+SCENARIOS = [
+    ("s6k", "6,000 sockets / 200 processes"),
+    ("s6k-estab", "6,000 sockets / 200 processes + 8,000 established connections"),
+    ("s20k", "20,000 sockets / 500 processes"),
+]
+SS = "ss -tulpn"
+LSOF = "lsof -nP -iTCP -iUDP"
+
+
+def load(directory, scenario, binary, before):
+    """{command: {"times": [...], "rounds": [median per round]}} in first-seen order."""
+    results = {}
+    files = glob.glob(os.path.join(directory, f"{scenario}.round*.json"))
+    files.sort(key=lambda f: int(re.search(r"round(\d+)", f).group(1)))
+    for path in files:
+        with open(path) as f:
+            data = json.load(f)
+        for r in data["results"]:
+            command = r["command"]
+            if before:
+                command = command.replace(before, "portwarden-before")
+            command = command.replace(binary, "portwarden")
+            entry = results.setdefault(command, {"times": [], "rounds": []})
+            entry["times"].extend(r["times"])
+            entry["rounds"].append(statistics.median(r["times"]))
+    return results
+
+
+def ms(seconds):
+    return f"{seconds * 1000:.1f}"
+
+
+def ratio_cell(results, command, reference):
+    if reference not in results or command == reference:
+        return ""
+    mine, theirs = results[command], results[reference]
+    overall = statistics.median(mine["times"]) / statistics.median(theirs["times"])
+    per_round = [a / b for a, b in zip(mine["rounds"], theirs["rounds"])]
+    if len(per_round) > 1:
+        return f"{overall:.2f} ({min(per_round):.2f}-{max(per_round):.2f})"
+    return f"{overall:.2f}"
+
+
+def main():
+    directory, binary = sys.argv[1], sys.argv[2]
+    before = sys.argv[3] if len(sys.argv) > 3 else ""
+    out = []
+    machine = os.path.join(directory, "machine.md")
+    if os.path.exists(machine):
+        out.append("Machine:\n")
+        out.append(open(machine).read().rstrip() + "\n")
+    medians = {}
+    for scenario, title in SCENARIOS:
+        results = load(directory, scenario, binary, before)
+        if not results:
+            continue
+        rounds = max(len(r["rounds"]) for r in results.values())
+        runs = max(len(r["times"]) for r in results.values())
+        out.append(f"### {title}\n")
+        out.append(f"{rounds} rounds, {runs} runs per command in all; ratios are of medians (per-round range).\n")
+        out.append("| Command | Median ms | Min ms | vs `ss -tulpn` | vs `lsof` |")
+        out.append("|---|---:|---:|---:|---:|")
+        for command, r in results.items():
+            medians[(scenario, command)] = statistics.median(r["times"])
+            out.append(
+                f"| `{command}` | {ms(statistics.median(r['times']))} | {ms(min(r['times']))} "
+                f"| {ratio_cell(results, command, SS)} | {ratio_cell(results, command, LSOF)} |"
+            )
+        out.append("")
+
+    rss = {}
+    rss_path = os.path.join(directory, "rss20k.tsv")
+    if os.path.exists(rss_path):
+        out.append("### Peak RSS at 20,000 sockets (`/usr/bin/time -v`)\n")
+        out.append("| Command | Max RSS MiB |")
+        out.append("|---|---:|")
+        for line in open(rss_path):
+            command, kib = line.rstrip("\n").split("\t")
+            if before:
+                command = command.replace(before, "portwarden-before")
+            command = command.replace(binary, "portwarden")
+            rss[command] = int(kib) / 1024
+            out.append(f"| `{command}` | {rss[command]:.1f} |")
+        out.append("")
+
+    pw = "portwarden list --format json"
+    checks = []
+
+    def check(label, value, limit, fmt="{:.2f}"):
+        if value is not None:
+            verdict = "met" if value <= limit else "MISSED"
+            checks.append(f"| {label} | {fmt.format(value)} | <= {fmt.format(limit)} | {verdict} |")
+
+    def get(scenario, command):
+        return medians.get((scenario, command))
+
+    def ratio(a, b):
+        return a / b if a is not None and b is not None else None
+
+    check("6k: JSON list / `ss -tulpn`", ratio(get("s6k", pw), get("s6k", SS)), 0.4)
+    check("6k: JSON list / `lsof`", ratio(get("s6k", pw), get("s6k", LSOF)), 0.2)
+    check("20k: JSON list / `ss -tulpn`", ratio(get("s20k", pw), get("s20k", SS)), 0.4)
+    growth = ratio(get("s20k", pw), get("s6k", pw))
+    check("20k / 6k time (sockets x3.33)", growth, 20000 / 6000)
+    check("6k + 8k established / 6k", ratio(get("s6k-estab", pw), get("s6k", pw)), 1.10)
+    explain = get("s6k", "portwarden explain 1")
+    check("explain of a free port (ms)", explain * 1000 if explain else None, 5.0, "{:.1f}")
+    if pw in rss:
+        check("peak RSS at 20k (MiB)", rss[pw], 20.0, "{:.1f}")
+    if checks:
+        out.append("### Targets\n")
+        out.append("| Target | Measured | Limit | |")
+        out.append("|---|---:|---:|---|")
+        out.extend(checks)
+        out.append("")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,727 @@
+//! `list --format json`, written by hand and streamed: byte for byte what `serde_json::to_writer_pretty` makes of
+//! a [`Report`] (the tests below hold it to that), but one listener at a time and several times faster.
+//!
+//! A listing of thousands of sockets is megabytes of JSON, most of it the same few things over and over: a process
+//! with 30 sockets appears 30 times, and a registry row covering a range of ports appears under every listener in
+//! it. Each process and each registry row is therefore serialised once, at the indentation where it appears, and
+//! copied after that. Everything else is written straight into a buffer that goes to the output in 64 KiB pieces,
+//! with the key names and indentation as constant byte strings. The summary at the end is small and goes through
+//! serde.
+
+use std::io::{self, Write};
+use std::sync::Arc;
+
+use crate::classify::Flag;
+use crate::model::Process;
+use crate::model::{Inventory, OwnedSocket};
+use crate::registry::Record;
+use crate::registry::Registry;
+use crate::report::{self, Listener, Report, Summary, Tally, SCHEMA_VERSION};
+use rustc_hash::FxHashMap as HashMap;
+
+/// Bytes gathered before they are handed to the output.
+const CHUNK: usize = 64 * 1024;
+
+/// Writes a whole report (for listings that had to be materialised, e.g. sorted by severity).
+pub fn write_report(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
+    let mut listing = JsonListing::begin(out)?;
+    for l in &report.listeners {
+        listing.listener(l)?;
+    }
+    listing.end(&report.summary)
+}
+
+/// Listeners per block in [`write_inventory`]: about 350 KiB of JSON.
+const BLOCK: usize = 256;
+
+/// Writes `list --format json` for an inventory: the same bytes as [`report::stream`] into a [`JsonListing`], but
+/// listeners are built and rendered on two threads, in blocks of [`BLOCK`] that alternate between this thread
+/// and a helper and are written out in order (two blocks in memory at a time). Returns the summary, already
+/// written.
+pub fn write_inventory<'r>(
+    out: &mut dyn Write,
+    inventory: Inventory,
+    registry: &'r Registry,
+    user_name: &mut dyn FnMut(u32) -> Option<String>,
+    keep: &(dyn Fn(&Listener<'r>) -> bool + Sync),
+    hint: &str,
+) -> io::Result<Summary> {
+    write_in_blocks(out, inventory, registry, user_name, keep, hint, BLOCK)
+}
+
+fn write_in_blocks<'r>(
+    out: &mut dyn Write,
+    inventory: Inventory,
+    registry: &'r Registry,
+    user_name: &mut dyn FnMut(u32) -> Option<String>,
+    keep: &(dyn Fn(&Listener<'r>) -> bool + Sync),
+    hint: &str,
+    block: usize,
+) -> io::Result<Summary> {
+    let Inventory { sockets, warnings, owners_partly_hidden, namespaces } = inventory;
+    let mut items = report::in_report_order(sockets);
+    // The socket owners' names, looked up once here so that both threads can read them.
+    let mut names: HashMap<u32, Option<String>> = HashMap::default();
+    for (_, owned) in &items {
+        if let Some(uid) = owned.socket.uid {
+            names.entry(uid).or_insert_with(|| user_name(uid));
+        }
+    }
+    let name = |uid: u32| names.get(&uid).cloned().flatten();
+    // Renders a block into `bytes` (cleared first; reused, so its pages are touched once). Each item's address (if
+    // written already) and processes are moved out, the rest of its socket copied (no interface name is long).
+    let render = |writer: &mut ListenerWriter<'r>,
+                  block: &mut [(Option<String>, OwnedSocket)],
+                  mut bytes: Vec<u8>|
+     -> Rendered {
+        bytes.clear();
+        let mut tally = Tally::default();
+        for (address, owned) in block {
+            let owned = OwnedSocket { socket: owned.socket.clone(), processes: std::mem::take(&mut owned.processes) };
+            let l = report::listener_at(owned, std::mem::take(address), registry, &mut |uid| name(uid));
+            if keep(&l) {
+                tally.add(&l);
+                writer.write(&mut bytes, &l, false);
+            }
+        }
+        (bytes, tally)
+    };
+
+    let mut listing = JsonListing::begin(out)?;
+    let mut tally = Tally::default();
+    let mut writer = ListenerWriter::default();
+    let mut mine = Vec::new();
+    std::thread::scope(|scope| -> io::Result<()> {
+        // Every other block goes to the helper, which sends its JSON back; main sends the buffer back for reuse.
+        let (work, helper_work) = std::sync::mpsc::channel::<(&mut [(Option<String>, OwnedSocket)], Vec<u8>)>();
+        let (helper_done, done) = std::sync::mpsc::sync_channel::<Rendered>(1);
+        let helper = if items.len() > block {
+            std::thread::Builder::new()
+                .spawn_scoped(scope, move || {
+                    let mut writer = ListenerWriter::default();
+                    for (block, bytes) in helper_work {
+                        // The receiver is gone when writing failed: stop.
+                        if helper_done.send(render(&mut writer, block, bytes)).is_err() {
+                            break;
+                        }
+                    }
+                })
+                .ok()
+        } else {
+            None
+        };
+        let stopped = || io::Error::other("the JSON helper thread stopped");
+        let mut theirs = Vec::new();
+        let mut blocks = items.chunks_mut(block.max(1));
+        while let Some(block) = blocks.next() {
+            // The next block goes to the helper first, so that both are rendered at once; then they are written
+            // in order.
+            let handed = match helper.as_ref().and_then(|_| blocks.next()) {
+                Some(next) => {
+                    work.send((next, std::mem::take(&mut theirs))).map_err(|_| stopped())?;
+                    true
+                }
+                None => false,
+            };
+            let (bytes, part) = render(&mut writer, block, std::mem::take(&mut mine));
+            listing.block(&bytes)?;
+            tally.merge(&part);
+            mine = bytes;
+            if handed {
+                let (bytes, part) = done.recv().map_err(|_| stopped())?;
+                listing.block(&bytes)?;
+                tally.merge(&part);
+                theirs = bytes;
+            }
+        }
+        Ok(())
+    })?;
+    let mut summary = tally.summary(warnings, owners_partly_hidden, hint, registry.info().clone());
+    summary.namespaces = namespaces;
+    listing.end(&summary)?;
+    Ok(summary)
+}
+
+/// A block of listeners rendered as JSON, and their counts.
+type Rendered = (Vec<u8>, Tally);
+
+/// A report being written: [`begin`](Self::begin), one [`listener`](Self::listener) call per listener in order,
+/// then [`end`](Self::end) with the summary.
+pub struct JsonListing<'a, 'r> {
+    out: &'a mut dyn Write,
+    buf: Vec<u8>,
+    first: bool,
+    writer: ListenerWriter<'r>,
+}
+
+impl<'a, 'r> JsonListing<'a, 'r> {
+    /// Writes the opening of the report, up to the start of the listener array.
+    pub fn begin(out: &'a mut dyn Write) -> io::Result<Self> {
+        let mut listing = JsonListing {
+            out,
+            buf: Vec::with_capacity(CHUNK + 8 * 1024),
+            first: true,
+            writer: ListenerWriter::default(),
+        };
+        listing.buf.extend_from_slice(b"{\n  \"schema_version\": ");
+        push_u64(&mut listing.buf, u64::from(SCHEMA_VERSION));
+        listing.buf.extend_from_slice(b",\n  \"listeners\": [");
+        Ok(listing)
+    }
+
+    /// Writes one listener.
+    pub fn listener(&mut self, l: &Listener<'r>) -> io::Result<()> {
+        self.writer.write(&mut self.buf, l, self.first);
+        self.first = false;
+        self.flush_full()
+    }
+
+    /// Writes listeners rendered by [`ListenerWriter::write`] as not first. A big block goes straight to the
+    /// output, not through the buffer.
+    fn block(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let bytes = match bytes.strip_prefix(b",") {
+            // The very first listener of the array has no comma before it.
+            Some(rest) if self.first => rest,
+            _ => bytes,
+        };
+        self.first &= bytes.is_empty();
+        if bytes.len() < CHUNK {
+            self.buf.extend_from_slice(bytes);
+            return self.flush_full();
+        }
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        self.out.write_all(bytes)
+    }
+
+    fn flush_full(&mut self) -> io::Result<()> {
+        if self.buf.len() >= CHUNK {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Closes the listener array, writes the summary and the closing brace and a newline.
+    pub fn end(mut self, summary: &Summary) -> io::Result<()> {
+        self.buf.extend_from_slice(if self.first { b"],\n  \"summary\": " } else { b"\n  ],\n  \"summary\": " });
+        // serde's pretty form of the summary at top level, indented one more level: JSON strings hold no raw
+        // newline, so every newline in it starts a line of indentation.
+        let summary = serde_json::to_vec_pretty(summary).map_err(io::Error::from)?;
+        for (i, line) in summary.split(|&c| c == b'\n').enumerate() {
+            if i > 0 {
+                self.buf.extend_from_slice(b"\n  ");
+            }
+            self.buf.extend_from_slice(line);
+        }
+        self.buf.extend_from_slice(b"\n}\n");
+        self.out.write_all(&self.buf)
+    }
+}
+
+/// Writes listeners as they appear in the report's `listeners` array, with the caches that make that cheap. One
+/// per thread.
+#[derive(Default)]
+pub struct ListenerWriter<'r> {
+    /// Each process's object as it appears in a listener's `processes`, by record (the `Arc` keeps the address
+    /// from being reused while the cache lives).
+    processes: HashMap<*const Process, (Arc<Process>, Vec<u8>)>,
+    /// Each registry row's object as it appears in `iana.entries`, by where its text lives.
+    records: HashMap<(usize, usize), (Record<'r>, Vec<u8>)>,
+    scratch: Vec<u8>,
+}
+
+impl<'r> ListenerWriter<'r> {
+    /// Appends one listener to `b`, preceded by the separator (`,` unless `first`) and indentation.
+    pub fn write(&mut self, b: &mut Vec<u8>, l: &Listener<'r>, first: bool) {
+        b.extend_from_slice(if first { b"\n    {" } else { b",\n    {" });
+        b.extend_from_slice(b"\n      \"protocol\": ");
+        push_plain(b, l.protocol.as_str());
+        b.extend_from_slice(b",\n      \"family\": ");
+        b.extend_from_slice(match l.family {
+            crate::model::Family::Ipv4 => b"\"ipv4\"",
+            crate::model::Family::Ipv6 => b"\"ipv6\"",
+        });
+        b.extend_from_slice(b",\n      \"address\": ");
+        push_str(b, &l.address);
+        b.extend_from_slice(b",\n      \"port\": ");
+        push_u64(b, u64::from(l.port));
+        b.extend_from_slice(b",\n      \"dual_stack\": ");
+        push_bool(b, l.dual_stack);
+        b.extend_from_slice(b",\n      \"ipv4_mapped\": ");
+        push_bool(b, l.ipv4_mapped);
+        b.extend_from_slice(b",\n      \"interface\": ");
+        push_opt_str(b, l.interface.as_deref());
+        b.extend_from_slice(b",\n      \"netns\": ");
+        match &l.netns {
+            None => b.extend_from_slice(b"null"),
+            Some(netns) => {
+                b.extend_from_slice(b"{\n        \"inode\": ");
+                push_u64(b, netns.inode);
+                b.extend_from_slice(b",\n        \"name\": ");
+                push_opt_str(b, netns.name.as_deref());
+                b.extend_from_slice(b",\n        \"current\": ");
+                push_bool(b, netns.current);
+                b.extend_from_slice(b"\n      }");
+            }
+        }
+        b.extend_from_slice(b",\n      \"exposure\": ");
+        push_plain(b, l.exposure.as_str());
+        b.extend_from_slice(b",\n      \"processes\": [");
+        for (i, p) in l.processes.iter().enumerate() {
+            b.extend_from_slice(if i == 0 { b"\n        " } else { b",\n        " });
+            let (_, json) = self.processes.entry(Arc::as_ptr(p)).or_insert_with(|| (Arc::clone(p), process_json(p)));
+            b.extend_from_slice(json);
+        }
+        b.extend_from_slice(if l.processes.is_empty() { b"]" } else { b"\n      ]" });
+        b.extend_from_slice(b",\n      \"uid\": ");
+        push_opt_u64(b, l.uid.map(u64::from));
+        b.extend_from_slice(b",\n      \"user\": ");
+        push_opt_str(b, l.user.as_deref());
+        b.extend_from_slice(b",\n      \"range\": ");
+        push_plain(b, l.range.as_str());
+        b.extend_from_slice(b",\n      \"iana\": {\n        \"status\": ");
+        push_plain(b, l.iana.status.as_str());
+        b.extend_from_slice(b",\n        \"services\": [");
+        for (i, service) in l.iana.services.iter().enumerate() {
+            b.extend_from_slice(if i == 0 { b"\n          " } else { b",\n          " });
+            push_str(b, service);
+        }
+        b.extend_from_slice(if l.iana.services.is_empty() { b"]" } else { b"\n        ]" });
+        b.extend_from_slice(b",\n        \"entries\": [");
+        for (i, r) in l.iana.entries.iter().enumerate() {
+            b.extend_from_slice(if i == 0 { b"\n          " } else { b",\n          " });
+            write_record(b, &mut self.records, &mut self.scratch, r);
+        }
+        b.extend_from_slice(if l.iana.entries.is_empty() { b"]" } else { b"\n        ]" });
+        b.extend_from_slice(b"\n      },\n      \"flags\": [");
+        for (i, f) in l.flags.iter().enumerate() {
+            b.extend_from_slice(if i == 0 { b"\n        " } else { b",\n        " });
+            push_flag(b, f);
+        }
+        b.extend_from_slice(if l.flags.is_empty() { b"]" } else { b"\n      ]" });
+        b.extend_from_slice(b",\n      \"severity\": ");
+        match l.severity {
+            Some(severity) => push_plain(b, severity.as_str()),
+            None => b.extend_from_slice(b"null"),
+        }
+        b.extend_from_slice(b"\n    }");
+    }
+}
+
+/// A process object as it appears in a listener's `processes` (its lines indented by 8 and 10 spaces).
+fn process_json(p: &Process) -> Vec<u8> {
+    let mut b = Vec::with_capacity(128 + p.cmdline.len() + p.exe.as_ref().map_or(0, String::len));
+    b.extend_from_slice(b"{\n          \"pid\": ");
+    push_u64(&mut b, u64::from(p.pid));
+    b.extend_from_slice(b",\n          \"name\": ");
+    push_str(&mut b, &p.name);
+    b.extend_from_slice(b",\n          \"exe\": ");
+    push_opt_str(&mut b, p.exe.as_deref());
+    b.extend_from_slice(b",\n          \"cmdline\": ");
+    push_str(&mut b, &p.cmdline);
+    b.extend_from_slice(b",\n          \"user\": ");
+    push_opt_str(&mut b, p.user.as_deref());
+    b.extend_from_slice(b",\n          \"uid\": ");
+    push_opt_u64(&mut b, p.uid.map(u64::from));
+    b.extend_from_slice(b",\n          \"container\": ");
+    match &p.container {
+        None => b.extend_from_slice(b"null"),
+        Some(c) => {
+            b.extend_from_slice(b"{\n            \"runtime\": ");
+            push_str(&mut b, &c.runtime);
+            b.extend_from_slice(b",\n            \"id\": ");
+            push_str(&mut b, &c.id);
+            b.extend_from_slice(b"\n          }");
+        }
+    }
+    b.extend_from_slice(b"\n        }");
+    b
+}
+
+/// Writes a registry row object as it appears in `iana.entries`, from the cache when the same row was written
+/// before.
+fn write_record<'r>(
+    b: &mut Vec<u8>,
+    cache: &mut HashMap<(usize, usize), (Record<'r>, Vec<u8>)>,
+    scratch: &mut Vec<u8>,
+    r: &Record<'r>,
+) {
+    // Where the row's text lives identifies it; every field is checked to be the very same text, so rows that
+    // happened to share some of their text could not be confused.
+    let key = (r.service.as_ptr() as usize, r.assignment_notes.as_ptr() as usize + r.assignment_notes.len());
+    if let Some((cached, json)) = cache.get(&key) {
+        if same_text(cached, r) {
+            b.extend_from_slice(json);
+            return;
+        }
+    }
+    scratch.clear();
+    let fields: [(&[u8], &str); 12] = [
+        (b"{\n            \"service\": ", r.service),
+        (b",\n            \"port\": ", r.port),
+        (b",\n            \"protocol\": ", r.protocol),
+        (b",\n            \"description\": ", r.description),
+        (b",\n            \"assignee\": ", r.assignee),
+        (b",\n            \"contact\": ", r.contact),
+        (b",\n            \"registration_date\": ", r.registration_date),
+        (b",\n            \"modification_date\": ", r.modification_date),
+        (b",\n            \"reference\": ", r.reference),
+        (b",\n            \"service_code\": ", r.service_code),
+        (b",\n            \"unauthorized_use_reported\": ", r.unauthorized_use_reported),
+        (b",\n            \"assignment_notes\": ", r.assignment_notes),
+    ];
+    for (key, value) in fields {
+        scratch.extend_from_slice(key);
+        push_str(scratch, value);
+    }
+    scratch.extend_from_slice(b"\n          }");
+    b.extend_from_slice(scratch);
+    cache.insert(key, (*r, scratch.clone()));
+}
+
+/// Both rows' fields are the same slices of the same registry text (address and length).
+fn same_text(a: &Record<'_>, b: &Record<'_>) -> bool {
+    fn fields<'x>(r: &Record<'x>) -> [&'x str; 12] {
+        [
+            r.service,
+            r.port,
+            r.protocol,
+            r.description,
+            r.assignee,
+            r.contact,
+            r.registration_date,
+            r.modification_date,
+            r.reference,
+            r.service_code,
+            r.unauthorized_use_reported,
+            r.assignment_notes,
+        ]
+    }
+    fields(a).iter().zip(fields(b)).all(|(x, y)| std::ptr::eq(*x, y))
+}
+
+fn push_flag(b: &mut Vec<u8>, f: &Flag) {
+    b.extend_from_slice(b"{\n          \"kind\": ");
+    push_plain(b, f.kind.as_str());
+    b.extend_from_slice(b",\n          \"reason\": ");
+    push_str(b, &f.reason);
+    b.extend_from_slice(b"\n        }");
+}
+
+fn push_bool(b: &mut Vec<u8>, v: bool) {
+    b.extend_from_slice(if v { b"true" } else { b"false" });
+}
+
+fn push_opt_str(b: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => push_str(b, s),
+        None => b.extend_from_slice(b"null"),
+    }
+}
+
+fn push_opt_u64(b: &mut Vec<u8>, n: Option<u64>) {
+    match n {
+        Some(n) => push_u64(b, n),
+        None => b.extend_from_slice(b"null"),
+    }
+}
+
+fn push_u64(b: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    b.extend_from_slice(&digits[i..]);
+}
+
+/// Writes a name of our own (an enum's JSON name: lowercase letters and dashes) as a JSON string; such names need
+/// no escaping.
+fn push_plain(b: &mut Vec<u8>, name: &'static str) {
+    debug_assert!(name.bytes().all(|c| c.is_ascii_lowercase() || c == b'-'), "{name}");
+    b.push(b'"');
+    b.extend_from_slice(name.as_bytes());
+    b.push(b'"');
+}
+
+/// True when one of the eight bytes of `word` may need escaping: below 0x20, a quote or a backslash (exact for "none": the
+/// classic zero-byte and less-than tests on all lanes at once).
+fn may_need_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGHS != 0;
+    below_space || has_zero(word ^ (ONES * u64::from(b'"'))) || has_zero(word ^ (ONES * u64::from(b'\\')))
+}
+
+/// What a byte becomes inside a JSON string, as serde_json writes it: 0 for itself, `u` for `\u00XX`, or the
+/// letter after the backslash.
+static ESCAPE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        table[i] = b'u';
+        i += 1;
+    }
+    table[0x08] = b'b';
+    table[0x09] = b't';
+    table[0x0a] = b'n';
+    table[0x0c] = b'f';
+    table[0x0d] = b'r';
+    table[b'"' as usize] = b'"';
+    table[b'\\' as usize] = b'\\';
+    table
+};
+
+/// Writes `s` as a quoted JSON string, escaped like serde_json does it (`"`, `\` and control characters below
+/// 0x20; the short forms `\b \t \n \f \r` where they exist, otherwise `\u00xx` in lowercase hex).
+fn push_str(b: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    b.reserve(bytes.len() + 2);
+    b.push(b'"');
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        // Most text needs no escaping: skip it eight bytes at a time.
+        if let Some(word) = bytes.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+            if !may_need_escape(u64::from_le_bytes(word)) {
+                i += 8;
+                continue;
+            }
+        }
+        let byte = bytes[i];
+        let escape = ESCAPE[usize::from(byte)];
+        if escape != 0 {
+            b.extend_from_slice(&bytes[start..i]);
+            match escape {
+                b'u' => b.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[usize::from(byte >> 4)],
+                    HEX[usize::from(byte & 0xf)],
+                ]),
+                letter => b.extend_from_slice(&[b'\\', letter]),
+            }
+            start = i + 1;
+        }
+        i += 1;
+    }
+    b.extend_from_slice(&bytes[start..]);
+    b.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Inventory, OwnedSocket, Protocol, Socket};
+    use crate::registry::Registry;
+    use std::net::IpAddr;
+
+    fn serde_form(report: &Report<'_>) -> String {
+        let mut out = Vec::new();
+        crate::render::json(&mut out, report).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn ours(report: &Report<'_>) -> String {
+        let mut out = Vec::new();
+        write_report(&mut out, report).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn process(pid: u32, name: &str, exe: Option<&str>, user: Option<&str>, uid: Option<u32>) -> Arc<Process> {
+        Arc::new(Process {
+            pid,
+            name: name.to_string(),
+            exe: exe.map(str::to_string),
+            cmdline: format!("{name} --flag \"quoted\" back\\slash\ttab\u{1b}[31m \u{7f} caf\u{e9} \u{2028}"),
+            user: user.map(str::to_string),
+            uid,
+            start_time: Some(7),
+            // Every other owner in a container (--all-netns), with text to escape in its id.
+            container: pid
+                .is_multiple_of(2)
+                .then(|| crate::model::Container { runtime: "docker".into(), id: format!("{name}\"id\\") }),
+        })
+    }
+
+    fn socket(protocol: Protocol, address: &str, port: u16, interface: Option<&str>) -> Socket {
+        let address: IpAddr = address.parse().unwrap();
+        Socket {
+            protocol,
+            address,
+            port,
+            uid: (!port.is_multiple_of(3)).then_some(u32::from(port) % 2),
+            inode: u64::from(port) * 10 + u64::from(address.is_ipv6()),
+            v6only: address.is_ipv6().then_some(port.is_multiple_of(2)),
+            interface: interface.map(str::to_string),
+            // Every shape of namespace label: none (no --all-netns), a named one, an unnamed one, the current one.
+            netns: match port % 4 {
+                0 => None,
+                1 => Some(crate::model::Netns { inode: 4026532201, name: Some("n\"s\n".into()), current: false }),
+                2 => Some(crate::model::Netns { inode: 4026532305, name: None, current: false }),
+                _ => Some(crate::model::Netns { inode: 4026531833, name: None, current: true }),
+            },
+        }
+    }
+
+    /// Listeners of every shape: no owner, one, several (shared records), every protocol, family, exposure,
+    /// range and registry status, several services and rows, flags and none, hostile text everywhere.
+    fn inventory() -> Inventory {
+        let nginx = process(100, "nginx", Some("/usr/sbin/nginx"), Some("root"), Some(0));
+        let worker = process(101, "nginx\nworker", None, None, None);
+        let odd = process(102, "\u{0}\u{1f}\"\\", Some("/tmp/\u{1}x"), Some("who\u{8}\u{c}\r"), Some(4242));
+        let shared = vec![Arc::clone(&nginx), Arc::clone(&worker)];
+        let sockets = vec![
+            OwnedSocket { socket: socket(Protocol::Tcp, "0.0.0.0", 80, None), processes: shared.clone() },
+            OwnedSocket { socket: socket(Protocol::Tcp, "::", 80, None), processes: shared },
+            OwnedSocket { socket: socket(Protocol::Tcp, "::1", 3000, Some("lo")), processes: vec![odd.clone()] },
+            OwnedSocket { socket: socket(Protocol::Udp, "127.0.0.1", 987, None), processes: vec![] },
+            OwnedSocket { socket: socket(Protocol::Udp, "::ffff:10.1.2.3", 6010, None), processes: vec![odd] },
+            OwnedSocket { socket: socket(Protocol::Tcp, "192.0.2.7", 6011, Some("e\"th0")), processes: vec![] },
+            OwnedSocket { socket: socket(Protocol::Udp, "0.0.0.0", 22222, None), processes: vec![nginx.clone()] },
+            OwnedSocket { socket: socket(Protocol::Tcp, "10.0.0.1", 1687, None), processes: vec![nginx.clone()] },
+            OwnedSocket { socket: socket(Protocol::Tcp, "9.0.0.1", 1687, None), processes: vec![nginx.clone()] },
+            OwnedSocket { socket: socket(Protocol::Udp, "::", 53000, None), processes: vec![nginx] },
+            OwnedSocket { socket: socket(Protocol::Tcp, "127.0.0.1", 0, None), processes: vec![] },
+            OwnedSocket { socket: socket(Protocol::Udp, "127.0.0.1", 50000, None), processes: vec![] },
+            // SO_REUSEPORT twins: same protocol, address and port, told apart (and ordered) by inode.
+            OwnedSocket {
+                socket: Socket { inode: 9, ..socket(Protocol::Udp, "127.0.0.1", 5353, None) },
+                processes: vec![],
+            },
+            OwnedSocket {
+                socket: Socket { inode: 4, ..socket(Protocol::Udp, "127.0.0.1", 5353, None) },
+                processes: vec![],
+            },
+            OwnedSocket { socket: socket(Protocol::Udp, "127.0.0.10", 5353, None), processes: vec![] },
+        ];
+        Inventory {
+            sockets,
+            warnings: vec!["one \"warning\"\nwith a newline".to_string(), "two".to_string()],
+            owners_partly_hidden: true,
+            namespaces: Some(3),
+        }
+    }
+
+    fn build<'r>(inventory: Inventory, registry: &'r Registry, keep: &dyn Fn(&Listener<'r>) -> bool) -> Report<'r> {
+        let mut names = |uid: u32| (uid == 0).then(|| "root".to_string());
+        crate::report::build(inventory, registry, &mut names, keep, "a \"hint\"")
+    }
+
+    #[test]
+    fn identical_to_serde_json_pretty() {
+        let registry = Registry::builtin();
+        let report = build(inventory(), &registry, &|_| true);
+        assert!(report.listeners.iter().any(|l| l.iana.services.len() > 1), "want a port with several services");
+        assert!(report.listeners.iter().any(|l| l.iana.entries.is_empty()));
+        assert!(report.listeners.iter().any(|l| l.flags.is_empty()));
+        // Every value of every enum the writer spells itself.
+        let seen = |f: &dyn Fn(&Listener<'_>) -> String| -> std::collections::BTreeSet<String> {
+            report.listeners.iter().map(f).collect()
+        };
+        assert_eq!(seen(&|l| l.protocol.as_str().into()).len(), 2);
+        assert_eq!(seen(&|l| format!("{:?}", l.family)).len(), 2);
+        assert_eq!(seen(&|l| l.exposure.as_str().into()).len(), 4);
+        assert_eq!(seen(&|l| format!("{:?}", l.netns.as_ref().map(|n| (n.name.is_some(), n.current)))).len(), 4);
+        assert_eq!(seen(&|l| l.range.as_str().into()).len(), 3);
+        assert_eq!(seen(&|l| l.iana.status.as_str().into()).len(), 3);
+        assert_eq!(seen(&|l| l.severity.map_or("none", |s| s.as_str()).into()).len(), 4);
+        let kinds: std::collections::BTreeSet<_> =
+            report.listeners.iter().flat_map(|l| l.flags.iter().map(|f| f.kind)).collect();
+        assert_eq!(kinds.len(), crate::classify::FlagKind::ALL.len());
+        assert_eq!(ours(&report), serde_form(&report));
+
+        let mut by_severity = build(inventory(), &registry, &|_| true);
+        crate::report::sort_by_severity(&mut by_severity.listeners);
+        assert_eq!(ours(&by_severity), serde_form(&by_severity));
+
+        let empty = build(inventory(), &registry, &|_| false);
+        assert!(empty.listeners.is_empty());
+        assert_eq!(ours(&empty), serde_form(&empty));
+    }
+
+    #[test]
+    fn streaming_gives_the_materialised_report() {
+        let registry = Registry::builtin();
+        for keep in [&(|_: &Listener<'_>| true) as &dyn Fn(&Listener<'_>) -> bool, &|l| l.protocol == Protocol::Tcp] {
+            let report = build(inventory(), &registry, keep);
+            let mut streamed = Vec::new();
+            let mut listing = JsonListing::begin(&mut streamed).unwrap();
+            let mut names = |uid: u32| (uid == 0).then(|| "root".to_string());
+            let summary =
+                crate::report::stream(inventory(), &registry, &mut names, keep, "a \"hint\"", |l| listing.listener(l))
+                    .unwrap();
+            listing.end(&summary).unwrap();
+            assert_eq!(String::from_utf8(streamed).unwrap(), serde_form(&report));
+        }
+    }
+
+    #[test]
+    fn two_threads_give_the_same_bytes() {
+        let registry = Registry::builtin();
+        let keeps: [&(dyn Fn(&Listener<'_>) -> bool + Sync); 3] =
+            [&|_| true, &|l| l.protocol == Protocol::Udp, &|l| l.port == 80];
+        for keep in keeps {
+            let reference = serde_form(&build(inventory(), &registry, keep));
+            for block in [1, 2, 3, 5, 100] {
+                let mut out = Vec::new();
+                let mut names = |uid: u32| (uid == 0).then(|| "root".to_string());
+                let summary =
+                    write_in_blocks(&mut out, inventory(), &registry, &mut names, keep, "a \"hint\"", block).unwrap();
+                assert_eq!(String::from_utf8(out).unwrap(), reference, "blocks of {block}");
+                assert_eq!(summary.listeners, build(inventory(), &registry, keep).listeners.len());
+            }
+        }
+    }
+
+    #[test]
+    fn rows_of_an_imported_registry_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reg.csv");
+        std::fs::write(
+            &path,
+            "Service Name,Port Number,Transport Protocol,Description,Assignee,Contact,Registration Date,\
+             Modification Date,Reference,Service Code,Unauthorized Use Reported,Assignment Notes\n\
+             x11,6000-6063,tcp,X \"Window\" System,,,,,,,,\"a\nb\"\nhttp,80,tcp,World Wide Web HTTP,,,,,,,,\n",
+        )
+        .unwrap();
+        let registry = Registry::from_file(&path).unwrap();
+        let report = build(inventory(), &registry, &|_| true);
+        assert_eq!(ours(&report), serde_form(&report));
+    }
+
+    #[test]
+    fn strings_escape_like_serde_json() {
+        let all: String = (0u32..0x100).filter_map(char::from_u32).chain(['\u{2028}', '\u{fffd}', '😀']).collect();
+        let mut cases = vec![all.clone(), String::new(), "plain".into(), "\"".into(), "\\\\".into(), "\u{7f}".into()];
+        // Every special byte at every position around the eight-byte steps, among ASCII and non-ASCII text.
+        for special in ['"', '\\', '\n', '\u{1}', '\u{1f}', ' ', '\u{7f}', 'é', '€'] {
+            for at in 0..20 {
+                let mut s: String = "abcdefghijklmnopqrstuvwx".chars().take(at).collect();
+                s.push(special);
+                s.push_str("0123456789é€abcdefghijk");
+                cases.push(s);
+            }
+        }
+        for s in &cases {
+            let mut b = Vec::new();
+            push_str(&mut b, s);
+            assert_eq!(String::from_utf8(b).unwrap(), serde_json::to_string(s).unwrap());
+        }
+        for n in [0, 7, 10, 65535, u64::from(u32::MAX), u64::MAX] {
+            let mut b = Vec::new();
+            push_u64(&mut b, n);
+            assert_eq!(b, n.to_string().as_bytes());
+        }
+    }
+}
