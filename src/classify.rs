@@ -345,7 +345,14 @@ fn flags_ending(port: u16, protocol: Protocol, iana: &Iana<'_>, clause: Option<&
 /// Flags for a socket: the port's flags with a sentence on exposure added, so the reason says how far the problem
 /// reaches.
 pub fn socket_flags(socket: &Socket, iana: &Iana<'_>) -> Vec<Flag> {
-    flags_ending(socket.port, socket.protocol, iana, Some(Exposure::of(socket).clause()))
+    let clause = match Exposure::of(socket) {
+        Exposure::Loopback if socket.netns.as_ref().is_some_and(|n| !n.current) => {
+            "It listens on the loopback of another network namespace, so only processes in that namespace can reach \
+             it."
+        }
+        exposure => exposure.clause(),
+    };
+    flags_ending(socket.port, socket.protocol, iana, Some(clause))
 }
 
 /// "PORT/PROTOCOL", written straight into the reason.
@@ -489,6 +496,9 @@ mod tests {
         s.netns = Some(crate::model::Netns { inode: 7, name: None, current: false });
         let flags = socket_flags(&s, &Iana::of(&reg, 987, Protocol::Tcp));
         assert!(flags[0].reason.contains("another network namespace"), "{}", flags[0].reason);
+        s.address = "127.0.0.1".parse().unwrap();
+        let flags = socket_flags(&s, &Iana::of(&reg, 987, Protocol::Tcp));
+        assert!(flags[0].reason.ends_with("only processes in that namespace can reach it."), "{}", flags[0].reason);
     }
 
     #[test]
