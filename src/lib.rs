@@ -33,7 +33,7 @@ pub mod text;
 pub mod watch;
 
 pub use classify::{Exposure, Flag, FlagKind, Range, Severity};
-pub use model::{Family, Inventory, OwnedSocket, Process, Protocol, Query, Socket};
+pub use model::{Container, Family, Inventory, Netns, OwnedSocket, Process, Protocol, Query, Socket};
 pub use platform::enumerate;
 pub use policy::{Policy, Verdict};
 pub use registry::{Record, Registry, Status};
