@@ -3,9 +3,10 @@
 //! # Finding the namespaces
 //!
 //! * Every process's `/proc/PID/ns/net` (its target reads `net:[INODE]`): namespaces with a process in them,
-//!   one PID per namespace kept as the way in (a few, in case one exits before we get there).
+//!   with a few PIDs per namespace kept as ways in (more than one in case one exits before we get there).
 //! * Every `nsfs` bind mount of a network namespace in `/proc/self/mountinfo`: `ip netns add NAME` binds one at
-//!   `/run/netns/NAME` (the namespace is then named NAME), and may hold no process at all.
+//!   `/run/netns/NAME` (the namespace is then named NAME; Docker's under `/run/docker/netns` stay unnamed), and
+//!   such a namespace may hold no process at all.
 //!
 //! Namespaces are told apart by inode. The one portwarden runs in (`/proc/thread-self/ns/net`) is the *current*
 //! one, treated as the host's; its sockets are the dump `list` makes anyway.
@@ -13,11 +14,11 @@
 //! # Listing one namespace
 //!
 //! A socket belongs to the namespace it was created in, and sock_diag only reports the namespace of the netlink
-//! socket asking. So for each other namespace a short-lived worker thread opens nothing itself: the namespace file
-//! is opened here first (pinning the namespace, and checked to be the inode found), then the worker `setns`es into
-//! it and runs the very dump `list` uses (interface names included, resolved inside the namespace). The network
-//! namespace is per thread, so the calling thread never moves; workers are scoped threads that end when the dumps
-//! are done, never reused for anything else.
+//! socket asking. So each other namespace's file is opened by the calling thread first (pinning the namespace, and
+//! checked to be the inode found), then a worker thread `setns`es into it and runs the very dump `list` uses
+//! (interface names included, resolved inside the namespace). The network namespace is per thread, so the calling
+//! thread never moves; the workers (one per core at most, each taking the next namespace until none is left) are
+//! scoped threads that end when the dumps are done, never reused for anything else.
 //!
 //! Owners need nothing more: socket inodes are unique across namespaces, so the one `/proc` fd scan over the
 //! inodes of every namespace finds them all.
