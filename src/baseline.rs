@@ -63,14 +63,13 @@ pub fn render(listeners: &[Listener<'_>], command: &str) -> (String, usize) {
     let _ = writeln!(out, "# When false, such a check ends with exit 2 (it cannot be trusted).");
     let _ = writeln!(out, "allow_unknown_owners = false");
 
-    let mut seen: Vec<(String, u16, Vec<String>, &str)> = Vec::new();
+    // One rule per (protocol, port, processes, exposure): v4 and v6 twins, and master and workers, share one.
+    let mut seen: std::collections::HashSet<(String, u16, Vec<String>, &str)> = std::collections::HashSet::new();
     for l in listeners {
         let procs = process_patterns(l);
-        let key = (l.protocol.to_string(), l.port, procs.clone(), l.exposure.as_str());
-        if seen.contains(&key) {
+        if !seen.insert((l.protocol.to_string(), l.port, procs.clone(), l.exposure.as_str())) {
             continue;
         }
-        seen.push(key);
         let service = if l.iana.services.is_empty() {
             format!("({})", l.iana.status.as_str())
         } else {

@@ -254,10 +254,17 @@ mod tests {
         assert_eq!(b.local_addr().unwrap().port(), twin_port);
 
         let inv = enumerate(&Query::default()).unwrap();
-        let client_port = client.local_addr().unwrap().port();
-        assert!(!inv.sockets.iter().any(|s| s.socket.protocol == Protocol::Tcp && s.socket.port == client_port));
-        let connected_port = connected.local_addr().unwrap().port();
-        assert!(!inv.sockets.iter().any(|s| s.socket.protocol == Protocol::Udp && s.socket.port == connected_port));
+        // By inode, not port: another process's listener may have the same port number on another address.
+        let inode_of = |fd: std::os::fd::RawFd| {
+            // SAFETY: fstat writes into the zeroed struct we own; fd is open for the duration of the call.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            assert_eq!(unsafe { libc::fstat(fd, &mut st) }, 0);
+            st.st_ino
+        };
+        use std::os::fd::AsRawFd;
+        let (client_inode, connected_inode) = (inode_of(client.as_raw_fd()), inode_of(connected.as_raw_fd()));
+        assert!(!inv.sockets.iter().any(|s| s.socket.inode == client_inode), "a client TCP socket is not a listener");
+        assert!(!inv.sockets.iter().any(|s| s.socket.inode == connected_inode), "a connected UDP socket is not bound");
         let twins: Vec<_> =
             inv.sockets.iter().filter(|s| s.socket.protocol == Protocol::Udp && s.socket.port == twin_port).collect();
         assert_eq!(twins.len(), 2);

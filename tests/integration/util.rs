@@ -11,9 +11,30 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 /// listener set to stay still (baseline then check on the live machine) hold it exclusively.
 static MACHINE: RwLock<()> = RwLock::new(());
 
-/// Shared hold on the machine: taken by every test that opens listeners (a `Holder` takes it itself).
-pub fn machine_shared() -> RwLockReadGuard<'static, ()> {
-    MACHINE.read().unwrap_or_else(|e| e.into_inner())
+thread_local! {
+    /// Shared holds this thread has: the lock is taken once per thread, because a second read of a writer-preferring
+    /// RwLock while a writer waits would deadlock the thread against itself.
+    static SHARED_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// A shared hold on the machine (see [`machine_shared`]).
+pub struct Shared(Option<RwLockReadGuard<'static, ()>>);
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        SHARED_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
+/// Shared hold on the machine: taken by every test that opens listeners (a `Holder` takes it itself). Re-entrant
+/// within a thread.
+pub fn machine_shared() -> Shared {
+    let depth = SHARED_DEPTH.with(|d| {
+        let v = d.get();
+        d.set(v + 1);
+        v
+    });
+    Shared((depth == 0).then(|| MACHINE.read().unwrap_or_else(|e| e.into_inner())))
 }
 
 /// Exclusive hold: no other test opens or closes listeners until it is dropped. Use `Holder::start_exclusive`
@@ -142,7 +163,7 @@ pub struct Holder {
     pub ports: Vec<u16>,
     /// PIDs of forked children that share the sockets (HOLDER_FORK).
     pub children: Vec<u32>,
-    _machine: Option<RwLockReadGuard<'static, ()>>,
+    _machine: Option<Shared>,
 }
 
 impl Holder {
@@ -178,7 +199,7 @@ impl Holder {
         Holder::spawn_cmd(Command::new("python3"), name, specs, 0, Some(machine_shared()))
     }
 
-    fn spawn(name: &str, specs: &[Spec], forks: usize, machine: Option<RwLockReadGuard<'static, ()>>) -> Holder {
+    fn spawn(name: &str, specs: &[Spec], forks: usize, machine: Option<Shared>) -> Holder {
         Holder::spawn_cmd(Command::new("python3"), name.as_ref(), specs, forks, machine)
     }
 
@@ -187,7 +208,7 @@ impl Holder {
         name: &std::ffi::OsStr,
         specs: &[Spec],
         forks: usize,
-        machine: Option<RwLockReadGuard<'static, ()>>,
+        machine: Option<Shared>,
     ) -> Holder {
         cmd.arg("-c").arg(HOLDER).arg(name);
         for s in specs {
