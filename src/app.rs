@@ -82,7 +82,7 @@ fn list(args: &ListArgs, painter: Painter, io: &mut Output<'_>) -> anyhow::Resul
     if args.udp {
         protocols.push(Protocol::Udp);
     }
-    let query = Query { protocols, port: args.port };
+    let query = Query { protocols, port: args.port, all_netns: args.all_netns };
     let registry = load_registry()?;
     let keep = |l: &Listener<'_>| {
         query.wants(l.protocol)
@@ -124,7 +124,7 @@ fn explain(args: &ExplainArgs, painter: Painter, io: &mut Output<'_>) -> anyhow:
     let mut ports: Vec<u16> = specs.iter().map(|s| s.port).collect();
     ports.sort_unstable();
     ports.dedup();
-    let query = Query { protocols: Vec::new(), port: (ports.len() == 1).then(|| ports[0]) };
+    let query = Query { port: (ports.len() == 1).then(|| ports[0]), ..Query::default() };
     let report = inventory_report(&query, &registry, &|l| ports.contains(&l.port))?;
     let mut stories = Vec::new();
     for spec in &specs {

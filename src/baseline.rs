@@ -1,11 +1,17 @@
 //! `baseline`: write a commented policy that allows exactly what listens now, one rule per listener (protocol, port,
 //! process, exposure; never PIDs, which change every boot), so the first check passes and the file is then edited
 //! by hand.
+//!
+//! With `--all-netns`, a listener in another network namespace than the current one also gets `netns = "NAME"` when
+//! the namespace has a name (an unnamed one's inode changes when it is recreated, so it is only named in a comment),
+//! and one whose owners all run in containers gets `container`: the exact `runtime:name` for runtimes that name
+//! their containers (systemd-nspawn, machine, lxc), `runtime:*` for those whose ids change on every recreation
+//! (docker, containerd, cri-o, podman, kubernetes), with the ids of now in a comment.
 
 use crate::app::{self, Output, Status};
 use crate::classify::Range;
 use crate::cli::BaselineArgs;
-use crate::model::Query;
+use crate::model::{Container, Query};
 use crate::render::table::plural;
 use crate::report::Listener;
 use crate::text::escape;
@@ -40,6 +46,35 @@ fn owners(l: &Listener<'_>) -> String {
     seen.join(", ")
 }
 
+/// The `netns` pattern for a listener in another, named network namespace.
+fn netns_pattern(l: &Listener<'_>) -> Option<String> {
+    l.netns.as_ref().filter(|n| !n.current).and_then(|n| n.name.as_deref()).map(glob::Pattern::escape)
+}
+
+/// The `container` patterns when every owner runs in a container (sorted, without repeats), else none.
+fn container_patterns(l: &Listener<'_>) -> Vec<String> {
+    let containers: Option<Vec<&Container>> = l.processes.iter().map(|p| p.container.as_ref()).collect();
+    let Some(containers) = containers.filter(|c| !c.is_empty()) else { return Vec::new() };
+    let mut patterns: Vec<String> = containers
+        .iter()
+        .map(|c| match c.runtime.as_str() {
+            "systemd-nspawn" | "machine" | "lxc" => glob::Pattern::escape(&c.full()),
+            runtime => format!("{}:*", glob::Pattern::escape(runtime)),
+        })
+        .collect();
+    patterns.sort();
+    patterns.dedup();
+    patterns
+}
+
+/// `key = "one"` or `key = ["a", "b"]`.
+fn toml_list(key: &str, values: &[String]) -> String {
+    match values {
+        [one] => format!("{key} = {}", toml_str(one)),
+        many => format!("{key} = [{}]", many.iter().map(|v| toml_str(v)).collect::<Vec<_>>().join(", ")),
+    }
+}
+
 /// Renders the baseline policy for these listeners, and says how many rules it holds.
 pub fn render(listeners: &[Listener<'_>], command: &str) -> (String, usize) {
     let mut out = String::new();
@@ -50,8 +85,14 @@ pub fn render(listeners: &[Listener<'_>], command: &str) -> (String, usize) {
     let _ = writeln!(out, "#   protocol = \"tcp\" | \"udp\"   port = 22 | \"8000-8100\" | [80, 443]");
     let _ = writeln!(out, "#   process = \"nginx\" | [\"a\", \"b*\"] (every owner must match one; globs)");
     let _ = writeln!(out, "#   exe = \"/usr/sbin/*\"   user = \"www-data\"   address = \"127.0.0.1\"");
-    let _ =
-        writeln!(out, "#   exposure = \"loopback\" | \"address\" | \"all-interfaces\"   reason = \"why it is here\"");
+    let _ = writeln!(
+        out,
+        "#   exposure = \"loopback\" | \"namespace\" | \"address\" | \"all-interfaces\"   reason = \"why it is here\""
+    );
+    let _ = writeln!(
+        out,
+        "#   netns = \"NAME\" | \"INODE\"   container = \"docker:*\" | \"lxc:web\" (every owner must match one)"
+    );
     let _ = writeln!(out, "# `portwarden check` exits 1 when a listener matches no rule.");
     let _ = writeln!(out);
     let _ = writeln!(out, "[settings]");
@@ -63,11 +104,17 @@ pub fn render(listeners: &[Listener<'_>], command: &str) -> (String, usize) {
     let _ = writeln!(out, "# When false, such a check ends with exit 2 (it cannot be trusted).");
     let _ = writeln!(out, "allow_unknown_owners = false");
 
-    // One rule per (protocol, port, processes, exposure): v4 and v6 twins, and master and workers, share one.
-    let mut seen: std::collections::HashSet<(String, u16, Vec<String>, &str)> = std::collections::HashSet::new();
+    // One rule per (protocol, port, processes, exposure, namespace, containers): v4 and v6 twins, and master and
+    // workers, share one.
+    type Seen<'a> = (String, u16, Vec<String>, &'a str, Option<String>, Vec<String>);
+    let mut seen: std::collections::HashSet<Seen<'_>> = std::collections::HashSet::new();
     for l in listeners {
         let procs = process_patterns(l);
-        if !seen.insert((l.protocol.to_string(), l.port, procs.clone(), l.exposure.as_str())) {
+        let netns = netns_pattern(l);
+        let containers = container_patterns(l);
+        let key =
+            (l.protocol.to_string(), l.port, procs.clone(), l.exposure.as_str(), netns.clone(), containers.clone());
+        if !seen.insert(key) {
             continue;
         }
         let service = if l.iana.services.is_empty() {
@@ -77,6 +124,19 @@ pub fn render(listeners: &[Listener<'_>], command: &str) -> (String, usize) {
         };
         let _ = writeln!(out);
         let _ = writeln!(out, "# {} {}:{} {service}; owners: {}", l.protocol, l.address, l.port, owners(l));
+        if let Some(n) = l.netns.as_ref().filter(|n| !n.current) {
+            let named = match &n.name {
+                Some(name) => format!("network namespace {} ({})", escape(name), n.inode),
+                None => format!("unnamed network namespace {} (its inode changes when it is recreated)", n.inode),
+            };
+            let _ = writeln!(out, "# in {named}");
+        }
+        let mut ids: Vec<String> = l.processes.iter().filter_map(|p| p.container.as_ref()).map(|c| c.full()).collect();
+        ids.sort();
+        ids.dedup();
+        if !ids.is_empty() {
+            let _ = writeln!(out, "# container: {}", escape(&ids.join(", ")));
+        }
         for f in &l.flags {
             let _ = writeln!(out, "# flagged {}: see `portwarden explain {}/{}`", f.kind.as_str(), l.port, l.protocol);
         }
@@ -95,11 +155,16 @@ pub fn render(listeners: &[Listener<'_>], command: &str) -> (String, usize) {
                 let _ = writeln!(out, "process = {}", toml_str(one));
             }
             many => {
-                let list: Vec<String> = many.iter().map(|p| toml_str(p)).collect();
-                let _ = writeln!(out, "process = [{}]", list.join(", "));
+                let _ = writeln!(out, "{}", toml_list("process", many));
             }
         }
         let _ = writeln!(out, "exposure = {}", toml_str(l.exposure.as_str()));
+        if let Some(netns) = &netns {
+            let _ = writeln!(out, "netns = {}", toml_str(netns));
+        }
+        if !containers.is_empty() {
+            let _ = writeln!(out, "{}", toml_list("container", &containers));
+        }
         let _ = writeln!(out, "reason = {}", toml_str(&format!("baseline: {service}")));
     }
     (out, seen.len())
@@ -113,7 +178,8 @@ pub fn run(args: &BaselineArgs, io: &mut Output<'_>) -> anyhow::Result<Status> {
         }
     }
     let registry = app::load_registry()?;
-    let report = app::inventory_report(&Query::default(), &registry, &|_| true)?;
+    let query = Query { all_netns: args.all_netns, ..Query::default() };
+    let report = app::inventory_report(&query, &registry, &|_| true)?;
     let (text, rules) = render(&report.listeners, "portwarden baseline");
     // The policy we write must read back: a failure here is a bug, caught before anything is written.
     crate::policy::Policy::parse(&text, std::path::Path::new("<baseline>"))?;
@@ -128,4 +194,79 @@ pub fn run(args: &BaselineArgs, io: &mut Output<'_>) -> anyhow::Result<Status> {
     }
     app::warn_unknown_owners(&report.summary, io.err)?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Netns, OwnedSocket, Process, Protocol, Socket};
+    use crate::policy::{Policy, Verdict};
+    use crate::registry::Registry;
+
+    fn listener<'r>(
+        reg: &'r Registry,
+        port: u16,
+        netns: Option<Netns>,
+        containers: &[Option<(&str, &str)>],
+    ) -> Listener<'r> {
+        let socket = Socket {
+            protocol: Protocol::Tcp,
+            address: "0.0.0.0".parse().unwrap(),
+            port,
+            uid: Some(0),
+            inode: u64::from(port),
+            v6only: None,
+            interface: None,
+            netns,
+        };
+        let processes = containers
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Process {
+                pid: 100 + i as u32,
+                name: "app".to_string(),
+                exe: None,
+                cmdline: String::new(),
+                user: Some("root".to_string()),
+                uid: Some(0),
+                start_time: None,
+                container: c.map(|(runtime, id)| Container { runtime: runtime.into(), id: id.into() }),
+            })
+            .map(std::sync::Arc::new)
+            .collect();
+        crate::report::listener(OwnedSocket { socket, processes }, reg, &mut |_| None)
+    }
+
+    fn ns(inode: u64, name: Option<&str>, current: bool) -> Option<Netns> {
+        Some(Netns { inode, name: name.map(str::to_string), current })
+    }
+
+    #[test]
+    fn namespaces_and_containers_are_written_and_read_back() {
+        let reg = Registry::builtin();
+        let docker = "0123456789abcdef".repeat(4);
+        let listeners = [
+            listener(&reg, 22, ns(4026531833, None, true), &[None]),
+            listener(&reg, 8080, ns(4026532201, Some("pw-test"), false), &[None]),
+            listener(&reg, 8081, ns(4026532305, None, false), &[Some(("docker", &docker))]),
+            listener(&reg, 8082, ns(4026532400, None, false), &[Some(("lxc", "web*1")), Some(("lxc", "web*1"))]),
+            listener(&reg, 8083, ns(4026532401, None, false), &[Some(("podman", &docker)), None]),
+        ];
+        let (text, rules) = render(&listeners, "portwarden baseline --all-netns");
+        assert_eq!(rules, 5);
+        assert!(text.contains("netns = \"pw-test\"\n"), "{text}");
+        assert!(text.contains("container = \"docker:*\"\n"), "{text}");
+        assert!(text.contains(&format!("# container: docker:{docker}\n")), "{text}");
+        assert!(text.contains("container = \"lxc:web[*]1\"\n"), "{text}");
+        assert!(text.contains("# in unnamed network namespace 4026532305"), "{text}");
+        assert_eq!(text.matches("\nnetns = ").count(), 1, "only the named namespace is a key: {text}");
+        assert_eq!(text.matches("\ncontainer = ").count(), 2, "not when an owner runs outside containers: {text}");
+        let policy = Policy::parse(&text, std::path::Path::new("b.toml")).unwrap();
+        for l in &listeners {
+            assert!(matches!(policy.check(l), Verdict::Allowed { .. }), "{}: {:?}", l.port, policy.check(l));
+        }
+        // The rule for the named namespace does not allow the same listener elsewhere.
+        let moved = listener(&reg, 8080, ns(4026532999, Some("other"), false), &[None]);
+        assert!(policy.check(&moved).is_failure());
+    }
 }

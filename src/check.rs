@@ -104,7 +104,7 @@ pub fn run(args: &CheckArgs, painter: Painter, io: &mut Output<'_>) -> anyhow::R
             let hint = crate::platform::hidden_owner_hint();
             report::build(inventory, &registry, &mut app::user_names(), &|_| true, hint)
         }
-        None => app::inventory_report(&Query::default(), &registry, &|_| true)?,
+        None => app::inventory_report(&Query { all_netns: args.all_netns, ..Query::default() }, &registry, &|_| true)?,
     };
     let checked = judge(&policy, report);
     match args.format {
@@ -117,10 +117,12 @@ pub fn run(args: &CheckArgs, painter: Painter, io: &mut Output<'_>) -> anyhow::R
     Ok(checked.exit_code)
 }
 
-/// `tcp [::]:80 (all-interfaces)`: the socket as people write it.
+/// `tcp [::]:80 (all-interfaces)`: the socket as people write it, with ` netns NAME` when it is in another network
+/// namespace than portwarden's.
 pub fn socket_label(l: &Listener<'_>) -> String {
     let addr = if l.address.contains(':') { format!("[{}]", l.address) } else { l.address.clone() };
-    format!("{} {addr}:{} ({})", l.protocol, l.port, l.exposure.as_str())
+    let netns = crate::render::table::netns_suffix(l);
+    format!("{} {addr}:{}{netns} ({})", l.protocol, l.port, l.exposure.as_str())
 }
 
 /// The IANA side in a few words: "http-alt (assigned)", "(unassigned)".

@@ -53,8 +53,13 @@ impl Range {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Exposure {
-    /// Only this machine (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104).
+    /// Only this machine (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104); inside another network namespace, only that
+    /// namespace.
     Loopback,
+    /// Any address inside another network namespace than portwarden's (a container's, usually): reachable only
+    /// through that namespace's own interfaces (from inside it, and over its virtual link from this machine), not
+    /// from the machine's networks unless a port mapping or proxy publishes it.
+    Namespace,
     /// One specific local address: reachable from the networks that address is on.
     Address,
     /// Every interface (0.0.0.0 or ::): reachable from every network the machine is on.
@@ -69,6 +74,8 @@ impl Exposure {
         };
         if ip.is_loopback() {
             Exposure::Loopback
+        } else if socket.netns.as_ref().is_some_and(|n| !n.current) {
+            Exposure::Namespace
         } else if ip.is_unspecified() {
             Exposure::AllInterfaces
         } else {
@@ -79,6 +86,7 @@ impl Exposure {
     pub fn as_str(self) -> &'static str {
         match self {
             Exposure::Loopback => "loopback",
+            Exposure::Namespace => "namespace",
             Exposure::Address => "address",
             Exposure::AllInterfaces => "all-interfaces",
         }
@@ -86,7 +94,7 @@ impl Exposure {
 
     fn weight(self) -> u8 {
         match self {
-            Exposure::Loopback => 1,
+            Exposure::Loopback | Exposure::Namespace => 1,
             Exposure::Address => 2,
             Exposure::AllInterfaces => 3,
         }
@@ -95,6 +103,10 @@ impl Exposure {
     fn clause(self) -> &'static str {
         match self {
             Exposure::Loopback => "It listens on loopback only, so only this machine can reach it.",
+            Exposure::Namespace => {
+                "It listens inside another network namespace (a container's, usually), so only that namespace's own \
+                 interfaces reach it: not the networks this machine is on, unless a port mapping or proxy publishes it."
+            }
             Exposure::Address => "It listens on one address, reachable from the network that address is on.",
             Exposure::AllInterfaces => "It listens on all interfaces, so any network this machine is on can reach it.",
         }
@@ -162,7 +174,7 @@ impl Severity {
     }
 
     /// Highest flag weight (unassigned/reserved 3, obscure/dynamic-range 2) times exposure (all interfaces 3, one
-    /// address 2, loopback 1): 6 and more is high, 3-5 medium, below low. `None` without flags.
+    /// address 2, loopback or another network namespace 1): 6 and more is high, 3-5 medium, below low. `None` without flags.
     pub fn of(flags: &[Flag], exposure: Exposure) -> Option<Severity> {
         let w = flags.iter().map(|f| f.kind.weight()).max()?;
         Some(match w * exposure.weight() {
@@ -413,7 +425,16 @@ mod tests {
     use std::net::{Ipv4Addr, Ipv6Addr};
 
     fn sock(address: IpAddr, port: u16) -> Socket {
-        Socket { protocol: Protocol::Tcp, address, port, uid: Some(0), inode: 1, v6only: None, interface: None }
+        Socket {
+            protocol: Protocol::Tcp,
+            address,
+            port,
+            uid: Some(0),
+            inode: 1,
+            v6only: None,
+            interface: None,
+            netns: None,
+        }
     }
 
     fn kinds(port: u16, protocol: Protocol) -> Vec<FlagKind> {
@@ -445,6 +466,29 @@ mod tests {
         assert_eq!(v6(Ipv4Addr::LOCALHOST.to_ipv6_mapped()), Exposure::Loopback);
         assert_eq!(v6(Ipv4Addr::new(10, 0, 0, 1).to_ipv6_mapped()), Exposure::Address);
         assert_eq!(v6("fe80::1".parse().unwrap()), Exposure::Address);
+    }
+
+    #[test]
+    fn exposure_inside_another_network_namespace() {
+        let in_ns = |address: &str, current: bool| {
+            let mut s = sock(address.parse().unwrap(), 1);
+            s.netns = Some(crate::model::Netns { inode: 4026532201, name: None, current });
+            Exposure::of(&s)
+        };
+        assert_eq!(in_ns("0.0.0.0", false), Exposure::Namespace);
+        assert_eq!(in_ns("::", false), Exposure::Namespace);
+        assert_eq!(in_ns("172.17.0.2", false), Exposure::Namespace);
+        assert_eq!(in_ns("127.0.0.1", false), Exposure::Loopback);
+        // The namespace portwarden runs in is the host's: its wildcard listeners face every network.
+        assert_eq!(in_ns("0.0.0.0", true), Exposure::AllInterfaces);
+        assert_eq!(in_ns("10.0.0.1", true), Exposure::Address);
+        let f = vec![Flag { kind: FlagKind::Unassigned, reason: String::new() }];
+        assert_eq!(Severity::of(&f, Exposure::Namespace), Severity::of(&f, Exposure::Loopback));
+        let reg = Registry::builtin();
+        let mut s = sock("0.0.0.0".parse().unwrap(), 987);
+        s.netns = Some(crate::model::Netns { inode: 7, name: None, current: false });
+        let flags = socket_flags(&s, &Iana::of(&reg, 987, Protocol::Tcp));
+        assert!(flags[0].reason.contains("another network namespace"), "{}", flags[0].reason);
     }
 
     #[test]

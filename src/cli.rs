@@ -91,6 +91,10 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
     pub format: CheckFormat,
+    /// Check the listeners of every network namespace (containers, `ip netns`), not only the current one (Linux;
+    /// needs root).
+    #[arg(long, conflicts_with = "from")]
+    pub all_netns: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -114,6 +118,10 @@ pub struct BaselineArgs {
     /// Replace the output file if it exists.
     #[arg(long)]
     pub force: bool,
+    /// Allow the listeners of every network namespace (containers, `ip netns`), with `netns` and `container` keys
+    /// (Linux; needs root).
+    #[arg(long)]
+    pub all_netns: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -127,6 +135,10 @@ pub struct WatchArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = WatchFormat::Text)]
     pub format: WatchFormat,
+    /// Also watch the listeners in every other network namespace (containers, `ip netns`), each labelled with its
+    /// namespace and its owners' containers (Linux; needs root to see and enter other users' namespaces).
+    #[arg(long)]
+    pub all_netns: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -147,6 +159,10 @@ pub struct DiffArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ExplainFormat::Text)]
     pub format: ExplainFormat,
+    /// When comparing with this machine now: list every network namespace, as `list --all-netns` (Linux; needs
+    /// root).
+    #[arg(long, conflicts_with = "new")]
+    pub all_netns: bool,
 }
 
 /// Parses a duration such as "500ms", "1s" or "2m".
@@ -184,6 +200,10 @@ pub struct ListArgs {
     /// Order of the rows.
     #[arg(long, value_enum, default_value_t = SortKey::Port)]
     pub sort: SortKey,
+    /// Also list the listeners in every other network namespace (containers, `ip netns`), each labelled with its
+    /// namespace and its owners' containers (Linux; needs root to see and enter other users' namespaces).
+    #[arg(long)]
+    pub all_netns: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1,9 +1,14 @@
 //! `diff`: listeners added and removed between two snapshots or recordings (or one and this machine now).
 //!
-//! Listeners are compared by what survives a reboot: protocol, address, port, dual-stack, interface and the set of
-//! owner process names. Pids and socket inodes are not compared (they change on every start), so a service that
-//! restarted is the same listener; one whose owner could not be seen on one side (not root) differs from the same
-//! socket with a visible owner on the other.
+//! Listeners are compared by what survives a reboot: protocol, address, port, dual-stack, interface, network
+//! namespace and the set of owner process names. Pids and socket inodes are not compared (they change on every
+//! start), so a service that restarted is the same listener; one whose owner could not be seen on one side (not
+//! root) differs from the same socket with a visible owner on the other.
+//!
+//! The network namespace (from `--all-netns` listings) counts only when it is not the current one: by name when it
+//! has one (`ip netns add`), else by inode, which is new each time a namespace is created, so a container that was
+//! recreated shows as removed and added. Listeners of the current namespace compare equal whether or not the
+//! listing was made with `--all-netns`.
 
 use crate::app::{self, Output, Status};
 use crate::cli::{DiffArgs, ExplainFormat};
@@ -25,6 +30,8 @@ pub struct Key {
     pub address: String,
     pub dual_stack: bool,
     pub interface: Option<String>,
+    /// Another network namespace than the current one: its name, or its inode; `None` for the current namespace.
+    pub netns: Option<String>,
     /// Owner process names, sorted, without repeats; empty when the owner could not be seen.
     pub owners: Vec<String>,
 }
@@ -38,6 +45,7 @@ impl Key {
             address: l.address.clone(),
             dual_stack: l.dual_stack,
             interface: l.interface.clone(),
+            netns: l.netns.as_ref().filter(|n| !n.current).map(|n| n.label()),
             owners: owners.into_iter().map(str::to_string).collect(),
         }
     }
@@ -87,7 +95,8 @@ pub fn run(args: &DiffArgs, painter: Painter, io: &mut Output<'_>) -> anyhow::Re
     let old_inv = snapshot::read(&args.old)?;
     let new_inv = match &args.new {
         Some(path) => snapshot::read(path)?,
-        None => platform::enumerate(&Query::default()).context("cannot list the sockets of this machine")?,
+        None => platform::enumerate(&Query { all_netns: args.all_netns, ..Query::default() })
+            .context("cannot list the sockets of this machine")?,
     };
     let registry = app::load_registry()?;
     let mut names = app::user_names();
@@ -107,6 +116,14 @@ pub fn run(args: &DiffArgs, painter: Painter, io: &mut Output<'_>) -> anyhow::Re
         app::warn_unknown_owners(&new.summary, io.err)?;
     }
 
+    if args.new.is_none() && !args.all_netns && old.listeners.iter().any(|l| Key::of(l).netns.is_some()) {
+        writeln!(
+            io.err,
+            "portwarden: warning: {} has listeners in other network namespaces, but this machine is listed without \
+             --all-netns: they show as removed (add --all-netns)",
+            escape(&args.old.display().to_string())
+        )?;
+    }
     let changes = compare(&old.listeners, &new.listeners);
     let differ = !changes.added.is_empty() || !changes.removed.is_empty();
     let old_name = args.old.display().to_string();
@@ -161,6 +178,7 @@ mod tests {
             inode,
             v6only: None,
             interface: None,
+            netns: None,
         };
         let p = Process {
             pid,
@@ -170,8 +188,33 @@ mod tests {
             user: None,
             uid: Some(0),
             start_time: None,
+            container: None,
         };
         OwnedSocket { socket, processes: vec![std::sync::Arc::new(p)] }
+    }
+
+    #[test]
+    fn namespaces_compare_by_name_or_inode_and_current_is_none() {
+        let reg = Registry::builtin();
+        let with = |netns: Option<(u64, Option<&str>, bool)>| {
+            let mut o = owned(80, 1, "nginx", 1);
+            o.socket.netns = netns.map(|(inode, name, current)| crate::model::Netns {
+                inode,
+                name: name.map(str::to_string),
+                current,
+            });
+            report::listener(o, &reg, &mut |_| None)
+        };
+        let plain = with(None);
+        let current = with(Some((4026531833, None, true)));
+        assert_eq!(Key::of(&plain), Key::of(&current), "--all-netns or not, the current namespace is the same");
+        let named_before = with(Some((4026532201, Some("web"), false)));
+        let named_after = with(Some((4026532999, Some("web"), false)));
+        assert_eq!(Key::of(&named_before), Key::of(&named_after), "a named namespace is its name, whatever its inode");
+        let unnamed = with(Some((4026532201, None, false)));
+        let recreated = with(Some((4026532202, None, false)));
+        assert_ne!(Key::of(&unnamed), Key::of(&recreated));
+        assert_ne!(Key::of(&plain), Key::of(&unnamed));
     }
 
     fn listeners(reg: &Registry, sockets: Vec<OwnedSocket>) -> Vec<Listener<'_>> {

@@ -67,6 +67,58 @@ pub struct Socket {
     pub v6only: Option<bool>,
     /// Interface the socket is bound to with SO_BINDTODEVICE, if any (Linux).
     pub interface: Option<String>,
+    /// The network namespace the socket lives in: `None` when only the current namespace was listed (no
+    /// `--all-netns`); with `Query::all_netns` every socket carries its namespace.
+    pub netns: Option<Netns>,
+}
+
+/// A network namespace (Linux), as `--all-netns` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Netns {
+    /// The namespace's inode number (`net:[INODE]` in `/proc/PID/ns/net`); new for every namespace created, so it
+    /// changes when a container restarts or the machine reboots.
+    pub inode: u64,
+    /// Its name, when it is bound under `/run/netns` (`ip netns add NAME`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The namespace portwarden runs in (usually the host's): its listeners are exposed as the address says.
+    #[serde(default)]
+    pub current: bool,
+}
+
+impl Netns {
+    /// The name, or the inode as a number: how tables, policies and `diff` refer to the namespace.
+    pub fn label(&self) -> String {
+        self.name.clone().unwrap_or_else(|| self.inode.to_string())
+    }
+}
+
+/// The container a process runs in, told from its cgroup (Linux).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Container {
+    /// "docker", "containerd", "cri-o", "podman", "kubernetes" (a Kubernetes pod whose runtime the cgroup does not
+    /// name), "systemd-nspawn" or "lxc".
+    pub runtime: String,
+    /// The container id (64 hex digits for docker, containerd, cri-o, podman and Kubernetes), or its name
+    /// (systemd-nspawn, LXC).
+    pub id: String,
+}
+
+impl Container {
+    /// "runtime:id", what a policy's `container` patterns are matched against.
+    pub fn full(&self) -> String {
+        format!("{}:{}", self.runtime, self.id)
+    }
+
+    /// "runtime:id" with a 64-hex id cut to its first 12 digits, as `docker ps` shows it.
+    pub fn short(&self) -> String {
+        let id = if self.id.len() == 64 && self.id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            &self.id[..12]
+        } else {
+            self.id.as_str()
+        };
+        format!("{}:{id}", self.runtime)
+    }
 }
 
 impl Socket {
@@ -99,6 +151,9 @@ pub struct Process {
     /// Process start time in clock ticks since boot (Linux), to guard against PID reuse; not serialised.
     #[serde(skip)]
     pub start_time: Option<u64>,
+    /// The container the process runs in, from its cgroup; only looked up with `Query::all_netns` (Linux).
+    #[serde(default)]
+    pub container: Option<Container>,
 }
 
 /// A socket together with every process that holds it (several for a socket shared by a master and its workers).
@@ -116,6 +171,9 @@ pub struct Query {
     pub protocols: Vec<Protocol>,
     /// Only sockets on this local port.
     pub port: Option<u16>,
+    /// Every network namespace in use on the machine, not only the current one, with the containers owners run
+    /// in (Linux; needs root to see other users' namespaces and to enter any other namespace).
+    pub all_netns: bool,
 }
 
 impl Query {
@@ -134,4 +192,7 @@ pub struct Inventory {
     /// True when the process table could only be partly read (not root, hidepid, other PID namespace): some
     /// sockets may have owners that we could not see.
     pub owners_partly_hidden: bool,
+    /// With `Query::all_netns`: how many network namespaces were listed (the current one included); `None` when
+    /// only the current namespace was asked for.
+    pub namespaces: Option<usize>,
 }

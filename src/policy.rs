@@ -13,7 +13,9 @@
 //! exe = "/usr/sbin/*"       # executable path glob(s)
 //! user = "root"             # user name glob(s) of the owners (or of the socket, when the owners are unknown)
 //! address = "127.0.0.1"     # local address glob(s)
-//! exposure = "loopback"     # loopback | address | all-interfaces
+//! exposure = "loopback"     # loopback | namespace | address | all-interfaces
+//! netns = "pw-*"            # network namespace name or inode glob(s) (listings made with --all-netns)
+//! container = "docker:*"    # "runtime:id" glob(s): every owner must run in a matching container
 //! reason = "OpenSSH"
 //! ```
 
@@ -180,6 +182,12 @@ pub struct Rule {
     #[serde(default, deserialize_with = "globs")]
     pub address: Vec<Glob>,
     pub exposure: Option<Exposure>,
+    /// Network namespace: a glob on its name, or on its inode written as a number.
+    #[serde(default, deserialize_with = "globs")]
+    pub netns: Vec<Glob>,
+    /// Container of every owner, as "runtime:id" (`docker:0123...`, `systemd-nspawn:web`).
+    #[serde(default, deserialize_with = "globs")]
+    pub container: Vec<Glob>,
     pub reason: Option<String>,
 }
 
@@ -333,7 +341,56 @@ fn conditions(rule: &Rule, l: &Listener<'_>, describe: bool) -> Vec<Cond> {
             fail(describe, || format!("exposure {} is not {}", l.exposure.as_str(), e.as_str()))
         });
     }
+    if !rule.netns.is_empty() {
+        out.push(netns_matches(l, &rule.netns));
+    }
+    if !rule.container.is_empty() {
+        out.push(containers_match(l, &rule.container));
+    }
     out
+}
+
+fn patterns(pats: &[Glob]) -> String {
+    pats.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join(" or ")
+}
+
+/// The listener's network namespace matches by name (when it has one) or by inode.
+fn netns_matches(l: &Listener<'_>, pats: &[Glob]) -> Cond {
+    let Some(netns) = &l.netns else {
+        return Cond::Fails(format!(
+            "netns is not known (the listing was made without --all-netns), so it does not match {}",
+            patterns(pats)
+        ));
+    };
+    let inode = netns.inode.to_string();
+    let candidates = netns.name.iter().map(String::as_str).chain([inode.as_str()]);
+    if candidates.clone().any(|c| pats.iter().any(|p| p.matches(c))) {
+        Cond::Holds
+    } else {
+        Cond::Fails(format!("netns {} does not match {}", crate::text::escape(&netns.label()), patterns(pats)))
+    }
+}
+
+/// Every owner runs in a container whose "runtime:id" matches one of the patterns.
+fn containers_match(l: &Listener<'_>, pats: &[Glob]) -> Cond {
+    if l.processes.is_empty() {
+        return Cond::NeedsOwner("container");
+    }
+    for p in &l.processes {
+        let Some(c) = &p.container else {
+            let why = if l.netns.is_none() { " (containers are only looked up with --all-netns)" } else { "" };
+            return Cond::Fails(format!("owner {}/{} runs in no container{why}", p.pid, crate::text::escape(&p.name)));
+        };
+        let full = c.full();
+        if !pats.iter().any(|pat| pat.matches(&full)) {
+            return Cond::Fails(format!(
+                "container {:?} does not match {}",
+                crate::text::escape(&full),
+                patterns(pats)
+            ));
+        }
+    }
+    Cond::Holds
 }
 
 /// The verdict on one listener.
@@ -424,6 +481,7 @@ mod tests {
             inode: 1,
             v6only: None,
             interface: None,
+            netns: None,
         };
         let processes = owners
             .iter()
@@ -437,6 +495,7 @@ mod tests {
                     user: Some(user.to_string()),
                     uid: Some(0),
                     start_time: None,
+                    container: None,
                 })
             })
             .collect();
@@ -534,6 +593,71 @@ mod tests {
         assert!(p.check(&listener(&reg, 5000, "10.0.0.1", &[("a", "root")])).is_failure());
     }
 
+    /// A listener in namespace `netns` (None: listed without --all-netns) whose one owner runs in `container`.
+    fn in_netns<'r>(
+        reg: &'r Registry,
+        netns: Option<(u64, Option<&str>, bool)>,
+        container: Option<(&str, &str)>,
+    ) -> Listener<'r> {
+        let mut l = listener(reg, 8080, "0.0.0.0", &[("app", "root")]);
+        let socket = Socket {
+            protocol: Protocol::Tcp,
+            address: "0.0.0.0".parse().unwrap(),
+            port: 8080,
+            uid: Some(0),
+            inode: 1,
+            v6only: None,
+            interface: None,
+            netns: netns.map(|(inode, name, current)| crate::model::Netns {
+                inode,
+                name: name.map(str::to_string),
+                current,
+            }),
+        };
+        let mut processes = l.processes.clone();
+        std::sync::Arc::make_mut(&mut processes[0]).container =
+            container.map(|(runtime, id)| crate::model::Container { runtime: runtime.into(), id: id.into() });
+        l = crate::report::listener(OwnedSocket { socket, processes }, reg, &mut |_| None);
+        l
+    }
+
+    #[test]
+    fn netns_and_container_rules() {
+        let reg = Registry::builtin();
+        let named = in_netns(&reg, Some((4026532201, Some("pw-test-1"), false)), None);
+        let unnamed = in_netns(&reg, Some((4026532305, None, false)), Some(("docker", &"ab".repeat(32))));
+        let current = in_netns(&reg, Some((4026531833, None, true)), None);
+        let plain = in_netns(&reg, None, None);
+        assert_eq!(named.exposure, Exposure::Namespace);
+        assert_eq!(current.exposure, Exposure::AllInterfaces);
+
+        let p = policy("[[allow]]\nnetns = \"pw-test-*\"\nexposure = \"namespace\"\n");
+        assert!(matches!(p.check(&named), Verdict::Allowed { .. }));
+        let Verdict::Unexpected { closest: Some(c) } = p.check(&unnamed) else { panic!("unnamed is not pw-test-*") };
+        assert_eq!(c.mismatches, ["netns 4026532305 does not match pw-test-*"]);
+        let Verdict::Unexpected { closest: Some(c) } = p.check(&plain) else { panic!("no netns known") };
+        assert!(c.mismatches[1].contains("without --all-netns"), "{:?}", c.mismatches);
+        // By inode, as a number written as a string.
+        let p = policy("[[allow]]\nnetns = \"4026532305\"\n");
+        assert!(matches!(p.check(&unnamed), Verdict::Allowed { .. }));
+        assert!(p.check(&named).is_failure());
+
+        let p = policy("[[allow]]\ncontainer = \"docker:*\"\n");
+        assert!(matches!(p.check(&unnamed), Verdict::Allowed { .. }));
+        let Verdict::Unexpected { closest: Some(c) } = p.check(&named) else { panic!("not in a container") };
+        assert_eq!(c.mismatches, ["owner 100/app runs in no container"]);
+        let Verdict::Unexpected { closest: Some(c) } = p.check(&plain) else { panic!("not looked up") };
+        assert!(c.mismatches[0].ends_with("(containers are only looked up with --all-netns)"), "{:?}", c.mismatches);
+        let p = policy("[[allow]]\ncontainer = [\"podman:*\", \"lxc:web\"]\n");
+        let Verdict::Unexpected { closest: Some(c) } = p.check(&unnamed) else { panic!("docker is not podman") };
+        assert!(c.mismatches[0].starts_with("container \"docker:abab"), "{:?}", c.mismatches);
+        // Owners that cannot be seen leave a container rule undecided, like a process rule.
+        let mut hidden = unnamed.clone();
+        hidden.processes.clear();
+        let p = policy("[[allow]]\ncontainer = \"docker:*\"\n");
+        assert_eq!(p.check(&hidden), Verdict::Undecidable { rule: 0, line: 1, needs: vec!["container"] });
+    }
+
     #[test]
     fn malformed_policies_name_line_and_column() {
         let cases = [
@@ -544,7 +668,9 @@ mod tests {
             ("[[allow]]\nport = true\n", "p.toml:2:8", "port number"),
             ("[[allow]]\nport = [22, 70000]\n", "p.toml:2:13", "out of range"),
             ("[[allow]]\nport = []\n", "p.toml:2:8", "at least one"),
-            ("[[allow]]\nexposure = \"public\"\n", "p.toml:2:12", "loopback"),
+            ("[[allow]]\nexposure = \"public\"\n", "p.toml:2:12", "namespace"),
+            ("[[allow]]\nnetns = 4026532201\n", "p.toml:2:9", "string"),
+            ("[[allow]]\ncontainer = \"[\"\n", "p.toml:2:13", "pattern"),
             ("[settings]\nfail_on = [\"weird\"]\n", "p.toml:2:12", "obscure"),
             ("[settings]\nallow_unknown_owners = \"yes\"\n", "p.toml:2:24", "bool"),
             ("[[allow]]\nport = 1\nport = 2\n", "p.toml:3:1", "duplicate"),

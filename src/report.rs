@@ -2,7 +2,7 @@
 //! the data every renderer (table, JSON) and later the policy check work from.
 
 use crate::classify::{self, Exposure, Flag, Iana, Range, Severity};
-use crate::model::{Family, Inventory, OwnedSocket, Process, Protocol};
+use crate::model::{Family, Inventory, Netns, OwnedSocket, Process, Protocol};
 use crate::registry::{Info, Registry, Status};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -23,6 +23,8 @@ pub struct Listener<'r> {
     pub ipv4_mapped: bool,
     /// Interface the socket is bound to (SO_BINDTODEVICE), if any.
     pub interface: Option<String>,
+    /// The network namespace of the socket (`--all-netns`); null when only the current namespace was listed.
+    pub netns: Option<Netns>,
     pub exposure: Exposure,
     /// Every process holding the socket, by pid; empty when the owner could not be seen. Shared with the other
     /// sockets of the same process.
@@ -61,6 +63,8 @@ pub struct Summary {
     pub owner_unknown: usize,
     /// How to see the unknown owners, when there are some.
     pub hint: Option<String>,
+    /// With `--all-netns`: how many network namespaces were listed (the current one included); null without.
+    pub namespaces: Option<usize>,
     pub warnings: Vec<String>,
     pub registry: Info,
 }
@@ -106,6 +110,7 @@ pub(crate) fn listener_at<'r>(
         dual_stack: socket.is_dual_stack(),
         ipv4_mapped,
         interface: socket.interface.clone(),
+        netns: socket.netns.clone(),
         exposure,
         user: socket.uid.and_then(&mut *user_name),
         uid: socket.uid,
@@ -127,11 +132,12 @@ pub fn build<'r>(
     keep: &dyn Fn(&Listener<'r>) -> bool,
     hint: &str,
 ) -> Report<'r> {
-    let Inventory { sockets, warnings, owners_partly_hidden } = inventory;
+    let Inventory { sockets, warnings, owners_partly_hidden, namespaces } = inventory;
     let mut listeners: Vec<Listener<'r>> =
         sockets.into_iter().map(|s| listener(s, registry, user_name)).filter(|l| keep(l)).collect();
     sort_by_port(&mut listeners);
-    let summary = summarise(&listeners, warnings, owners_partly_hidden, hint, registry.info().clone());
+    let mut summary = summarise(&listeners, warnings, owners_partly_hidden, hint, registry.info().clone());
+    summary.namespaces = namespaces;
     Report { schema_version: SCHEMA_VERSION, listeners, summary }
 }
 
@@ -146,7 +152,7 @@ pub fn stream<'r, E>(
     hint: &str,
     mut each: impl FnMut(&Listener<'r>) -> Result<(), E>,
 ) -> Result<Summary, E> {
-    let Inventory { sockets, warnings, owners_partly_hidden } = inventory;
+    let Inventory { sockets, warnings, owners_partly_hidden, namespaces } = inventory;
     let mut tally = Tally::default();
     for (address, owned) in in_report_order(sockets) {
         let listener = listener_at(owned, address, registry, user_name);
@@ -155,7 +161,9 @@ pub fn stream<'r, E>(
             each(&listener)?;
         }
     }
-    Ok(tally.summary(warnings, owners_partly_hidden, hint, registry.info().clone()))
+    let mut summary = tally.summary(warnings, owners_partly_hidden, hint, registry.info().clone());
+    summary.namespaces = namespaces;
+    Ok(summary)
 }
 
 /// The sockets in the order of [`sort_by_port`]: by port, protocol and family, then by the address as written in
@@ -289,6 +297,7 @@ impl Tally {
             by_flag: classify::FlagKind::ALL.iter().map(|k| k.as_str()).zip(self.by_flag).collect(),
             owner_unknown: self.owner_unknown,
             hint,
+            namespaces: None,
             warnings,
             registry,
         }

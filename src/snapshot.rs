@@ -13,8 +13,9 @@
 //!
 //! Reading a recording gives every listener that was ever present (those there at the start included), once per
 //! [`Identity`]. Only what identifies a socket and its owners is read from a listener record (protocol, address,
-//! port, dual_stack, interface, processes, uid); IANA data, flags and severity are recomputed by the caller from the
-//! registry in use.
+//! port, dual_stack, interface, netns, processes with their containers, uid); IANA data, exposure, flags and severity
+//! are recomputed by the caller from the registry in use. `netns` and `container` are optional, so files written
+//! before `--all-netns` existed still read.
 //!
 //! Damaged recordings are refused, never half-read: a line that is not a complete event is an error naming its
 //! line, and so is an incomplete **last** line (no newline, not complete JSON), which is what a recorder killed in
@@ -23,7 +24,7 @@
 //! does not end with `stopped` (the recorder is still running, or was killed between events) is read, with a
 //! warning.
 
-use crate::model::{Inventory, OwnedSocket, Process, Protocol, Socket};
+use crate::model::{Inventory, Netns, OwnedSocket, Process, Protocol, Socket};
 use crate::report::{Listener, SCHEMA_VERSION};
 use anyhow::{anyhow, bail, Context};
 use serde::de::{self, Deserializer, IgnoredAny};
@@ -236,6 +237,9 @@ struct ListenerIn {
     dual_stack: bool,
     #[serde(default)]
     interface: Option<String>,
+    /// Written by `--all-netns` runs; older files have none.
+    #[serde(default)]
+    netns: Option<Netns>,
     processes: Vec<Process>,
     #[serde(default)]
     uid: Option<u32>,
@@ -260,6 +264,7 @@ impl ListenerIn {
             inode,
             v6only: self.dual_stack.then_some(false),
             interface: self.interface,
+            netns: self.netns,
         };
         Ok(OwnedSocket { socket, processes: processes.into_iter().map(std::sync::Arc::new).collect() })
     }
@@ -441,7 +446,10 @@ fn read_recording(bytes: &[u8], name: &str) -> anyhow::Result<Inventory> {
 fn inventory(sockets: Vec<OwnedSocket>, warnings: Vec<String>) -> Inventory {
     // Owners missing from the file were hidden from the run that wrote it.
     let owners_partly_hidden = sockets.iter().any(|s| s.processes.is_empty());
-    Inventory { sockets, warnings, owners_partly_hidden }
+    // A file written with --all-netns labels every listener: count the namespaces that had some.
+    let namespaces: HashSet<u64> = sockets.iter().filter_map(|s| s.socket.netns.as_ref().map(|n| n.inode)).collect();
+    let namespaces = (!namespaces.is_empty()).then_some(namespaces.len());
+    Inventory { sockets, warnings, owners_partly_hidden, namespaces }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -533,6 +541,37 @@ mod tests {
             assert!(inv.owners_partly_hidden);
             assert_eq!(inv.warnings, ["s.json: when it was written: w1"]);
         }
+    }
+
+    #[test]
+    fn netns_and_containers_read_back_and_are_optional() {
+        let id = "a".repeat(64);
+        let in_ns = L1
+            .replace(
+                "\"interface\":null,",
+                "\"interface\":null,\"netns\":{\"inode\":4026532201,\"name\":\"pw-x\",\"current\":false},",
+            )
+            .replace("\"uid\":0}]", &format!("\"uid\":0,\"container\":{{\"runtime\":\"docker\",\"id\":\"{id}\"}}}}]"));
+        assert_ne!(in_ns, L1);
+        let doc = format!(r#"{{"schema_version": 1, "listeners": [{in_ns}, {L2}]}}"#);
+        let inv = parse(doc.as_bytes(), "s.json").unwrap();
+        let a = &inv.sockets[0];
+        let netns = a.socket.netns.as_ref().unwrap();
+        assert_eq!((netns.inode, netns.name.as_deref(), netns.current), (4026532201, Some("pw-x"), false));
+        let container = a.processes[0].container.as_ref().unwrap();
+        assert_eq!((container.runtime.as_str(), container.id.as_str()), ("docker", id.as_str()));
+        // Exposure is recomputed from the namespace, not taken from the file ("loopback" there: it is 127.0.0.1).
+        let reg = crate::registry::Registry::builtin();
+        let l = crate::report::listener(a.clone(), &reg, &mut |_| None);
+        assert_eq!(l.exposure, crate::classify::Exposure::Loopback);
+        // Older files, without the fields, still read.
+        let b = &inv.sockets[1];
+        assert_eq!(b.socket.netns, None);
+        assert_eq!(inv.namespaces, Some(1));
+        assert_eq!(
+            parse(format!(r#"{{"schema_version": 1, "listeners": [{L1}]}}"#).as_bytes(), "s").unwrap().namespaces,
+            None
+        );
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub fn run(args: &WatchArgs, painter: Painter, io: &mut Output<'_>) -> anyhow::R
 
     let mut w = Watcher {
         registry: &registry,
+        query: Query { all_netns: args.all_netns, ..Query::default() },
         user_names: Box::new(app::user_names()),
         live: BTreeMap::new(),
         recording,
@@ -102,6 +103,8 @@ enum Stop {
 
 struct Watcher<'r> {
     registry: &'r Registry,
+    /// What each scan lists.
+    query: Query,
     user_names: Box<dyn FnMut(u32) -> Option<String>>,
     /// The listeners of the last scan.
     live: BTreeMap<Identity, Listener<'r>>,
@@ -185,7 +188,7 @@ impl<'r> Watcher<'r> {
         let mut tries = 0;
         loop {
             tries += 1;
-            match platform::enumerate(&Query::default()) {
+            match platform::enumerate(&self.query) {
                 Ok(inventory) => return Ok(inventory),
                 Err(e) if tries < TRIES => {
                     let _ = writeln!(
@@ -303,6 +306,7 @@ pub fn describe(l: &Listener<'_>, painter: Painter) -> String {
     } else if l.ipv4_mapped {
         s.push_str(" (v4-mapped)");
     }
+    s.push_str(&crate::render::table::netns_suffix(l));
     s.push_str("  ");
     s.push_str(&owners_cell(l));
     s.push_str("  ");

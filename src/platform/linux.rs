@@ -1,9 +1,11 @@
 //! Linux enumeration: sockets from netlink sock_diag ([`sock_diag`]), their owners from a `/proc` fd scan and
 //! owner details ([`procfs`]), user names from the passwd database ([`users`]).
 //!
-//! Only the current network namespace is seen (as with `ss`); sockets of containers with their own network
-//! namespace are not listed.
+//! Only the current network namespace is seen (as with `ss`), unless `Query::all_netns` asks for every one
+//! ([`netns`]; owners' containers from their cgroups: [`container`]).
 
+mod container;
+mod netns;
 mod procfs;
 mod sock_diag;
 mod users;
@@ -41,8 +43,9 @@ const PIDS_IN_WARNING: usize = 5;
 /// Fails only when the kernel's socket list cannot be read; problems seeing owners become warnings and
 /// `owners_partly_hidden`.
 pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
-    let (sockets, scan) = sockets_and_owners(query)?;
-    let mut warnings = Vec::new();
+    let mut netns = netns::Extra::default(); // --all-netns: namespaces listed, and what could not be seen
+    let (sockets, scan) = sockets_and_owners(query, &mut netns)?;
+    let mut warnings = netns.warnings;
     let mut proc_unlistable = false;
     let scan = scan.unwrap_or_else(|e| {
         warnings.push(format!("cannot list the processes in /proc ({e}): no socket owners are shown"));
@@ -57,6 +60,10 @@ pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
         .into_iter()
         .map(|mut process| {
             process.user = process.uid.map(|uid| users.display_name(uid));
+            if query.all_netns {
+                process.container = container::of_pid(process.pid, process.start_time);
+                // --all-netns
+            }
             Arc::new(process)
         })
         .collect();
@@ -95,7 +102,7 @@ pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
         || (!is_root && (any_unowned || hidepid))
         || (hidepid && any_unowned);
 
-    Ok(Inventory { sockets, warnings, owners_partly_hidden })
+    Ok(Inventory { sockets, warnings, owners_partly_hidden, namespaces: netns.namespaces })
 }
 
 /// The sockets (from netlink) and who holds them (from `/proc`).
@@ -104,13 +111,18 @@ pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
 /// the dump is done, while the others already resolve fds, noting socket inodes until the wanted set is known (see
 /// [`procfs::Wanted`]). With a port filter the list is usually tiny or empty, so the dump comes first and the scan
 /// runs only when some socket was found.
-fn sockets_and_owners(query: &Query) -> anyhow::Result<(Vec<Socket>, std::io::Result<procfs::OwnerScan>)> {
+///
+/// With `--all-netns` the sockets are those of every network namespace ([`netns::list_sockets`]).
+fn sockets_and_owners(
+    query: &Query,
+    netns: &mut netns::Extra,
+) -> anyhow::Result<(Vec<Socket>, std::io::Result<procfs::OwnerScan>)> {
     // Inode 0 would be a socket without a file (a kernel socket): no process can hold it.
     let inodes = |sockets: &[Socket]| -> procfs::InodeSet {
         sockets.iter().map(|s| s.inode).filter(|&inode| inode != 0).collect()
     };
     if query.port.is_some() {
-        let sockets = sock_diag::list_sockets(query)?;
+        let sockets = netns::list_sockets(query, netns)?;
         let wanted = inodes(&sockets);
         let scan = if wanted.is_empty() { Ok(procfs::OwnerScan::default()) } else { procfs::scan_owners(wanted) };
         return Ok((sockets, scan));
@@ -118,7 +130,7 @@ fn sockets_and_owners(query: &Query) -> anyhow::Result<(Vec<Socket>, std::io::Re
     let wanted = procfs::Wanted::default();
     let (sockets, scan) = procfs::scan_owners_during(&wanted, || {
         let _call_off = procfs::CallOffUnlessSet(&wanted);
-        let sockets = sock_diag::list_sockets(query)?;
+        let sockets = netns::list_sockets(query, netns)?;
         wanted.set(Some(inodes(&sockets)));
         anyhow::Ok(sockets)
     });
@@ -231,13 +243,14 @@ mod tests {
         let port = udp.local_addr().unwrap().port();
         let tcp = TcpListener::bind(("127.0.0.1", port)); // same number, other protocol (may be taken)
 
-        let inv = enumerate(&Query { protocols: vec![Protocol::Udp], port: Some(port) }).unwrap();
+        let inv = enumerate(&Query { protocols: vec![Protocol::Udp], port: Some(port), ..Query::default() }).unwrap();
         assert!(!inv.sockets.is_empty());
         assert!(inv.sockets.iter().all(|s| s.socket.port == port && s.socket.protocol == Protocol::Udp));
         assert_owned_by_me(find(&inv, Protocol::Udp, IpAddr::V4(Ipv4Addr::LOCALHOST), port));
 
         if tcp.is_ok() {
-            let inv = enumerate(&Query { protocols: vec![Protocol::Tcp], port: Some(port) }).unwrap();
+            let inv =
+                enumerate(&Query { protocols: vec![Protocol::Tcp], port: Some(port), ..Query::default() }).unwrap();
             assert!(inv.sockets.iter().all(|s| s.socket.port == port && s.socket.protocol == Protocol::Tcp));
             assert_owned_by_me(find(&inv, Protocol::Tcp, IpAddr::V4(Ipv4Addr::LOCALHOST), port));
         }
@@ -327,7 +340,7 @@ mod tests {
             return;
         }
         let port = udp.local_addr().unwrap().port();
-        let inv = enumerate(&Query { protocols: vec![Protocol::Udp], port: Some(port) }).unwrap();
+        let inv = enumerate(&Query { protocols: vec![Protocol::Udp], port: Some(port), ..Query::default() }).unwrap();
         let s = find(&inv, Protocol::Udp, IpAddr::V4(Ipv4Addr::LOCALHOST), port);
         assert_eq!(s.socket.interface.as_deref(), Some("lo"));
     }

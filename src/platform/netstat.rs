@@ -96,14 +96,17 @@ pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
     let sockets: Vec<OwnedSocket> = grouped
         .into_iter()
         .map(|((port, protocol, address), pids)| OwnedSocket {
-            socket: Socket { protocol, address, port, uid: None, inode: 0, v6only: None, interface: None },
+            socket: Socket { protocol, address, port, uid: None, inode: 0, v6only: None, interface: None, netns: None },
             // BTreeSet iteration keeps the processes sorted by PID.
             processes: pids.iter().filter_map(|pid| described.get(pid).cloned()).collect(),
         })
         .collect();
 
     let owners_partly_hidden = owners_hidden(&system, own_pid, &sockets);
-    Ok(Inventory { sockets, warnings, owners_partly_hidden })
+    if query.all_netns {
+        warnings.push("--all-netns: network namespaces are a Linux feature; this is the only listing".to_string());
+    }
+    Ok(Inventory { sockets, warnings, owners_partly_hidden, namespaces: None })
 }
 
 /// Runs netstat2, skipping (and counting) rows it fails on instead of failing the whole listing.
@@ -147,6 +150,7 @@ fn describe(system: &System, users: Option<&Users>, pid: u32) -> Option<Process>
         user,
         uid: uid.and_then(numeric_uid),
         start_time: Some(process.start_time()),
+        container: None,
     })
 }
 
@@ -234,7 +238,7 @@ mod tests {
     fn finds_own_listener() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let inv = enumerate(&Query { protocols: vec![Protocol::Tcp], port: Some(port) }).unwrap();
+        let inv = enumerate(&Query { protocols: vec![Protocol::Tcp], port: Some(port), ..Query::default() }).unwrap();
         let me = std::process::id();
         assert!(inv.sockets.iter().any(|s| s.processes.iter().any(|p| p.pid == me)));
     }

@@ -1,13 +1,14 @@
 //! `list --format csv`: one row per listener with flat columns and a header, for spreadsheets and scripts.
 //!
 //! Written with the `csv` crate, so fields with commas, quotes or line breaks are quoted as RFC 4180 says. Text is
-//! kept as read (like JSON); lists inside a field are joined with `;`.
+//! kept as read (like JSON); lists inside a field are joined with `;`. `netns` (name or inode) and `containers`
+//! (`runtime:id` per owner) are empty without `--all-netns`.
 
 use crate::report::Report;
 use std::io::{self, Write};
 
 /// The header row.
-pub const HEADER: [&str; 17] = [
+pub const HEADER: [&str; 19] = [
     "protocol",
     "family",
     "address",
@@ -25,6 +26,8 @@ pub const HEADER: [&str; 17] = [
     "services",
     "flags",
     "severity",
+    "netns",
+    "containers",
 ];
 
 /// Writes the header and one row per listener.
@@ -54,6 +57,8 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
             l.iana.services.join(";"),
             flags.join(";"),
             l.severity.map(|s| s.as_str().to_string()).unwrap_or_default(),
+            l.netns.as_ref().map(|n| n.label()).unwrap_or_default(),
+            join(&|p| p.container.as_ref().map(|c| c.full()).unwrap_or_default()),
         ])?;
     }
     w.flush()

@@ -58,7 +58,7 @@ fn write_in_blocks<'r>(
     hint: &str,
     block: usize,
 ) -> io::Result<Summary> {
-    let Inventory { sockets, warnings, owners_partly_hidden } = inventory;
+    let Inventory { sockets, warnings, owners_partly_hidden, namespaces } = inventory;
     let mut items = report::in_report_order(sockets);
     // The socket owners' names, looked up once here so that both threads can read them.
     let mut names: HashMap<u32, Option<String>> = HashMap::default();
@@ -136,7 +136,8 @@ fn write_in_blocks<'r>(
         }
         Ok(())
     })?;
-    let summary = tally.summary(warnings, owners_partly_hidden, hint, registry.info().clone());
+    let mut summary = tally.summary(warnings, owners_partly_hidden, hint, registry.info().clone());
+    summary.namespaces = namespaces;
     listing.end(&summary)?;
     Ok(summary)
 }
@@ -251,6 +252,19 @@ impl<'r> ListenerWriter<'r> {
         push_bool(b, l.ipv4_mapped);
         b.extend_from_slice(b",\n      \"interface\": ");
         push_opt_str(b, l.interface.as_deref());
+        b.extend_from_slice(b",\n      \"netns\": ");
+        match &l.netns {
+            None => b.extend_from_slice(b"null"),
+            Some(netns) => {
+                b.extend_from_slice(b"{\n        \"inode\": ");
+                push_u64(b, netns.inode);
+                b.extend_from_slice(b",\n        \"name\": ");
+                push_opt_str(b, netns.name.as_deref());
+                b.extend_from_slice(b",\n        \"current\": ");
+                push_bool(b, netns.current);
+                b.extend_from_slice(b"\n      }");
+            }
+        }
         b.extend_from_slice(b",\n      \"exposure\": ");
         push_plain(b, l.exposure.as_str());
         b.extend_from_slice(b",\n      \"processes\": [");
@@ -310,6 +324,17 @@ fn process_json(p: &Process) -> Vec<u8> {
     push_opt_str(&mut b, p.user.as_deref());
     b.extend_from_slice(b",\n          \"uid\": ");
     push_opt_u64(&mut b, p.uid.map(u64::from));
+    b.extend_from_slice(b",\n          \"container\": ");
+    match &p.container {
+        None => b.extend_from_slice(b"null"),
+        Some(c) => {
+            b.extend_from_slice(b"{\n            \"runtime\": ");
+            push_str(&mut b, &c.runtime);
+            b.extend_from_slice(b",\n            \"id\": ");
+            push_str(&mut b, &c.id);
+            b.extend_from_slice(b"\n          }");
+        }
+    }
     b.extend_from_slice(b"\n        }");
     b
 }
@@ -522,6 +547,10 @@ mod tests {
             user: user.map(str::to_string),
             uid,
             start_time: Some(7),
+            // Every other owner in a container (--all-netns), with text to escape in its id.
+            container: pid
+                .is_multiple_of(2)
+                .then(|| crate::model::Container { runtime: "docker".into(), id: format!("{name}\"id\\") }),
         })
     }
 
@@ -535,6 +564,13 @@ mod tests {
             inode: u64::from(port) * 10 + u64::from(address.is_ipv6()),
             v6only: address.is_ipv6().then_some(port.is_multiple_of(2)),
             interface: interface.map(str::to_string),
+            // Every shape of namespace label: none (no --all-netns), a named one, an unnamed one, the current one.
+            netns: match port % 4 {
+                0 => None,
+                1 => Some(crate::model::Netns { inode: 4026532201, name: Some("n\"s\n".into()), current: false }),
+                2 => Some(crate::model::Netns { inode: 4026532305, name: None, current: false }),
+                _ => Some(crate::model::Netns { inode: 4026531833, name: None, current: true }),
+            },
         }
     }
 
@@ -573,6 +609,7 @@ mod tests {
             sockets,
             warnings: vec!["one \"warning\"\nwith a newline".to_string(), "two".to_string()],
             owners_partly_hidden: true,
+            namespaces: Some(3),
         }
     }
 
@@ -594,7 +631,8 @@ mod tests {
         };
         assert_eq!(seen(&|l| l.protocol.as_str().into()).len(), 2);
         assert_eq!(seen(&|l| format!("{:?}", l.family)).len(), 2);
-        assert_eq!(seen(&|l| l.exposure.as_str().into()).len(), 3);
+        assert_eq!(seen(&|l| l.exposure.as_str().into()).len(), 4);
+        assert_eq!(seen(&|l| format!("{:?}", l.netns.as_ref().map(|n| (n.name.is_some(), n.current)))).len(), 4);
         assert_eq!(seen(&|l| l.range.as_str().into()).len(), 3);
         assert_eq!(seen(&|l| l.iana.status.as_str().into()).len(), 3);
         assert_eq!(seen(&|l| l.severity.map_or("none", |s| s.as_str()).into()).len(), 4);

@@ -2,8 +2,8 @@
 //! a fleet's listeners reach the monitoring it already runs.
 //!
 //! `portwarden_listener` is a gauge per distinct label set (protocol, address, port, exposure, process, status,
-//! flags) whose value is the number of such sockets (usually 1; SO_REUSEPORT twins share a series). Counts per
-//! status and flag, and of unknown owners, follow.
+//! flags; with `--all-netns` also netns and container) whose value is the number of such sockets (usually 1;
+//! SO_REUSEPORT twins share a series). Counts per status and flag, and of unknown owners, follow.
 
 use crate::classify::FlagKind;
 use crate::registry::Status;
@@ -36,6 +36,18 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
             label(&l.iana.services.join(",")),
             flags.join(",")
         );
+        let mut labels = labels;
+        if l.netns.is_some() {
+            let mut containers: Vec<String> =
+                l.processes.iter().filter_map(|p| p.container.as_ref()).map(|c| c.short()).collect();
+            containers.sort_unstable();
+            containers.dedup();
+            labels.push_str(&format!(
+                ",netns=\"{}\",container=\"{}\"",
+                label(&crate::render::table::netns_cell(l)),
+                label(&containers.join(","))
+            ));
+        }
         *series.entry(labels).or_default() += 1;
     }
     writeln!(out, "# HELP portwarden_listener Listening TCP or bound UDP sockets with these labels (usually 1).")?;

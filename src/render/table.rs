@@ -15,7 +15,8 @@ const MAX_OWNERS: usize = 3;
 /// Flagged listeners whose reasons are spelt out under the table; the rest are counted.
 const MAX_REASONS: usize = 20;
 
-/// "pid/name (user)" for each owner, escaped; "owner unknown (uid N user)" when none could be seen.
+/// "pid/name (user)" for each owner, escaped, with " in docker:0123456789ab" when it runs in a container; "owner
+/// unknown (uid N user)" when none could be seen.
 pub fn owners_cell(l: &Listener<'_>) -> String {
     if l.processes.is_empty() {
         let who = match (&l.user, l.uid) {
@@ -31,7 +32,8 @@ pub fn owners_cell(l: &Listener<'_>) -> String {
         .take(MAX_OWNERS)
         .map(|p| {
             let user = p.user.as_deref().map(|u| format!(" ({})", escape(u))).unwrap_or_default();
-            format!("{}/{}{user}", p.pid, escape(&p.name))
+            let container = p.container.as_ref().map(|c| format!(" in {}", escape(&c.short()))).unwrap_or_default();
+            format!("{}/{}{user}{container}", p.pid, escape(&p.name))
         })
         .collect();
     if l.processes.len() > MAX_OWNERS {
@@ -54,6 +56,24 @@ pub fn address_cell(l: &Listener<'_>) -> String {
         s.push_str(" (v4-mapped)");
     }
     s
+}
+
+/// The network namespace column (`--all-netns`): its name or inode, "current" for the one portwarden runs in
+/// (unless it has a name); empty when the listing has no namespaces.
+pub fn netns_cell(l: &Listener<'_>) -> String {
+    match &l.netns {
+        None => String::new(),
+        Some(n) if n.current && n.name.is_none() => "current".to_string(),
+        Some(n) => escape(&n.label()).into_owned(),
+    }
+}
+
+/// " netns pw-test" for a listener in another network namespace than portwarden's; empty otherwise.
+pub fn netns_suffix(l: &Listener<'_>) -> String {
+    match &l.netns {
+        Some(n) if !n.current => format!(" netns {}", escape(&n.label())),
+        _ => String::new(),
+    }
 }
 
 /// The IANA service names, or the status when nothing is assigned.
@@ -85,31 +105,35 @@ fn pad(line: &mut String, painted: &str, plain_width: usize, width: usize) {
 
 /// Writes the table, the flag reasons and the summary.
 pub fn write(out: &mut dyn Write, report: &Report<'_>, p: Painter) -> io::Result<()> {
-    const HEADERS: [&str; 7] = ["PROTO", "ADDRESS", "PORT", "EXPOSURE", "OWNERS", "SERVICE", "FLAGS"];
-    let rows: Vec<[String; 7]> = report
+    // The NETNS column only when the listing spans namespaces (`--all-netns`), so the usual table is unchanged.
+    let with_netns = report.listeners.iter().any(|l| l.netns.is_some());
+    let mut headers = vec!["PROTO", "ADDRESS", "PORT", "EXPOSURE"];
+    if with_netns {
+        headers.push("NETNS");
+    }
+    headers.extend(["OWNERS", "SERVICE", "FLAGS"]);
+    let (owners_col, service_col, flags_col) = (headers.len() - 3, headers.len() - 2, headers.len() - 1);
+    let rows: Vec<Vec<String>> = report
         .listeners
         .iter()
         .map(|l| {
-            [
-                l.protocol.to_string(),
-                address_cell(l),
-                l.port.to_string(),
-                l.exposure.as_str().to_string(),
-                owners_cell(l),
-                service_cell(l),
-                flags_cell(l),
-            ]
+            let mut row = vec![l.protocol.to_string(), address_cell(l), l.port.to_string(), l.exposure.as_str().into()];
+            if with_netns {
+                row.push(netns_cell(l));
+            }
+            row.extend([owners_cell(l), service_cell(l), flags_cell(l)]);
+            row
         })
         .collect();
-    let mut widths = HEADERS.map(UnicodeWidthStr::width);
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.width());
         }
     }
-    let last = HEADERS.len() - 1;
+    let last = headers.len() - 1;
     let mut line = String::new();
-    for (i, h) in HEADERS.iter().enumerate() {
+    for (i, h) in headers.iter().enumerate() {
         pad(&mut line, &p.bold(h), h.width(), if i == last { 0 } else { widths[i] + 2 });
     }
     writeln!(out, "{}", line.trim_end())?;
@@ -117,9 +141,9 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>, p: Painter) -> io::Result
         line.clear();
         for (i, cell) in row.iter().enumerate() {
             let painted = match i {
-                4 if !l.owner_known() => p.warn(cell),
-                5 if l.iana.status != Status::Assigned => p.dim(cell),
-                6 => match l.severity {
+                i if i == owners_col && !l.owner_known() => p.warn(cell),
+                i if i == service_col && l.iana.status != Status::Assigned => p.dim(cell),
+                i if i == flags_col => match l.severity {
                     Some(Severity::High) => p.bad(cell),
                     Some(_) => p.warn(cell),
                     None => cell.clone(),
@@ -143,10 +167,11 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>, p: Painter) -> io::Result
                 let sev = l.severity.map(|s| s.as_str()).unwrap_or("");
                 writeln!(
                     out,
-                    "  {}/{} {} {}: {} [{}]: {}",
+                    "  {}/{} {}{} {}: {} [{}]: {}",
                     l.port,
                     l.protocol,
                     address_cell(l),
+                    netns_suffix(l),
                     owners_cell(l),
                     p.warn(f.kind.as_str()),
                     sev,
@@ -188,6 +213,11 @@ pub fn write_summary(out: &mut dyn Write, report: &Report<'_>, p: Painter) -> io
         s.registry.date,
         s.registry.rows
     )?;
+    if let Some(n) = s.namespaces {
+        let current = report.listeners.iter().find_map(|l| l.netns.as_ref().filter(|n| n.current));
+        let current = current.map(|c| format!(" (current: {})", escape(&c.label()))).unwrap_or_default();
+        writeln!(out, "{} listed{current}", plural(n, "network namespace"))?;
+    }
     if s.owner_unknown > 0 {
         let hint = s.hint.as_deref().unwrap_or("");
         writeln!(out, "{}", p.warn(&format!("{} with owner unknown: {hint}", plural(s.owner_unknown, "listener"))))?;

@@ -15,5 +15,6 @@ mod failclosed;
 mod formats;
 mod hidden;
 mod list;
+mod netns;
 mod registry;
 mod watch;

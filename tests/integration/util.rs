@@ -3,7 +3,9 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
+use std::cell::{Cell, RefCell};
 use std::io::{BufRead, BufReader, Write};
+use std::marker::PhantomData;
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -12,29 +14,40 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 static MACHINE: RwLock<()> = RwLock::new(());
 
 thread_local! {
-    /// Shared holds this thread has: the lock is taken once per thread, because a second read of a writer-preferring
-    /// RwLock while a writer waits would deadlock the thread against itself.
-    static SHARED_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// The read guard of this test thread and how many `SharedHold`s share it. std's RwLock makes new readers wait
+    /// behind a waiting writer, so a thread that took the lock for reading twice (two holders) while an exclusive
+    /// test queued in between would deadlock with it; nested holds therefore reuse the thread's one guard.
+    static SHARED: RefCell<Option<RwLockReadGuard<'static, ()>>> = const { RefCell::new(None) };
+    static SHARED_DEPTH: Cell<usize> = const { Cell::new(0) };
 }
 
-/// A shared hold on the machine (see [`machine_shared`]).
-pub struct Shared(Option<RwLockReadGuard<'static, ()>>);
+/// A shared hold on the machine; the lock is released when the thread's last one is dropped.
+pub struct SharedHold {
+    /// Tied to the thread that took it.
+    _not_send: PhantomData<*const ()>,
+}
 
-impl Drop for Shared {
+impl Drop for SharedHold {
     fn drop(&mut self) {
-        SHARED_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+        let depth = SHARED_DEPTH.with(|d| {
+            d.set(d.get().saturating_sub(1));
+            d.get()
+        });
+        if depth == 0 {
+            SHARED.with(|s| drop(s.borrow_mut().take()));
+        }
     }
 }
 
-/// Shared hold on the machine: taken by every test that opens listeners (a `Holder` takes it itself). Re-entrant
-/// within a thread.
-pub fn machine_shared() -> Shared {
-    let depth = SHARED_DEPTH.with(|d| {
-        let v = d.get();
-        d.set(v + 1);
-        v
-    });
-    Shared((depth == 0).then(|| MACHINE.read().unwrap_or_else(|e| e.into_inner())))
+/// Shared hold on the machine: taken by every test that opens listeners (a `Holder` takes it itself). Nested holds
+/// in one thread share one read lock.
+pub fn machine_shared() -> SharedHold {
+    if SHARED_DEPTH.with(|d| d.get()) == 0 {
+        let guard = MACHINE.read().unwrap_or_else(|e| e.into_inner());
+        SHARED.with(|s| *s.borrow_mut() = Some(guard));
+    }
+    SHARED_DEPTH.with(|d| d.set(d.get() + 1));
+    SharedHold { _not_send: PhantomData }
 }
 
 /// Exclusive hold: no other test opens or closes listeners until it is dropped. Use `Holder::start_exclusive`
@@ -163,7 +176,7 @@ pub struct Holder {
     pub ports: Vec<u16>,
     /// PIDs of forked children that share the sockets (HOLDER_FORK).
     pub children: Vec<u32>,
-    _machine: Option<Shared>,
+    _machine: Option<SharedHold>,
 }
 
 impl Holder {
@@ -192,6 +205,14 @@ impl Holder {
         Holder::spawn_cmd(cmd, name.as_ref(), specs, 0, Some(machine_shared()))
     }
 
+    /// Starts a holder through a wrapper that ends by executing `python3` with the holder's arguments in place of
+    /// itself (so the holder's PID is the child's), e.g. `["ip", "netns", "exec", NAME]` or `["unshare", "-n"]`.
+    pub fn start_via(wrapper: &[&str], name: &str, specs: &[Spec]) -> Holder {
+        let mut cmd = Command::new(wrapper[0]);
+        cmd.args(&wrapper[1..]).arg("python3");
+        Holder::spawn_cmd(cmd, name.as_ref(), specs, 0, Some(machine_shared()))
+    }
+
     /// Starts a holder whose name is raw bytes (not necessarily UTF-8).
     pub fn start_raw(name: &[u8], specs: &[Spec]) -> Holder {
         use std::os::unix::ffi::OsStrExt;
@@ -199,7 +220,7 @@ impl Holder {
         Holder::spawn_cmd(Command::new("python3"), name, specs, 0, Some(machine_shared()))
     }
 
-    fn spawn(name: &str, specs: &[Spec], forks: usize, machine: Option<Shared>) -> Holder {
+    fn spawn(name: &str, specs: &[Spec], forks: usize, machine: Option<SharedHold>) -> Holder {
         Holder::spawn_cmd(Command::new("python3"), name.as_ref(), specs, forks, machine)
     }
 
@@ -208,7 +229,7 @@ impl Holder {
         name: &std::ffi::OsStr,
         specs: &[Spec],
         forks: usize,
-        machine: Option<Shared>,
+        machine: Option<SharedHold>,
     ) -> Holder {
         cmd.arg("-c").arg(HOLDER).arg(name);
         for s in specs {

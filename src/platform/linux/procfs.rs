@@ -633,7 +633,7 @@ fn read_details(fd_dir: BorrowedFd<'_>, pid: u32, buf: &mut Vec<u8>) -> Option<P
     let stat = &buf[..stat_len];
     let start_time = parse_stat_start_time(stat)?;
     let name = decode_bytes(stat_comm(stat)?);
-    Some(Process { pid, name, exe, cmdline, user: None, uid, start_time: Some(start_time) })
+    Some(Process { pid, name, exe, cmdline, user: None, uid, start_time: Some(start_time), container: None })
 }
 
 /// The command name in `/proc/PID/stat`: everything between the `(` after the PID and the last `)` (the name may

@@ -346,6 +346,7 @@ fn entry_from_message(payload: &[u8], dump: Dump) -> Option<Entry> {
             inode: u64::from(inode),
             v6only,
             interface: None,
+            netns: None,
         },
         ifindex,
     })
