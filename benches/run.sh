@@ -9,7 +9,8 @@
 # Builds the release binary, installs hyperfine / lsof / net-tools / time with apt-get when missing (as root), then:
 #   1. 200 processes x 30 listeners (6,000 sockets): portwarden (JSON, table, explain of a free port), ss -tulpn,
 #      ss -tuln, netstat -tulpn, lsof -nP -iTCP -iUDP.
-#   2. the same plus 8,000 ESTABLISHED loopback connections, alternating with (1) round by round.
+#   2. the same plus 8,000 ESTABLISHED loopback connections, alternating with (1) round by round (with explain and
+#      ss -tuln, whose socket dumps alone show what the connections cost in the kernel's socket tables).
 #   3. 500 processes x 40 listeners (20,000 sockets): portwarden JSON, ss -tulpn, netstat -tulpn, lsof; then peak RSS
 #      of each with /usr/bin/time -v.
 # Each round is one hyperfine invocation over all commands of the scenario, one after another; rounds repeat that, so
@@ -178,7 +179,7 @@ for round in $(seq "$ROUNDS"); do
         start_load estab --procs 0 --established 8000
         EST="$LOAD_PGID"
         echo "run.sh: 6,000 sockets + 8,000 established connections, round $round/$ROUNDS" >&2
-        hyperfine_round s6k-estab "$round" "$PWJ" "$SS_P" "${BEFORE[@]+"${BEFORE[@]}"}"
+        hyperfine_round s6k-estab "$round" "$PWJ" "$PW explain 1" "$SS_P" "ss -tuln" "${BEFORE[@]+"${BEFORE[@]}"}"
         end_load "$EST"
     fi
 done
