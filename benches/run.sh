@@ -2,19 +2,22 @@
 # Benchmark harness: portwarden against ss, netstat and lsof on the same synthetic load, interleaved, in rounds.
 #
 #   benches/run.sh [--rounds N] [--runs N] [--quick] [--out DIR] [--skip-large] [--skip-established]
+#                  [--wait-idle SECONDS]
 #   PORTWARDEN_BIN=/path/to/portwarden benches/run.sh ...   (measure that binary instead of building one)
 #   PORTWARDEN_BEFORE=/path/to/old/portwarden benches/run.sh ...   (also time that one's JSON listing, side by side)
 #
 # Builds the release binary, installs hyperfine / lsof / net-tools / time with apt-get when missing (as root), then:
 #   1. 200 processes x 30 listeners (6,000 sockets): portwarden (JSON, table, explain of a free port), ss -tulpn,
 #      ss -tuln, netstat -tulpn, lsof -nP -iTCP -iUDP.
-#   2. the same plus 8,000 ESTABLISHED loopback connections, alternating with (1) round by round.
+#   2. the same plus 8,000 ESTABLISHED loopback connections, alternating with (1) round by round (with explain and
+#      ss -tuln, whose socket dumps alone show what the connections cost in the kernel's socket tables).
 #   3. 500 processes x 40 listeners (20,000 sockets): portwarden JSON, ss -tulpn, netstat -tulpn, lsof; then peak RSS
 #      of each with /usr/bin/time -v.
 # Each round is one hyperfine invocation over all commands of the scenario, one after another; rounds repeat that, so
 # drifts of a busy machine hit every tool alike. Medians pool every run of every round. Results (hyperfine JSON and Markdown per round, summary.md)
 # go to DIR (default: a new directory under /tmp). The load generator (benches/load.py) is always torn down, also
-# on Ctrl-C.
+# on Ctrl-C. On a shared machine, --wait-idle S makes each round wait (at most S seconds) until the CPUs have been
+# at least 90% idle for a second, so that other work does not skew the figures; the waits are noted in the results.
 set -euo pipefail
 
 ROUNDS=5
@@ -22,6 +25,7 @@ RUNS=10
 OUT=""
 LARGE=1
 ESTABLISHED=1
+WAIT_IDLE=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) ROUNDS="$2"; shift 2 ;;
@@ -30,7 +34,8 @@ while [ $# -gt 0 ]; do
         --out) OUT="$2"; shift 2 ;;
         --skip-large) LARGE=0; shift ;;
         --skip-established) ESTABLISHED=0; shift ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        --wait-idle) WAIT_IDLE="$2"; shift 2 ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -112,9 +117,32 @@ end_load() {
     LOADS=("${kept[@]+"${kept[@]}"}")
 }
 
+# Percent of CPU time idle over one second (from /proc/stat).
+idle_percent() {
+    local a b
+    read -r -a a < <(head -1 /proc/stat)
+    sleep 1
+    read -r -a b < <(head -1 /proc/stat)
+    local total=0 i
+    for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
+    echo $(( total > 0 ? 100 * (b[4] - a[4]) / total : 100 ))
+}
+
+# Waits (at most WAIT_IDLE seconds) for a quiet machine; notes how long it waited and how idle it was.
+wait_idle() {
+    [ "$WAIT_IDLE" -gt 0 ] || return 0
+    local start=$SECONDS idle
+    while :; do
+        idle=$(idle_percent)
+        if [ "$idle" -ge 90 ] || [ $((SECONDS - start)) -ge "$WAIT_IDLE" ]; then break; fi
+    done
+    echo "- $1: waited $((SECONDS - start)) s for the CPUs to be idle; $idle% idle when it started" >>"$OUT/machine.md"
+}
+
 # hyperfine_round SCENARIO ROUND COMMAND...
 hyperfine_round() {
     local scenario="$1" round="$2"; shift 2
+    wait_idle "$scenario round $round"
     hyperfine -N --style none --warmup 2 --runs "$RUNS" \
         --export-json "$OUT/$scenario.round$round.json" --export-markdown "$OUT/$scenario.round$round.md" \
         "$@" >/dev/null
@@ -138,11 +166,12 @@ fi
 
 echo "run.sh: results in $OUT" >&2
 machine >"$OUT/machine.md"
+echo "- load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) (other work competes for the CPUs)" >>"$OUT/machine.md"
 
 # ---- 6,000 sockets, with and without 8,000 established connections ----
 start_load listen6k --procs 200 --listeners 30
 L6K="$LOAD_PGID"
-echo "processes on the machine: $(ls /proc | grep -c '^[0-9]')" >>"$OUT/machine.md"
+echo "- processes on the machine with the 6,000-socket load: $(ls /proc | grep -c '^[0-9]')" >>"$OUT/machine.md"
 for round in $(seq "$ROUNDS"); do
     echo "run.sh: 6,000 sockets, round $round/$ROUNDS" >&2
     hyperfine_round s6k "$round" "${COMMANDS_6K[@]}" "${BEFORE[@]+"${BEFORE[@]}"}"
@@ -150,7 +179,7 @@ for round in $(seq "$ROUNDS"); do
         start_load estab --procs 0 --established 8000
         EST="$LOAD_PGID"
         echo "run.sh: 6,000 sockets + 8,000 established connections, round $round/$ROUNDS" >&2
-        hyperfine_round s6k-estab "$round" "$PWJ" "$SS_P" "${BEFORE[@]+"${BEFORE[@]}"}"
+        hyperfine_round s6k-estab "$round" "$PWJ" "$PW explain 1" "$SS_P" "ss -tuln" "${BEFORE[@]+"${BEFORE[@]}"}"
         end_load "$EST"
     fi
 done
@@ -173,4 +202,5 @@ if [ "$LARGE" = 1 ]; then
     end_load "$L20K"
 fi
 
+echo "- load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.md"
 python3 "$HERE/summarise.py" "$OUT" "$PW" "${PORTWARDEN_BEFORE:-}" | tee "$OUT/summary.md"

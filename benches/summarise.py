@@ -66,6 +66,7 @@ def main():
         out.append("Machine:\n")
         out.append(open(machine).read().rstrip() + "\n")
     medians = {}
+    mins = {}
     for scenario, title in SCENARIOS:
         results = load(directory, scenario, binary, before)
         if not results:
@@ -78,6 +79,7 @@ def main():
         out.append("|---|---:|---:|---:|---:|")
         for command, r in results.items():
             medians[(scenario, command)] = statistics.median(r["times"])
+            mins[(scenario, command)] = min(r["times"])
             out.append(
                 f"| `{command}` | {ms(statistics.median(r['times']))} | {ms(min(r['times']))} "
                 f"| {ratio_cell(results, command, SS)} | {ratio_cell(results, command, LSOF)} |"
@@ -102,31 +104,45 @@ def main():
     pw = "portwarden list --format json"
     checks = []
 
-    def check(label, value, limit, fmt="{:.2f}"):
+    def check(label, value, limit, fmt="{:.2f}", best=None):
         if value is not None:
             verdict = "met" if value <= limit else "MISSED"
-            checks.append(f"| {label} | {fmt.format(value)} | <= {fmt.format(limit)} | {verdict} |")
+            best = "" if best is None else fmt.format(best)
+            checks.append(f"| {label} | {fmt.format(value)} | {best} | <= {fmt.format(limit)} | {verdict} |")
 
-    def get(scenario, command):
-        return medians.get((scenario, command))
+    def get(scenario, command, table=None):
+        return (table or medians).get((scenario, command))
 
     def ratio(a, b):
         return a / b if a is not None and b is not None else None
 
-    check("6k: JSON list / `ss -tulpn`", ratio(get("s6k", pw), get("s6k", SS)), 0.4)
-    check("6k: JSON list / `lsof`", ratio(get("s6k", pw), get("s6k", LSOF)), 0.2)
-    check("20k: JSON list / `ss -tulpn`", ratio(get("s20k", pw), get("s20k", SS)), 0.4)
-    growth = ratio(get("s20k", pw), get("s6k", pw))
-    check("20k / 6k time (sockets x3.33)", growth, 20000 / 6000)
-    check("6k + 8k established / 6k", ratio(get("s6k-estab", pw), get("s6k", pw)), 1.10)
-    explain = get("s6k", "portwarden explain 1")
-    check("explain of a free port (ms)", explain * 1000 if explain else None, 5.0, "{:.1f}")
+    def both(a, b):
+        """The ratio of medians, and the ratio of minimums (the least disturbed runs)."""
+        return ratio(get(*a), get(*b)), ratio(get(*a, mins), get(*b, mins))
+
+    def check_ratio(label, a, b, limit):
+        value, best = both(a, b)
+        check(label, value, limit, best=best)
+
+    check_ratio("6k: JSON list / `ss -tulpn`", ("s6k", pw), ("s6k", SS), 0.4)
+    check_ratio("6k: JSON list / `lsof`", ("s6k", pw), ("s6k", LSOF), 0.2)
+    check_ratio("20k: JSON list / `ss -tulpn`", ("s20k", pw), ("s20k", SS), 0.4)
+    check_ratio("20k / 6k time (sockets x3.33)", ("s20k", pw), ("s6k", pw), 20000 / 6000)
+    check_ratio("6k + 8k established / 6k", ("s6k-estab", pw), ("s6k", pw), 1.10)
+    explain = "portwarden explain 1"
+    check_ratio("socket dump alone (`explain 1`): established / 6k", ("s6k-estab", explain), ("s6k", explain), 1.10)
+    explain_ms = get("s6k", explain)
+    explain_min = get("s6k", explain, mins)
+    check("explain of a free port (ms)", explain_ms * 1000 if explain_ms else None, 5.0, "{:.1f}",
+          explain_min * 1000 if explain_min else None)
     if pw in rss:
         check("peak RSS at 20k (MiB)", rss[pw], 20.0, "{:.1f}")
     if checks:
         out.append("### Targets\n")
-        out.append("| Target | Measured | Limit | |")
-        out.append("|---|---:|---:|---|")
+        out.append("Measured: from medians; best: from the fastest run of each command (the least disturbed by other")
+        out.append("work on the machine). The verdict is on the medians.\n")
+        out.append("| Target | Measured | Best | Limit | |")
+        out.append("|---|---:|---:|---:|---|")
         out.extend(checks)
         out.append("")
     print("\n".join(out))

@@ -104,18 +104,19 @@ pub fn render(listeners: &[Listener<'_>], command: &str) -> (String, usize) {
     let _ = writeln!(out, "# When false, such a check ends with exit 2 (it cannot be trusted).");
     let _ = writeln!(out, "allow_unknown_owners = false");
 
+    // One rule per (protocol, port, processes, exposure, namespace, containers): v4 and v6 twins, and master and
+    // workers, share one.
     type Seen<'a> = (String, u16, Vec<String>, &'a str, Option<String>, Vec<String>);
-    let mut seen: Vec<Seen<'_>> = Vec::new();
+    let mut seen: std::collections::HashSet<Seen<'_>> = std::collections::HashSet::new();
     for l in listeners {
         let procs = process_patterns(l);
         let netns = netns_pattern(l);
         let containers = container_patterns(l);
         let key =
             (l.protocol.to_string(), l.port, procs.clone(), l.exposure.as_str(), netns.clone(), containers.clone());
-        if seen.contains(&key) {
+        if !seen.insert(key) {
             continue;
         }
-        seen.push(key);
         let service = if l.iana.services.is_empty() {
             format!("({})", l.iana.status.as_str())
         } else {

@@ -292,7 +292,7 @@ impl<'r> Watcher<'r> {
     }
 }
 
-/// "tcp 127.0.0.1:8080  1234/python3 (root)  http-alt  obscure [low]": one listener on one line, escaped.
+/// `tcp 127.0.0.1:8080  1234/python3 (root)  http-alt  obscure [low]`: one listener on one line, escaped.
 pub fn describe(l: &Listener<'_>, painter: Painter) -> String {
     let mut s = match l.family {
         Family::Ipv4 => format!("{} {}:{}", l.protocol, l.address, l.port),

@@ -40,18 +40,18 @@ const PIDS_IN_WARNING: usize = 5;
 
 /// Lists listening TCP and bound (unconnected) UDP sockets with the processes holding them.
 ///
-/// Fails only when the kernel's socket list cannot be read; problems seeing owners become warnings and
-/// `owners_partly_hidden`.
+/// Fails when the kernel's socket list cannot be read, or when `/proc` cannot be read at all (then no owner could be
+/// seen); problems seeing some owners become warnings and `owners_partly_hidden`.
 pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
     let mut netns = netns::Extra::default(); // --all-netns: namespaces listed, and what could not be seen
     let (sockets, scan) = sockets_and_owners(query, &mut netns)?;
     let mut warnings = netns.warnings;
-    let mut proc_unlistable = false;
-    let scan = scan.unwrap_or_else(|e| {
-        warnings.push(format!("cannot list the processes in /proc ({e}): no socket owners are shown"));
-        proc_unlistable = true;
-        procfs::OwnerScan::default()
-    });
+    // Without a readable procfs no owner can be seen at all: fail closed rather than report a machine of orphans.
+    let scan =
+        scan.map_err(|e| anyhow::anyhow!("cannot list the processes in /proc ({e}), so no owner can be seen"))?;
+    if std::fs::metadata("/proc/self/stat").is_err() {
+        anyhow::bail!("/proc is not a readable procfs (no /proc/self/stat), so no owner can be seen");
+    }
 
     // One shared record per owner, sorted by PID like `scan.processes`.
     let mut users = users::UserCache::default();
@@ -85,7 +85,6 @@ pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
     // When may a socket have an owner we did not see?
     // * Some process was visible but its fds were not readable (EACCES: another user's process when we are not
     //   root, or one protected even from root, like PID 1 in some sandboxes): it may hold any socket.
-    // * /proc could not be listed at all.
     // * Not root, and some socket (with an inode, so held by some process) has no owner: its owner is invisible
     //   to us in a way that raised no error, e.g. hidden by `hidepid` or living in another PID namespace.
     // * `hidepid` is active and we are not root: other users' processes are invisible, not merely unreadable,
@@ -97,10 +96,8 @@ pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
     let is_root = effective_uid() == 0;
     let any_unowned = sockets.iter().any(|s| s.socket.inode != 0 && s.processes.is_empty());
     let hidepid = procfs::proc_hides_pids();
-    let owners_partly_hidden = !scan.unreadable.is_empty()
-        || proc_unlistable
-        || (!is_root && (any_unowned || hidepid))
-        || (hidepid && any_unowned);
+    let owners_partly_hidden =
+        !scan.unreadable.is_empty() || (!is_root && (any_unowned || hidepid)) || (hidepid && any_unowned);
 
     Ok(Inventory { sockets, warnings, owners_partly_hidden, namespaces: netns.namespaces })
 }
@@ -267,10 +264,17 @@ mod tests {
         assert_eq!(b.local_addr().unwrap().port(), twin_port);
 
         let inv = enumerate(&Query::default()).unwrap();
-        let client_port = client.local_addr().unwrap().port();
-        assert!(!inv.sockets.iter().any(|s| s.socket.protocol == Protocol::Tcp && s.socket.port == client_port));
-        let connected_port = connected.local_addr().unwrap().port();
-        assert!(!inv.sockets.iter().any(|s| s.socket.protocol == Protocol::Udp && s.socket.port == connected_port));
+        // By inode, not port: another process's listener may have the same port number on another address.
+        let inode_of = |fd: std::os::fd::RawFd| {
+            // SAFETY: fstat writes into the zeroed struct we own; fd is open for the duration of the call.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            assert_eq!(unsafe { libc::fstat(fd, &mut st) }, 0);
+            st.st_ino
+        };
+        use std::os::fd::AsRawFd;
+        let (client_inode, connected_inode) = (inode_of(client.as_raw_fd()), inode_of(connected.as_raw_fd()));
+        assert!(!inv.sockets.iter().any(|s| s.socket.inode == client_inode), "a client TCP socket is not a listener");
+        assert!(!inv.sockets.iter().any(|s| s.socket.inode == connected_inode), "a connected UDP socket is not bound");
         let twins: Vec<_> =
             inv.sockets.iter().filter(|s| s.socket.protocol == Protocol::Udp && s.socket.port == twin_port).collect();
         assert_eq!(twins.len(), 2);

@@ -35,7 +35,7 @@ pub fn write_report(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> 
 const BLOCK: usize = 256;
 
 /// Writes `list --format json` for an inventory: the same bytes as [`report::stream`] into a [`JsonListing`], but
-/// listeners are built and rendered on two threads, in blocks of [`BLOCK`] that alternate between this thread
+/// listeners are built and rendered on two threads, in blocks of `BLOCK` that alternate between this thread
 /// and a helper and are written out in order (two blocks in memory at a time). Returns the summary, already
 /// written.
 pub fn write_inventory<'r>(

@@ -78,14 +78,21 @@ pub fn netns_suffix(l: &Listener<'_>) -> String {
 
 /// The IANA service names, or the status when nothing is assigned.
 pub fn service_cell(l: &Listener<'_>) -> String {
-    if l.iana.services.is_empty() {
+    let mut cell = if l.iana.services.is_empty() {
         match l.iana.status {
             Status::Reserved => "(reserved)".to_string(),
             _ => "(unassigned)".to_string(),
         }
     } else {
         l.iana.services.join(", ")
+    };
+    // Software known to use the port without (or against) an IANA assignment; the IANA status is unchanged.
+    let commonly: Vec<&str> = crate::registry::commonly(l.port, l.protocol).iter().map(|u| u.software).collect();
+    if !commonly.is_empty() {
+        cell.push_str("; commonly: ");
+        cell.push_str(&commonly.join(", "));
     }
+    cell
 }
 
 fn flags_cell(l: &Listener<'_>) -> String {

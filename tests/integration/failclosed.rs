@@ -52,3 +52,17 @@ fn netlink_refused_means_exit_2_never_an_empty_machine() {
         assert!(out.stdout.is_empty(), "{args:?} printed a partial result: {}", String::from_utf8_lossy(&out.stdout));
     }
 }
+
+#[test]
+fn proc_unreadable_means_exit_2() {
+    if skip_unless_root("proc_unreadable_means_exit_2") {
+        return;
+    }
+    // A private mount namespace where /proc is an empty tmpfs: no process, hence no owner, can be seen.
+    let script = format!("mount -t tmpfs none /proc && exec {} list --format json", bin());
+    let out = run(Command::new("unshare").args(["--mount", "--propagation", "private", "sh", "-c", &script]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("/proc"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}

@@ -174,6 +174,15 @@ fn invalid_utf8_bidi_and_huge_command_lines_stay_safe() {
 }
 
 #[test]
+fn table_names_well_known_unofficial_software() {
+    let h = Holder::start("pw-vite", &[tcp4("127.0.0.1", 5173)]);
+    let out = run(portwarden().args(["list", "--port", "5173", "--pid", &h.pid().to_string()]));
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.contains("(unassigned); commonly: Vite"), "{table}");
+    assert!(table.contains("unassigned [medium]"), "the IANA status and flag are unchanged: {table}");
+}
+
+#[test]
 fn table_lists_owner_service_and_reasons() {
     let h = Holder::start("pw-table", &[tcp4("127.0.0.1", 1687)]);
     let out = run(portwarden().args(["list", "--port", "1687"]));

@@ -293,6 +293,9 @@ fn watch_all_netns_records_a_listener_appearing_in_a_namespace() {
     let h = named.holder("pw-ns-watch", &[tcp4("0.0.0.0", 0)]);
     let needle = format!("\"name\":\"{}\"", named.name);
     wait_for(&recording, &needle);
+    // A socket can be dumped a moment before its owner's fds are scanned: it is then recorded without an owner and
+    // again, as changed, on the next scan. Wait for the record that names the owner.
+    wait_for(&recording, &format!("\"pid\":{}", h.pid()));
     // SAFETY: kill has no memory preconditions; the pid is our own child, not yet reaped.
     assert_eq!(unsafe { libc::kill(watch.id() as i32, libc::SIGTERM) }, 0);
     let status = watch.wait().unwrap();
@@ -305,6 +308,7 @@ fn watch_all_netns_records_a_listener_appearing_in_a_namespace() {
             e["event"] == "appeared"
                 && e["listener"]["port"] == h.ports[0]
                 && e["listener"]["netns"]["name"] == named.name.as_str()
+                && e["listener"]["processes"][0]["pid"] == h.pid()
         })
         .unwrap_or_else(|| panic!("{text}"));
     assert_eq!(event["listener"]["netns"]["name"], named.name.as_str());

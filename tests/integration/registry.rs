@@ -40,6 +40,8 @@ fn import_refuses_bad_files_and_keeps_the_registry_in_use() {
         ("header.csv", "Name,Port\nssh,22\n".to_string(), "line 1"),
         ("proto.csv", format!("{HEADER}x,22,quic,,,,,,,,,\n"), "line 2"),
         ("short.csv", format!("{HEADER}x,22\n"), "line 2"),
+        ("huge-line.csv", format!("{HEADER}{}\n", "x".repeat(5 << 20)), "line 2"),
+        ("truncated.csv", format!("{HEADER}ssh,22,tcp,\"Secure Sh"), "line 2"),
     ];
     for (name, body, line) in cases {
         let f = dir.path().join(name);

@@ -19,8 +19,8 @@
 //!
 //! The scan may start before the socket dump has said which inodes are wanted ([`Wanted`]): until it has, a thread
 //! notes the socket inodes of each process and keeps that process's descriptor open, and sorts them out (details
-//! included) once the set is known. At most [`MAX_UNDECIDED`] processes wait like that; past that, threads wait for
-//! the set.
+//! included) once the set is known. At most [`MAX_UNDECIDED`] processes (fewer under a low open-file limit) wait
+//! like that; past that, threads wait for the set.
 //!
 //! `/proc/PID/fd` lists the descriptors of the whole thread group (threads share one fd table, unless created
 //! with `CLONE_FILES` unset, which no threading library does), so `/proc/PID/task` is not walked.
@@ -98,6 +98,17 @@ impl Drop for CallOffUnlessSet<'_> {
 
 /// Processes whose socket inodes wait for the wanted set, with their descriptor open, at most.
 const MAX_UNDECIDED: usize = 256;
+
+/// [`MAX_UNDECIDED`], or a quarter of the soft open-file limit if that is lower, so that held descriptors never
+/// make opening the next `/proc/PID/fd` fail.
+fn max_undecided() -> usize {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes one rlimit struct that we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return 16;
+    }
+    usize::try_from(limit.rlim_cur / 4).unwrap_or(MAX_UNDECIDED).clamp(1, MAX_UNDECIDED)
+}
 
 /// What the fd scan found.
 #[derive(Debug, Default)]
@@ -242,6 +253,8 @@ struct Queue<'a> {
     wake: Condvar,
     /// Processes held open by all threads until the wanted set arrives.
     undecided: AtomicUsize,
+    /// How many may be (see [`max_undecided`]).
+    max_undecided: usize,
 }
 
 struct QueueState {
@@ -258,6 +271,7 @@ impl<'a> Queue<'a> {
             state: Mutex::new(QueueState { next_pid: 0, rests: Vec::new(), active: 0 }),
             wake: Condvar::new(),
             undecided: AtomicUsize::new(0),
+            max_undecided: max_undecided(),
         }
     }
 
@@ -375,7 +389,7 @@ impl<'w> Worker<'w> {
         if self.undecided.is_empty() {
             return;
         }
-        let full = queue.undecided.load(Ordering::Relaxed) >= MAX_UNDECIDED;
+        let full = queue.undecided.load(Ordering::Relaxed) >= queue.max_undecided;
         let wanted = match self.wanted.get() {
             Some(wanted) => wanted,
             None if last || full => self.wanted.wait(),
