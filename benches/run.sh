@@ -2,7 +2,7 @@
 # Benchmark harness: portwarden against ss, netstat and lsof on the same synthetic load, interleaved, in rounds.
 #
 #   benches/run.sh [--rounds N] [--runs N] [--quick] [--out DIR] [--skip-large] [--skip-established]
-#                  [--wait-idle SECONDS]
+#                  [--wait-idle SECONDS] [--scale]
 #   PORTWARDEN_BIN=/path/to/portwarden benches/run.sh ...   (measure that binary instead of building one)
 #   PORTWARDEN_BEFORE=/path/to/old/portwarden benches/run.sh ...   (also time that one's JSON listing, side by side)
 #
@@ -13,6 +13,7 @@
 #      ss -tuln, whose socket dumps alone show what the connections cost in the kernel's socket tables).
 #   3. 500 processes x 40 listeners (20,000 sockets): portwarden JSON, ss -tulpn, netstat -tulpn, lsof; then peak RSS
 #      of each with /usr/bin/time -v.
+#   4. with --scale: 2,000 processes x 25 listeners (50,000 sockets): portwarden JSON and ss -tulpn, then peak RSS.
 # Each round is one hyperfine invocation over all commands of the scenario, one after another; rounds repeat that, so
 # drifts of a busy machine hit every tool alike. Medians pool every run of every round. Results (hyperfine JSON and Markdown per round, summary.md)
 # go to DIR (default: a new directory under /tmp). The load generator (benches/load.py) is always torn down, also
@@ -26,6 +27,7 @@ OUT=""
 LARGE=1
 ESTABLISHED=1
 WAIT_IDLE=0
+SCALE=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --rounds) ROUNDS="$2"; shift 2 ;;
@@ -35,7 +37,8 @@ while [ $# -gt 0 ]; do
         --skip-large) LARGE=0; shift ;;
         --skip-established) ESTABLISHED=0; shift ;;
         --wait-idle) WAIT_IDLE="$2"; shift 2 ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        --scale) SCALE=1; shift ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -200,6 +203,22 @@ if [ "$LARGE" = 1 ]; then
         printf '%s\t%s\n' "$cmd" "$rss" >>"$OUT/rss20k.tsv"
     done
     end_load "$L20K"
+fi
+
+# ---- 50,000 sockets (--scale) ----
+if [ "$SCALE" = 1 ]; then
+    start_load listen50k --procs 2000 --listeners 25
+    L50K="$LOAD_PGID"
+    for round in $(seq "$ROUNDS"); do
+        echo "run.sh: 50,000 sockets, round $round/$ROUNDS" >&2
+        hyperfine_round s50k "$round" "$PWJ" "$SS_P"
+    done
+    for cmd in "$PWJ" "$SS_P"; do
+        # shellcheck disable=SC2086
+        rss=$(/usr/bin/time -v $cmd 2>&1 >/dev/null | awk -F': ' '/Maximum resident set size/ {print $2}')
+        printf '%s\t%s\n' "$cmd" "$rss" >>"$OUT/rss50k.tsv"
+    done
+    end_load "$L50K"
 fi
 
 echo "- load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.md"

@@ -3,7 +3,8 @@
 
     summarise.py DIR PORTWARDEN_BINARY [BEFORE_BINARY]
 
-Reads DIR/SCENARIO.roundN.json (hyperfine --export-json), DIR/rss20k.tsv and DIR/machine.md; prints Markdown.
+Reads DIR/SCENARIO.roundN.json (hyperfine --export-json), DIR/rss20k.tsv, DIR/rss50k.tsv and DIR/machine.md;
+prints Markdown.
 Python 3 standard library only.
 """
 
@@ -18,6 +19,7 @@ SCENARIOS = [
     ("s6k", "6,000 sockets / 200 processes"),
     ("s6k-estab", "6,000 sockets / 200 processes + 8,000 established connections"),
     ("s20k", "20,000 sockets / 500 processes"),
+    ("s50k", "50,000 sockets / 2,000 processes (--scale)"),
 ]
 SS = "ss -tulpn"
 LSOF = "lsof -nP -iTCP -iUDP"
@@ -87,9 +89,11 @@ def main():
         out.append("")
 
     rss = {}
-    rss_path = os.path.join(directory, "rss20k.tsv")
-    if os.path.exists(rss_path):
-        out.append("### Peak RSS at 20,000 sockets (`/usr/bin/time -v`)\n")
+    for name, sockets in (("rss20k.tsv", "20,000"), ("rss50k.tsv", "50,000")):
+        rss_path = os.path.join(directory, name)
+        if not os.path.exists(rss_path):
+            continue
+        out.append(f"### Peak RSS at {sockets} sockets (`/usr/bin/time -v`)\n")
         out.append("| Command | Max RSS MiB |")
         out.append("|---|---:|")
         for line in open(rss_path):
@@ -97,8 +101,8 @@ def main():
             if before:
                 command = command.replace(before, "portwarden-before")
             command = command.replace(binary, "portwarden")
-            rss[command] = int(kib) / 1024
-            out.append(f"| `{command}` | {rss[command]:.1f} |")
+            rss[(sockets, command)] = int(kib) / 1024
+            out.append(f"| `{command}` | {rss[(sockets, command)]:.1f} |")
         out.append("")
 
     pw = "portwarden list --format json"
@@ -135,8 +139,8 @@ def main():
     explain_min = get("s6k", explain, mins)
     check("explain of a free port (ms)", explain_ms * 1000 if explain_ms else None, 5.0, "{:.1f}",
           explain_min * 1000 if explain_min else None)
-    if pw in rss:
-        check("peak RSS at 20k (MiB)", rss[pw], 20.0, "{:.1f}")
+    if ("20,000", pw) in rss:
+        check("peak RSS at 20k (MiB)", rss[("20,000", pw)], 20.0, "{:.1f}")
     if checks:
         out.append("### Targets\n")
         out.append("Measured: from medians; best: from the fastest run of each command (the least disturbed by other")

@@ -124,7 +124,12 @@ impl<'r> Watcher<'r> {
     /// One scan: list the sockets, emit the differences with the previous scan. Errors are failures to list the
     /// sockets or to write the recording; a closed stdout only sets `stdout_closed`.
     fn scan(&mut self, io: &mut Output<'_>) -> anyhow::Result<()> {
-        let inventory = self.enumerate(io)?;
+        let mut inventory = self.enumerate(io)?;
+        // A socket opened while the scan runs can be dumped after its owner's open files were read: it shows no
+        // owner in this one scan. Before a new socket is recorded as ownerless, the machine is listed once more.
+        if self.has_new_unowned(&inventory) {
+            inventory = self.enumerate(io)?;
+        }
         let time = snapshot::now();
         let initial = self.scans == 0;
         self.scans += 1;
@@ -181,6 +186,21 @@ impl<'r> Watcher<'r> {
             (k.port, k.protocol, &k.address, k.inode) == (l.port, l.protocol, &l.address, l.inode) && !k.pids.is_empty()
         };
         self.live.iter().find(|(k, _)| same_socket(k)).map(|(k, known)| (k.clone(), known.clone()))
+    }
+
+    /// Whether the inventory has a socket without a visible owner that the last scan did not have (with or without
+    /// owners).
+    fn has_new_unowned(&self, inventory: &crate::model::Inventory) -> bool {
+        let mut unowned = inventory.sockets.iter().filter(|o| o.processes.is_empty()).peekable();
+        if unowned.peek().is_none() {
+            return false;
+        }
+        let known: HashSet<(u16, crate::model::Protocol, u64, &str)> =
+            self.live.keys().map(|k| (k.port, k.protocol, k.inode, k.address.as_str())).collect();
+        unowned.any(|o| {
+            let id = Identity::of_socket(o);
+            !known.contains(&(id.port, id.protocol, id.inode, id.address.as_str()))
+        })
     }
 
     /// Lists the sockets, trying again after a short pause when that fails.

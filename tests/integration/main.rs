@@ -17,4 +17,5 @@ mod hidden;
 mod list;
 mod netns;
 mod registry;
+mod scale;
 mod watch;

@@ -293,24 +293,25 @@ fn watch_all_netns_records_a_listener_appearing_in_a_namespace() {
     let h = named.holder("pw-ns-watch", &[tcp4("0.0.0.0", 0)]);
     let needle = format!("\"name\":\"{}\"", named.name);
     wait_for(&recording, &needle);
-    // A socket can be dumped a moment before its owner's fds are scanned: it is then recorded without an owner and
-    // again, as changed, on the next scan. Wait for the record that names the owner.
+    // The record of the new listener names its owner, even when the socket was opened while a scan ran (the watch
+    // lists the machine once more before it records a new socket as ownerless).
     wait_for(&recording, &format!("\"pid\":{}", h.pid()));
     // SAFETY: kill has no memory preconditions; the pid is our own child, not yet reaped.
     assert_eq!(unsafe { libc::kill(watch.id() as i32, libc::SIGTERM) }, 0);
     let status = watch.wait().unwrap();
     assert_eq!(status.code(), Some(0));
     let text = std::fs::read_to_string(&recording).unwrap();
-    let event: Value = text
+    let appeared: Vec<Value> = text
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .find(|e| {
+        .filter(|e| {
             e["event"] == "appeared"
                 && e["listener"]["port"] == h.ports[0]
                 && e["listener"]["netns"]["name"] == named.name.as_str()
-                && e["listener"]["processes"][0]["pid"] == h.pid()
         })
-        .unwrap_or_else(|| panic!("{text}"));
+        .collect();
+    assert_eq!(appeared.len(), 1, "one record of the new listener, with its owner: {text}");
+    let event = &appeared[0];
     assert_eq!(event["listener"]["netns"]["name"], named.name.as_str());
     assert_eq!(event["listener"]["exposure"], "namespace");
     assert_eq!(event["listener"]["processes"][0]["pid"], h.pid());

@@ -147,6 +147,67 @@ fn watch_records_a_listener_that_lived_one_second() {
     assert!(!stdout.contains("initial"), "initial listeners are only counted in text mode: {stdout}");
 }
 
+/// Opens a TCP listener on 127.0.0.1 every 2 ms (500 in all) and keeps them; prints the ports, then waits for stdin
+/// to close.
+const OPENER: &str = r#"
+import socket, sys, time
+socks = []
+for _ in range(500):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(1)
+    socks.append(s)
+    time.sleep(0.002)
+print(" ".join(str(s.getsockname()[1]) for s in socks), flush=True)
+sys.stdin.read()
+"#;
+
+#[test]
+fn watch_records_sockets_opened_during_a_scan_with_their_owner() {
+    // A socket opened while a scan runs can be listed before its owner's open files are read; the watch must not
+    // record it as ownerless (that record would make `check --from` undecidable) but look again first.
+    let _machine = machine_shared();
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("listeners.ndjson");
+    let mut w = Watcher::start(dir.path(), &["--record", rec.to_str().unwrap(), "--interval", "1ms"]);
+    let mut opener = std::process::Command::new("python3")
+        .args(["-c", OPENER])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(opener.stdout.take().unwrap()), &mut line).unwrap();
+    let ports: Vec<u16> = line.split_whitespace().map(|p| p.parse().unwrap()).collect();
+    assert_eq!(ports.len(), 500);
+    std::thread::sleep(Duration::from_millis(300));
+    let status = w.stop(libc::SIGTERM);
+    assert_eq!(status.code(), Some(0), "stderr: {}", w.stderr());
+    drop(opener.stdin.take());
+    let _ = opener.wait();
+
+    let all = events(&rec);
+    let opener_pid = u64::from(opener.id());
+    let mut recorded = 0;
+    for e in &all {
+        let l = &e["listener"];
+        if e["event"] != "appeared" || l["protocol"] != "tcp" || l["address"] != "127.0.0.1" {
+            continue;
+        }
+        let Some(port) = l["port"].as_u64().and_then(|p| u16::try_from(p).ok()) else { continue };
+        if !ports.contains(&port) {
+            continue;
+        }
+        let owners = pids(l);
+        // Another test's listener may have used the port before; ours name the opener.
+        assert!(!owners.is_empty(), "a socket of the opener recorded without its owner: {e}");
+        if owners == [opener_pid] {
+            recorded += 1;
+        }
+    }
+    assert_eq!(recorded, ports.len(), "each of the opener's listeners recorded once, with its owner");
+}
+
 #[test]
 fn watch_ndjson_stops_cleanly_on_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
