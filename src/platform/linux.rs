@@ -4,6 +4,7 @@
 //! Only the current network namespace is seen (as with `ss`), unless `Query::all_netns` asks for every one
 //! ([`netns`]; owners' containers from their cgroups: [`container`]).
 
+mod bpf;
 mod container;
 mod netns;
 mod procfs;
@@ -118,10 +119,43 @@ fn sockets_and_owners(
     let inodes = |sockets: &[Socket]| -> procfs::InodeSet {
         sockets.iter().map(|s| s.inode).filter(|&inode| inode != 0).collect()
     };
+    let source = OwnerSource::from_env()?;
+    let walk = source.walk_file_tables()?;
+    // In `auto`, a walk that fails is replaced by the /proc scan; asked for explicitly, it is an error.
+    let fallback = |e: std::io::Error, wanted: procfs::InodeSet| match source {
+        OwnerSource::Bpf => Err(anyhow::anyhow!("cannot walk the kernel's file tables (PORTWARDEN_OWNERS=bpf): {e}")),
+        _ => Ok(procfs::scan_owners(wanted)),
+    };
     if query.port.is_some() {
         let sockets = netns::list_sockets(query, netns)?;
         let wanted = inodes(&sockets);
-        let scan = if wanted.is_empty() { Ok(procfs::OwnerScan::default()) } else { procfs::scan_owners(wanted) };
+        if wanted.is_empty() {
+            return Ok((sockets, Ok(procfs::OwnerScan::default())));
+        }
+        let scan = match walk.then(|| owners_from_file_tables(&wanted)) {
+            Some(Ok(scan)) => Ok(scan),
+            Some(Err(e)) => fallback(e, wanted)?,
+            None => procfs::scan_owners(wanted),
+        };
+        return Ok((sockets, scan));
+    }
+    if walk {
+        // The socket dump and the walk of the file tables at once; a failed walk falls back to the /proc scan.
+        let (sockets, holdings) = std::thread::scope(|scope| {
+            let walker = std::thread::Builder::new().spawn_scoped(scope, bpf::socket_holdings);
+            let sockets = netns::list_sockets(query, netns);
+            let holdings = match walker {
+                Ok(walker) => walker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                Err(e) => Err(e),
+            };
+            (sockets, holdings)
+        });
+        let sockets = sockets?;
+        let wanted = inodes(&sockets);
+        let scan = match holdings {
+            Ok(holdings) => Ok(describe(&holdings, &wanted)),
+            Err(e) => fallback(e, wanted)?,
+        };
         return Ok((sockets, scan));
     }
     let wanted = procfs::Wanted::default();
@@ -132,6 +166,60 @@ fn sockets_and_owners(
         anyhow::Ok(sockets)
     });
     Ok((sockets?, scan))
+}
+
+/// Where socket owners come from: `PORTWARDEN_OWNERS=auto` (the default: the kernel's file tables when that can
+/// work, else `/proc`), `bpf` (the file tables or fail) or `procfs` (always the `/proc` scan).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OwnerSource {
+    Auto,
+    Bpf,
+    Procfs,
+}
+
+impl OwnerSource {
+    fn from_env() -> anyhow::Result<OwnerSource> {
+        match std::env::var("PORTWARDEN_OWNERS").as_deref() {
+            Err(_) | Ok("" | "auto") => Ok(OwnerSource::Auto),
+            Ok("bpf") => Ok(OwnerSource::Bpf),
+            Ok("procfs") => Ok(OwnerSource::Procfs),
+            Ok(other) => {
+                anyhow::bail!("PORTWARDEN_OWNERS is {:?}: expected auto, bpf or procfs", crate::text::escape(other))
+            }
+        }
+    }
+
+    /// Whether to walk the file tables ([`bpf`]); with `bpf`, an error when that cannot work here.
+    fn walk_file_tables(self) -> anyhow::Result<bool> {
+        match self {
+            OwnerSource::Procfs => Ok(false),
+            OwnerSource::Auto => Ok(bpf::usable()),
+            OwnerSource::Bpf if bpf::usable() => Ok(true),
+            OwnerSource::Bpf => anyhow::bail!(
+                "PORTWARDEN_OWNERS=bpf: the kernel's file tables can be walked only as root in the initial PID and \
+                 time namespaces"
+            ),
+        }
+    }
+}
+
+/// Owners of the `wanted` sockets from one walk of the kernel's file tables.
+fn owners_from_file_tables(wanted: &procfs::InodeSet) -> std::io::Result<procfs::OwnerScan> {
+    Ok(describe(&bpf::socket_holdings()?, wanted))
+}
+
+/// Details of the processes whose `holdings` are `wanted` sockets. If some wanted socket has no holder, the
+/// processes whose files `/proc` refuses to show are named, as the `/proc` scan would (the kernel may hide such a
+/// process from the walk too).
+fn describe(holdings: &[bpf::Holding], wanted: &procfs::InodeSet) -> procfs::OwnerScan {
+    let ours: Vec<(u64, u32, u64)> =
+        holdings.iter().filter(|h| wanted.contains(&h.inode)).map(|h| (h.inode, h.pid, h.start_ticks)).collect();
+    let mut scan = procfs::describe_holders(&ours);
+    let held: procfs::InodeSet = scan.holdings.iter().map(|&(inode, _)| inode).collect();
+    if wanted.iter().any(|inode| !held.contains(inode)) {
+        scan.unreadable = procfs::refusing_processes().unwrap_or_default();
+    }
+    scan
 }
 
 /// The processes holding each socket inode, sorted by PID, each once. `holdings` is sorted and free of duplicates,

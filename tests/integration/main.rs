@@ -16,6 +16,7 @@ mod formats;
 mod hidden;
 mod list;
 mod netns;
+mod owners;
 mod registry;
 mod scale;
 mod watch;

@@ -82,42 +82,46 @@ fn children_of(parent: u32) -> HashSet<u64> {
     out
 }
 
-/// Runs `portwarden list --format json` with stdout to a file, and returns the report, its stderr and the peak
-/// resident set size in KiB (from wait4's rusage of that one child).
-// The child is reaped by wait4 below, which std's Child does not know about.
-#[allow(clippy::zombie_processes)]
+/// Runs COMMAND... with stdout and stderr to the files named first, waits for it and prints its wait status and
+/// peak RSS (KiB). A small process of its own starts it: a child's `ru_maxrss` starts from the peak of the process
+/// it was forked from, and the test process holds parsed reports far larger than a listing.
+const MEASURE: &str = r#"
+import os, sys
+out, err, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
+pid = os.fork()
+if pid == 0:
+    os.dup2(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), 1)
+    os.dup2(os.open(err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), 2)
+    os.execv(cmd[0], cmd)
+_, status, usage = os.wait4(pid, 0)
+print(status, usage.ru_maxrss)
+"#;
+
+/// Runs `portwarden list --format json` and returns the report, its stderr and its peak resident set size in KiB.
 fn listing_with_peak_rss(dir: &std::path::Path) -> (Value, String, i64) {
     let path = dir.join("listing.json");
     let err = dir.join("listing.err");
-    let child = portwarden()
-        .args(["list", "--format", "json"])
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&path).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .unwrap();
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to overwrite.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: the pointers are valid for the call; the child is ours and not yet reaped (std's Child never waits
-    // unless asked).
-    let waited = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    assert_eq!(waited, child.id() as libc::pid_t, "wait4: {}", std::io::Error::last_os_error());
-    let stderr = std::fs::read_to_string(&err).unwrap();
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "portwarden list: wait status {status}: {}",
-        &stderr[..stderr.len().min(2000)]
-    );
+    let out = run(Command::new("python3")
+        .args(["-c", MEASURE])
+        .arg(&path)
+        .arg(&err)
+        .args([bin(), "list", "--format", "json"])
+        .envs(portwarden().get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .stdin(Stdio::null()));
+    let stderr = std::fs::read_to_string(&err).unwrap_or_default();
+    let measured = String::from_utf8_lossy(&out.stdout);
+    let (status, rss) = measured.trim().split_once(' ').unwrap_or_else(|| panic!("measuring failed: {measured:?}"));
+    assert_eq!(status, "0", "portwarden list: wait status {status}: {}", &stderr[..stderr.len().min(2000)]);
     let report = serde_json::from_slice(&std::fs::read(&path).unwrap()).expect("a valid JSON report");
-    (report, stderr, usage.ru_maxrss)
+    (report, stderr, rss.parse().unwrap())
 }
 
 #[test]
 fn fifty_thousand_sockets_in_two_thousand_processes() {
     let _machine = machine_exclusive();
     let dir = tempfile::tempdir().unwrap();
-    let (before, _, _) = listing_with_peak_rss(dir.path());
+    let (before, _, rss_before) = listing_with_peak_rss(dir.path());
+    eprintln!("scale: peak RSS of a listing before the load: {:.1} MiB", rss_before as f64 / 1024.0);
     let unknown_before = before["summary"]["owner_unknown"].as_u64().unwrap();
 
     let load = Load::start(dir.path());

@@ -204,6 +204,95 @@ pub fn scan_owners_during<R: Send>(wanted: &Wanted, first: impl FnOnce() -> R + 
     (first_result, Ok(scan))
 }
 
+/// The details of processes already known to hold wanted sockets (from the kernel's file tables, see
+/// [`super::bpf`]): `holdings` are `(socket inode, PID, start time in clock ticks)`. A process is described only
+/// if `/proc` shows it with that start time (otherwise it exited, or its PID was reused since: its sockets are left
+/// without owner), reading its files through one open `/proc/PID` descriptor as the scan does, `stat` last. Work is
+/// spread over the cores.
+pub fn describe_holders(holdings: &[(u64, u32, u64)]) -> OwnerScan {
+    let mut owners: Vec<(u32, u64)> = holdings.iter().map(|&(_, pid, start)| (pid, start)).collect();
+    owners.sort_unstable();
+    owners.dedup();
+    let threads = thread::available_parallelism().map_or(1, |n| n.get()).min(owners.len()).max(1);
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut found = Vec::new();
+        let mut buf = Vec::new();
+        let mut path = [0u8; 32];
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&(pid, start)) = owners.get(i) else { break };
+            let Some(fd_path) = proc_pid_fd_path(pid, &mut path) else { continue };
+            let Ok(fd_dir) = open_at(None, fd_path, libc::O_DIRECTORY | libc::O_PATH) else { continue };
+            if let Some(process) = read_details(fd_dir.as_fd(), pid, &mut buf) {
+                if process.start_time == Some(start) {
+                    found.push(process);
+                }
+            }
+        }
+        found
+    };
+    let mut processes = thread::scope(|scope| {
+        let helpers: Vec<_> =
+            (1..threads).filter_map(|_| thread::Builder::new().spawn_scoped(scope, work).ok()).collect();
+        let mut all = work();
+        for helper in helpers {
+            match helper.join() {
+                Ok(part) => all.extend(part),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        all
+    });
+    processes.sort_unstable_by_key(|p| p.pid);
+    let mut holdings: Vec<(u64, u32)> = holdings
+        .iter()
+        .filter(|&&(_, pid, start)| {
+            processes.binary_search_by_key(&pid, |p| p.pid).is_ok_and(|i| processes[i].start_time == Some(start))
+        })
+        .map(|&(inode, pid, _)| (inode, pid))
+        .collect();
+    holdings.sort_unstable();
+    holdings.dedup();
+    OwnerScan { holdings, processes, unreadable: Vec::new() }
+}
+
+/// Processes whose open files `/proc` refuses to show (a first `readlinkat` of one fd each): what the fd scan
+/// would report as unreadable, found without resolving every fd. Used when the kernel's file tables left some
+/// socket without owner, to say which processes may hide it.
+pub fn refusing_processes() -> io::Result<Vec<(u32, io::Error)>> {
+    let mut refusing = Vec::new();
+    let mut path = [0u8; 32];
+    // Room for a few entries: ".", ".." and the first fd.
+    let mut buf = [0u8; 256];
+    let mut link = [0u8; 64];
+    for pid in list_pids()? {
+        let Some(fd_path) = proc_pid_fd_path(pid, &mut path) else { continue };
+        let fd_dir = match open_at(None, fd_path, libc::O_DIRECTORY) {
+            Ok(fd_dir) => fd_dir,
+            Err(e) if is_permission_error(&e) && is_kernel_thread(pid) => continue,
+            Err(e) => {
+                refusing.extend(unreadable(e).map(|e| (pid, e)));
+                continue;
+            }
+        };
+        let Ok(len) = getdents(fd_dir.as_fd(), &mut buf) else { continue };
+        let Some(first) = dirent_names(&buf[..len]).find(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit)) else {
+            continue;
+        };
+        let mut name = [0u8; 16];
+        let Some(slot) = name.get_mut(..first.len()) else { continue };
+        slot.copy_from_slice(first);
+        let Ok(first) = CStr::from_bytes_until_nul(&name) else { continue };
+        if let Err(e) = read_link_at(fd_dir.as_fd(), first, &mut link) {
+            if is_permission_error(&e) {
+                refusing.push((pid, e));
+            }
+        }
+    }
+    Ok(refusing)
+}
+
 /// PIDs of all processes (thread-group leaders) visible in `/proc`.
 fn list_pids() -> io::Result<Vec<u32>> {
     let proc_dir = open_at(None, c"/proc", libc::O_DIRECTORY)?;
@@ -743,6 +832,29 @@ pub fn proc_hides_pids() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn holders_are_described_only_with_their_start_time() {
+        let me = std::process::id();
+        let stat = std::fs::read("/proc/self/stat").unwrap();
+        let start = parse_stat_start_time(&stat).unwrap();
+        let scan = describe_holders(&[(4711, me, start), (4712, me, start), (4713, me, start + 1)]);
+        // The record with another start time stands for an earlier process that had our PID: not us.
+        assert_eq!(scan.holdings, [(4711, me), (4712, me)]);
+        assert_eq!(scan.processes.len(), 1);
+        assert_eq!(scan.processes[0].pid, me);
+        let reused = describe_holders(&[(4713, me, start + 1)]);
+        assert!(reused.holdings.is_empty() && reused.processes.is_empty(), "{reused:?}");
+        // A PID that does not exist describes nothing.
+        let gone = describe_holders(&[(4714, u32::MAX - 1, 1)]);
+        assert!(gone.holdings.is_empty() && gone.processes.is_empty());
+    }
+
+    #[test]
+    fn refusing_processes_never_names_ourselves() {
+        let refusing = refusing_processes().unwrap();
+        assert!(refusing.iter().all(|(pid, _)| *pid != std::process::id()));
+    }
 
     #[test]
     fn stat_start_time_survives_hostile_comm() {

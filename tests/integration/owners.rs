@@ -1,0 +1,95 @@
+//! Where owners come from: the kernel's file tables (a BPF iterator, as root) and the `/proc` scan must give the
+//! same owners; `PORTWARDEN_OWNERS` picks one, and asking for one that cannot work here is a clear error.
+
+use crate::util::*;
+use serde_json::Value;
+use std::process::Command;
+
+/// The listeners on `protocol` `address`:`port` (another test may hold the same port number in another family).
+fn on<'a>(report: &'a Value, protocol: &str, address: &str, port: u16) -> Vec<&'a Value> {
+    on_port(report, protocol, port).into_iter().filter(|l| l["address"] == address).collect()
+}
+
+fn listing(source: &str) -> Value {
+    let out = run(portwarden().args(["list", "--format", "json"]).env("PORTWARDEN_OWNERS", source));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "PORTWARDEN_OWNERS={source}: {stderr}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn file_tables_and_proc_scan_give_the_same_owners() {
+    if skip_unless_root("file_tables_and_proc_scan_give_the_same_owners") {
+        return;
+    }
+    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        eprintln!("SKIP file_tables_and_proc_scan_give_the_same_owners: the kernel has no BTF (/sys/kernel/btf)");
+        return;
+    }
+    let specs = [tcp4("127.0.0.1", 0), tcp6("::1", 0, true), udp4("127.0.0.1", 0), udp6("::", 0, false)];
+    let single = Holder::start("pw-src-one", &specs);
+    // A master and two forked children holding the same sockets: every holder must be found by both.
+    let shared = Holder::start_with("pw-src-shared", &[tcp4("127.0.0.1", 0), udp6("::1", 0, true)], 2);
+    let bpf = listing("bpf");
+    let procfs = listing("procfs");
+    let auto = listing("auto");
+    let sockets = |h: &Holder| -> Vec<(&str, &str)> {
+        if h.ports.len() == 4 {
+            vec![("tcp", "127.0.0.1"), ("tcp", "::1"), ("udp", "127.0.0.1"), ("udp", "::")]
+        } else {
+            vec![("tcp", "127.0.0.1"), ("udp", "::1")]
+        }
+    };
+    for h in [&single, &shared] {
+        for (&port, (proto, address)) in h.ports.iter().zip(sockets(h)) {
+            let from_bpf = on(&bpf, proto, address, port);
+            assert_eq!(from_bpf, on(&procfs, proto, address, port), "{proto}/{port}: file tables vs /proc");
+            assert_eq!(from_bpf, on(&auto, proto, address, port), "{proto}/{port}: auto");
+            let mut want: Vec<u64> =
+                std::iter::once(h.pid()).chain(h.children.iter().copied()).map(u64::from).collect();
+            want.sort_unstable();
+            assert!(!from_bpf.is_empty(), "{proto}/{port} not listed");
+            for l in from_bpf {
+                assert_eq!(pids(l), want, "{proto}/{port}: {l:#}");
+                assert!(l["processes"][0]["name"].as_str().unwrap().starts_with("pw-src-"), "{l:#}");
+                assert!(l["processes"][0]["cmdline"].as_str().unwrap().contains("pw-src-"), "{l:#}");
+            }
+        }
+    }
+    // The summaries agree too (what could not be seen is named the same way).
+    assert_eq!(bpf["summary"]["warnings"], procfs["summary"]["warnings"]);
+}
+
+#[test]
+fn owner_source_must_be_known() {
+    let out = run(portwarden().args(["list"]).env("PORTWARDEN_OWNERS", "magic"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("PORTWARDEN_OWNERS") && stderr.contains("expected auto, bpf or procfs"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn without_root_the_file_tables_are_refused_and_auto_uses_proc() {
+    if skip_unless_root("without_root_the_file_tables_are_refused_and_auto_uses_proc") {
+        return;
+    }
+    let h = Holder::start_as_nobody("pw-src-nobody", &[tcp4("127.0.0.1", 0)]);
+    let as_nobody = |source: &str| {
+        run(Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin(), "list", "--format", "json"])
+            .env("NO_COLOR", "1")
+            .env("PORTWARDEN_DATA_DIR", std::env::temp_dir())
+            .env("PORTWARDEN_OWNERS", source))
+    };
+    let out = as_nobody("bpf");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("only as root"), "{stderr}");
+    let out = as_nobody("auto");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ours = on(&report, "tcp", "127.0.0.1", h.ports[0]);
+    assert_eq!(ours.len(), 1);
+    assert_eq!(pids(ours[0]), [u64::from(h.pid())], "nobody sees its own process through /proc");
+}
