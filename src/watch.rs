@@ -19,7 +19,7 @@ use crate::snapshot::{self, Event, EventKind, Identity};
 use crate::text::escape;
 use crate::{platform, text};
 use anyhow::Context;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -46,6 +46,7 @@ pub fn run(args: &WatchArgs, painter: Painter, io: &mut Output<'_>) -> anyhow::R
         query: Query { all_netns: args.all_netns, ..Query::default() },
         user_names: Box::new(app::user_names()),
         live: BTreeMap::new(),
+        pending: HashMap::new(),
         recording,
         format: args.format,
         painter,
@@ -57,7 +58,7 @@ pub fn run(args: &WatchArgs, painter: Painter, io: &mut Output<'_>) -> anyhow::R
     };
     w.emit(&Event::started(&snapshot::now(), args.interval), io)?;
 
-    let mut outcome = w.scan(io);
+    let mut outcome = w.scan(io, false);
     if outcome.is_ok() {
         let record = match &w.recording {
             Some(r) => format!("; recording to {}", escape(&r.path.display().to_string())),
@@ -81,17 +82,39 @@ pub fn run(args: &WatchArgs, painter: Painter, io: &mut Output<'_>) -> anyhow::R
         match stop.recv_timeout(wait) {
             Err(RecvTimeoutError::Timeout) => {
                 last_scan = Instant::now();
-                outcome = w.scan(io);
+                outcome = w.scan(io, false);
             }
             // A signal: one last scan, so listeners still there at the end are seen even when they came up after
             // the previous scan.
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => match w.scan(io) {
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => match w.scan(io, true) {
                 Ok(()) => break Stop::Signal,
                 Err(e) => break Stop::Failed(e),
             },
         }
     };
     w.finish(reason, io)
+}
+
+/// A socket as the kernel knows it, whoever holds it: protocol, address, port and inode.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SocketKey {
+    protocol: crate::model::Protocol,
+    address: String,
+    port: u16,
+    inode: u64,
+}
+
+impl SocketKey {
+    fn of(id: &Identity) -> SocketKey {
+        SocketKey { protocol: id.protocol, address: id.address.clone(), port: id.port, inode: id.inode }
+    }
+}
+
+/// A new socket seen without owner, held back for one scan.
+struct Pending<'r> {
+    time: String,
+    initial: bool,
+    listener: Listener<'r>,
 }
 
 /// Why the loop ended.
@@ -108,6 +131,9 @@ struct Watcher<'r> {
     user_names: Box<dyn FnMut(u32) -> Option<String>>,
     /// The listeners of the last scan.
     live: BTreeMap<Identity, Listener<'r>>,
+    /// New sockets the last scan saw without an owner, not recorded yet: when the time and `initial` flag of that
+    /// scan. See [`Watcher::scan`].
+    pending: HashMap<SocketKey, Pending<'r>>,
     recording: Option<Recording>,
     format: WatchFormat,
     painter: Painter,
@@ -123,10 +149,14 @@ struct Watcher<'r> {
 impl<'r> Watcher<'r> {
     /// One scan: list the sockets, emit the differences with the previous scan. Errors are failures to list the
     /// sockets or to write the recording; a closed stdout only sets `stdout_closed`.
-    fn scan(&mut self, io: &mut Output<'_>) -> anyhow::Result<()> {
+    ///
+    /// A socket opened while a scan runs can be listed before its owner's open files are read, so it shows no owner
+    /// in that scan only. A new socket without an owner is therefore not recorded at once: the machine is listed
+    /// again right away, and a socket still without owner is held back until the next scan (or the `last` one), and
+    /// recorded ownerless, with the time it was first seen, only if that scan cannot see its owner either. One that
+    /// is gone by then is recorded as having appeared and disappeared.
+    fn scan(&mut self, io: &mut Output<'_>, last: bool) -> anyhow::Result<()> {
         let mut inventory = self.enumerate(io)?;
-        // A socket opened while the scan runs can be dumped after its owner's open files were read: it shows no
-        // owner in this one scan. Before a new socket is recorded as ownerless, the machine is listed once more.
         if self.has_new_unowned(&inventory) {
             inventory = self.enumerate(io)?;
         }
@@ -144,14 +174,47 @@ impl<'r> Watcher<'r> {
             self.warn_once(io, w);
         }
         let mut next: BTreeMap<Identity, Listener<'r>> = BTreeMap::new();
+        let mut held_back: HashMap<SocketKey, Pending<'r>> = HashMap::new();
+        // When and whether initially each listener recorded late was first seen.
+        let mut first_seen: HashMap<Identity, (String, bool)> = HashMap::new();
+        let live_sockets: HashSet<SocketKey> = self.live.keys().map(SocketKey::of).collect();
         for l in report.listeners {
-            match self.last_owners(&l) {
-                Some((key, known)) => next.insert(key, known),
-                None => next.insert(Identity::of(&l), l),
-            };
+            if let Some((key, known)) = self.last_owners(&l) {
+                next.insert(key, known);
+                continue;
+            }
+            let id = Identity::of(&l);
+            let socket = SocketKey::of(&id);
+            if !l.owner_known() && !live_sockets.contains(&socket) {
+                match self.pending.remove(&socket) {
+                    // Ownerless in two scans: recorded as it was first seen.
+                    Some(p) => {
+                        first_seen.insert(id.clone(), (p.time, p.initial));
+                    }
+                    None if !last => {
+                        held_back.insert(socket, Pending { time: time.clone(), initial, listener: l });
+                        continue;
+                    }
+                    None => {}
+                }
+            }
+            next.insert(id, l);
+        }
+        // Sockets held back last time that now show their owner appear below like any new listener; those that
+        // are gone were real, if short-lived, listeners without a visible owner.
+        let next_sockets: HashSet<SocketKey> = next.keys().map(SocketKey::of).collect();
+        let mut vanished: Vec<Pending<'r>> =
+            self.pending.drain().filter(|(socket, _)| !next_sockets.contains(socket)).map(|(_, p)| p).collect();
+        vanished.sort_by(|a, b| Identity::of(&a.listener).cmp(&Identity::of(&b.listener)));
+        let mut wrote = false;
+        for p in &vanished {
+            self.appeared += 1;
+            self.disappeared += 1;
+            wrote = true;
+            self.emit(&Event::change(EventKind::Appeared, &p.time, p.initial, &p.listener), io)?;
+            self.emit(&Event::change(EventKind::Disappeared, &time, false, &p.listener), io)?;
         }
         let gone: Vec<Identity> = self.live.keys().filter(|k| !next.contains_key(*k)).cloned().collect();
-        let mut wrote = false;
         for key in gone {
             if let Some(l) = self.live.remove(&key) {
                 self.disappeared += 1;
@@ -163,10 +226,15 @@ impl<'r> Watcher<'r> {
             if !self.live.contains_key(key) {
                 self.appeared += 1;
                 wrote = true;
-                self.emit(&Event::change(EventKind::Appeared, &time, initial, l), io)?;
+                let (when, was_initial) = match first_seen.get(key) {
+                    Some((when, was_initial)) => (when.as_str(), *was_initial),
+                    None => (time.as_str(), initial),
+                };
+                self.emit(&Event::change(EventKind::Appeared, when, was_initial, l), io)?;
             }
         }
         std::mem::swap(&mut self.live, &mut next);
+        self.pending = held_back;
         if wrote {
             if let Some(r) = &mut self.recording {
                 r.sync()?;
@@ -189,17 +257,16 @@ impl<'r> Watcher<'r> {
     }
 
     /// Whether the inventory has a socket without a visible owner that the last scan did not have (with or without
-    /// owners).
+    /// owners, recorded or held back).
     fn has_new_unowned(&self, inventory: &crate::model::Inventory) -> bool {
         let mut unowned = inventory.sockets.iter().filter(|o| o.processes.is_empty()).peekable();
         if unowned.peek().is_none() {
             return false;
         }
-        let known: HashSet<(u16, crate::model::Protocol, u64, &str)> =
-            self.live.keys().map(|k| (k.port, k.protocol, k.inode, k.address.as_str())).collect();
+        let known: HashSet<SocketKey> = self.live.keys().map(SocketKey::of).collect();
         unowned.any(|o| {
-            let id = Identity::of_socket(o);
-            !known.contains(&(id.port, id.protocol, id.inode, id.address.as_str()))
+            let socket = SocketKey::of(&Identity::of_socket(o));
+            !known.contains(&socket) && !self.pending.contains_key(&socket)
         })
     }
 
@@ -283,6 +350,16 @@ impl<'r> Watcher<'r> {
             Stop::Failed(e) => ("error", Some(e)),
         };
         let error = failure.as_ref().map(|e| format!("{e:#}"));
+        // Sockets held back by the last scan (it was not the final one: stdout closed, or listing failed) were
+        // there, without a visible owner: record them before stopping.
+        let mut pending: Vec<Pending<'_>> = std::mem::take(&mut self.pending).into_values().collect();
+        pending.sort_by(|a, b| Identity::of(&a.listener).cmp(&Identity::of(&b.listener)));
+        for p in &pending {
+            self.appeared += 1;
+            if let Err(e) = self.emit(&Event::change(EventKind::Appeared, &p.time, p.initial, &p.listener), io) {
+                let _ = writeln!(io.err, "portwarden: error: {}", escape(&format!("{e:#}")));
+            }
+        }
         let wrote =
             self.emit(&Event::stopped(&time, reason, error, self.scans), io).and_then(|()| match &mut self.recording {
                 Some(r) => r.sync(),

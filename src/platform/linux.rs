@@ -1,5 +1,6 @@
-//! Linux enumeration: sockets from netlink sock_diag ([`sock_diag`]), their owners from a `/proc` fd scan and
-//! owner details ([`procfs`]), user names from the passwd database ([`users`]).
+//! Linux enumeration: sockets from netlink sock_diag ([`sock_diag`]), their owners from the kernel's file tables
+//! (a BPF iterator, as root: [`bpf`]) or else from a `/proc` fd scan, owner details from `/proc` ([`procfs`]), user
+//! names from the passwd database ([`users`]).
 //!
 //! Only the current network namespace is seen (as with `ss`), unless `Query::all_netns` asks for every one
 //! ([`netns`]; owners' containers from their cgroups: [`container`]).

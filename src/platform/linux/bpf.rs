@@ -2,7 +2,7 @@
 //! `readlinkat` per open file through `/proc` (see [`super::procfs`]).
 //!
 //! The iterator (Linux 5.8+, `CAP_BPF` and `CAP_PERFMON` or root, kernel BTF in `/sys/kernel/btf/vmlinux`) walks
-//! every process's descriptor table inside the kernel and runs a 22-instruction program on each open file: for a
+//! every process's descriptor table inside the kernel and runs a 24-instruction program on each open file: for a
 //! socket it writes `(inode, tgid, start time, fd)` to the iterator's output, which is read like a file. Nothing is
 //! attached to any hook; the program, its link and the iterator live as long as their descriptors, which are
 //! closed before this returns. The program is assembled here (no compiler, no object file); the field offsets it

@@ -1,5 +1,7 @@
 //! Who holds which socket, read from `/proc`: a parallel scan of every process's `/proc/PID/fd`, and details
-//! (name, executable, command line, uid, start time) of the processes found holding a wanted socket.
+//! (name, executable, command line, uid, start time) of the processes found holding a wanted socket. As root the
+//! owners usually come from the kernel's file tables instead ([`super::bpf`]); their details are still read here
+//! ([`describe_holders`]), and the scan is the fallback wherever that walk cannot run.
 //!
 //! The fd scan is the hot path (one `readlinkat` per open file on the machine), so it allocates nothing per fd: it
 //! opens `/proc/PID/fd` once, reads it with `getdents64` into a per-thread buffer and resolves each entry with
