@@ -7,8 +7,8 @@
 #   PORTWARDEN_BEFORE=/path/to/old/portwarden benches/run.sh ...   (also time that one's JSON listing, side by side)
 #
 # Builds the release binary, installs hyperfine / lsof / net-tools / time with apt-get when missing (as root), then:
-#   1. 200 processes x 30 listeners (6,000 sockets): portwarden (JSON, table, explain of a free port), ss -tulpn,
-#      ss -tuln, netstat -tulpn, lsof -nP -iTCP -iUDP.
+#   1. 200 processes x 30 listeners (6,000 sockets): portwarden (JSON, JSON with PORTWARDEN_OWNERS=procfs, table,
+#      explain of a free port), ss -tulpn, ss -tuln, netstat -tulpn, lsof -nP -iTCP -iUDP.
 #   2. the same plus 8,000 ESTABLISHED loopback connections, alternating with (1) round by round (with explain and
 #      ss -tuln, whose socket dumps alone show what the connections cost in the kernel's socket tables).
 #   3. 500 processes x 40 listeners (20,000 sockets): portwarden JSON, ss -tulpn, netstat -tulpn, lsof; then peak RSS
@@ -159,8 +159,10 @@ machine() {
 }
 
 PWJ="$PW list --format json"
+# The same listing with owners from the /proc scan (what runs without root, or where the BPF walk cannot).
+PWP="env PORTWARDEN_OWNERS=procfs $PW list --format json"
 SS_P="ss -tulpn"
-COMMANDS_6K=("$PWJ" "$PW list" "$PW explain 1" "$SS_P" "ss -tuln" "netstat -tulpn" "lsof -nP -iTCP -iUDP")
+COMMANDS_6K=("$PWJ" "$PWP" "$PW list" "$PW explain 1" "$SS_P" "ss -tuln" "netstat -tulpn" "lsof -nP -iTCP -iUDP")
 BEFORE=()
 if [ -n "${PORTWARDEN_BEFORE:-}" ]; then
     BEFORE=("$PORTWARDEN_BEFORE list --format json")
@@ -182,7 +184,8 @@ for round in $(seq "$ROUNDS"); do
         start_load estab --procs 0 --established 8000
         EST="$LOAD_PGID"
         echo "run.sh: 6,000 sockets + 8,000 established connections, round $round/$ROUNDS" >&2
-        hyperfine_round s6k-estab "$round" "$PWJ" "$PW explain 1" "$SS_P" "ss -tuln" "${BEFORE[@]+"${BEFORE[@]}"}"
+        hyperfine_round s6k-estab "$round" "$PWJ" "$PWP" "$PW explain 1" "$SS_P" "ss -tuln" \
+            "${BEFORE[@]+"${BEFORE[@]}"}"
         end_load "$EST"
     fi
 done
@@ -194,10 +197,10 @@ if [ "$LARGE" = 1 ]; then
     L20K="$LOAD_PGID"
     for round in $(seq "$ROUNDS"); do
         echo "run.sh: 20,000 sockets, round $round/$ROUNDS" >&2
-        hyperfine_round s20k "$round" "$PWJ" "$SS_P" "netstat -tulpn" "lsof -nP -iTCP -iUDP" \
+        hyperfine_round s20k "$round" "$PWJ" "$PWP" "$SS_P" "netstat -tulpn" "lsof -nP -iTCP -iUDP" \
             "${BEFORE[@]+"${BEFORE[@]}"}"
     done
-    for cmd in "$PWJ" "$SS_P" "netstat -tulpn" "lsof -nP -iTCP -iUDP" "${BEFORE[@]+"${BEFORE[@]}"}"; do
+    for cmd in "$PWJ" "$PWP" "$SS_P" "netstat -tulpn" "lsof -nP -iTCP -iUDP" "${BEFORE[@]+"${BEFORE[@]}"}"; do
         # shellcheck disable=SC2086
         rss=$(/usr/bin/time -v $cmd 2>&1 >/dev/null | awk -F': ' '/Maximum resident set size/ {print $2}')
         printf '%s\t%s\n' "$cmd" "$rss" >>"$OUT/rss20k.tsv"
@@ -211,9 +214,9 @@ if [ "$SCALE" = 1 ]; then
     L50K="$LOAD_PGID"
     for round in $(seq "$ROUNDS"); do
         echo "run.sh: 50,000 sockets, round $round/$ROUNDS" >&2
-        hyperfine_round s50k "$round" "$PWJ" "$SS_P"
+        hyperfine_round s50k "$round" "$PWJ" "$PWP" "$SS_P"
     done
-    for cmd in "$PWJ" "$SS_P"; do
+    for cmd in "$PWJ" "$PWP" "$SS_P"; do
         # shellcheck disable=SC2086
         rss=$(/usr/bin/time -v $cmd 2>&1 >/dev/null | awk -F': ' '/Maximum resident set size/ {print $2}')
         printf '%s\t%s\n' "$cmd" "$rss" >>"$OUT/rss50k.tsv"

@@ -133,6 +133,8 @@ def main():
     check_ratio("20k: JSON list / `ss -tulpn`", ("s20k", pw), ("s20k", SS), 0.4)
     check_ratio("20k / 6k time (sockets x3.33)", ("s20k", pw), ("s6k", pw), 20000 / 6000)
     check_ratio("6k + 8k established / 6k", ("s6k-estab", pw), ("s6k", pw), 1.10)
+    pwp = "env PORTWARDEN_OWNERS=procfs portwarden list --format json"
+    check_ratio("same, owners from /proc (fallback)", ("s6k-estab", pwp), ("s6k", pwp), 1.10)
     explain = "portwarden explain 1"
     check_ratio("socket dump alone (`explain 1`): established / 6k", ("s6k-estab", explain), ("s6k", explain), 1.10)
     explain_ms = get("s6k", explain)
