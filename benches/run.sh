@@ -111,7 +111,9 @@ start_load() {
     [ -s "$ready" ] || { echo "run.sh: load $name not ready after 60 s" >&2; exit 1; }
     LOAD_PGID="$(cat "$ready")"
     [ "$LOAD_PGID" = "$pid" ] || { echo "run.sh: load $name: unexpected process group $LOAD_PGID" >&2; exit 1; }
-    sleep 1 # let the machine settle
+    # Let the machine settle: setting up connections leaves the kernel busy for several seconds after (every
+    # command, `ss -tuln` included, runs slower meanwhile), which is not what the scenario is about.
+    sleep "${SETTLE:-1}"
 }
 end_load() {
     stop_load "$1"
@@ -181,7 +183,7 @@ for round in $(seq "$ROUNDS"); do
     echo "run.sh: 6,000 sockets, round $round/$ROUNDS" >&2
     hyperfine_round s6k "$round" "${COMMANDS_6K[@]}" "${BEFORE[@]+"${BEFORE[@]}"}"
     if [ "$ESTABLISHED" = 1 ]; then
-        start_load estab --procs 0 --established 8000
+        SETTLE=10 start_load estab --procs 0 --established 8000
         EST="$LOAD_PGID"
         echo "run.sh: 6,000 sockets + 8,000 established connections, round $round/$ROUNDS" >&2
         hyperfine_round s6k-estab "$round" "$PWJ" "$PWP" "$PW explain 1" "$SS_P" "ss -tuln" \
