@@ -141,20 +141,32 @@ fn sockets_and_owners(
         return Ok((sockets, scan));
     }
     if walk {
-        // The socket dump and the walk of the file tables at once; a failed walk falls back to the /proc scan.
-        let (sockets, holdings) = std::thread::scope(|scope| {
-            let walker = std::thread::Builder::new().spawn_scoped(scope, bpf::socket_holdings);
+        // The socket dump and the walk of the file tables at once. The walk hands its records over a part at a time:
+        // once the dump is done, owners of the wanted sockets are described here while the walk goes on (it is
+        // the longer of the two on a machine with many open files), the rest on every core when it ends. A failed
+        // walk falls back to the /proc scan.
+        let (parts, arrive) = std::sync::mpsc::channel();
+        let (sockets, early, walked) = std::thread::scope(|scope| {
+            let walker = std::thread::Builder::new().spawn_scoped(scope, move || {
+                bpf::socket_holdings_in_parts(|part| {
+                    let _ = parts.send(part);
+                })
+            });
             let sockets = netns::list_sockets(query, netns);
-            let holdings = match walker {
+            let early = match &sockets {
+                Ok(sockets) if walker.is_ok() => describe_while_walking(&arrive, &inodes(sockets)),
+                _ => Early::default(),
+            };
+            let walked = match walker {
                 Ok(walker) => walker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
                 Err(e) => Err(e),
             };
-            (sockets, holdings)
+            (sockets, early, walked)
         });
         let sockets = sockets?;
         let wanted = inodes(&sockets);
-        let scan = match holdings {
-            Ok(holdings) => Ok(describe(&holdings, &wanted)),
+        let scan = match walked {
+            Ok(()) => Ok(describe(early.holdings, early.described, &wanted)),
             Err(e) => fallback(e, wanted)?,
         };
         return Ok((sockets, scan));
@@ -206,16 +218,61 @@ impl OwnerSource {
 
 /// Owners of the `wanted` sockets from one walk of the kernel's file tables.
 fn owners_from_file_tables(wanted: &procfs::InodeSet) -> std::io::Result<procfs::OwnerScan> {
-    Ok(describe(&bpf::socket_holdings()?, wanted))
+    let ours = bpf::socket_holdings()?
+        .into_iter()
+        .filter(|h| wanted.contains(&h.inode))
+        .map(|h| (h.inode, h.pid, h.start_ticks))
+        .collect();
+    Ok(describe(ours, Vec::new(), wanted))
 }
 
-/// Details of the processes whose `holdings` are `wanted` sockets. If some wanted socket has no holder, the
-/// processes whose files `/proc` refuses to show are named, as the `/proc` scan would (the kernel may hide such a
-/// process from the walk too).
-fn describe(holdings: &[bpf::Holding], wanted: &procfs::InodeSet) -> procfs::OwnerScan {
-    let ours: Vec<(u64, u32, u64)> =
-        holdings.iter().filter(|h| wanted.contains(&h.inode)).map(|h| (h.inode, h.pid, h.start_ticks)).collect();
-    let mut scan = procfs::describe_holders(&ours);
+/// What [`describe_while_walking`] gathered: `(inode, PID, start time)` of the wanted sockets, and the owners it
+/// already looked at.
+#[derive(Default)]
+struct Early {
+    holdings: Vec<(u64, u32, u64)>,
+    described: Vec<((u32, u64), Option<Process>)>,
+}
+
+/// Takes the walk's parts as they arrive, keeps the wanted sockets' holdings, and while no part is waiting
+/// describes their owners one at a time; returns when the walk has ended.
+fn describe_while_walking(arrive: &std::sync::mpsc::Receiver<Vec<bpf::Holding>>, wanted: &procfs::InodeSet) -> Early {
+    use std::sync::mpsc::TryRecvError;
+    let mut early = Early::default();
+    let mut seen = rustc_hash::FxHashSet::default();
+    let mut queue = std::collections::VecDeque::new();
+    let mut take = |part: Vec<bpf::Holding>, early: &mut Early, queue: &mut std::collections::VecDeque<(u32, u64)>| {
+        for h in part.into_iter().filter(|h| wanted.contains(&h.inode)) {
+            early.holdings.push((h.inode, h.pid, h.start_ticks));
+            if seen.insert((h.pid, h.start_ticks)) {
+                queue.push_back((h.pid, h.start_ticks));
+            }
+        }
+    };
+    loop {
+        match arrive.try_recv() {
+            Ok(part) => take(part, &mut early, &mut queue),
+            Err(TryRecvError::Disconnected) => return early,
+            Err(TryRecvError::Empty) => match queue.pop_front() {
+                Some(owner) => early.described.push((owner, procfs::describe_one(owner))),
+                None => match arrive.recv() {
+                    Ok(part) => take(part, &mut early, &mut queue),
+                    Err(_) => return early,
+                },
+            },
+        }
+    }
+}
+
+/// Details of the processes holding the wanted sockets (`holdings`: inode, PID, start time), on every core but
+/// for those `described` already. If some wanted socket has no holder, the processes whose files `/proc` refuses
+/// to show are named, as the `/proc` scan would (the kernel may hide such a process from the walk too).
+fn describe(
+    holdings: Vec<(u64, u32, u64)>,
+    described: Vec<((u32, u64), Option<Process>)>,
+    wanted: &procfs::InodeSet,
+) -> procfs::OwnerScan {
+    let mut scan = procfs::describe_holders(&holdings, described);
     let held: procfs::InodeSet = scan.holdings.iter().map(|&(inode, _)| inode).collect();
     if wanted.iter().any(|inode| !held.contains(inode)) {
         scan.unreadable = procfs::refusing_processes().unwrap_or_default();

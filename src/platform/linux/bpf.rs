@@ -48,19 +48,42 @@ pub fn usable() -> bool {
 
 /// Every socket descriptor of every process, from one walk of the kernel's file tables.
 pub fn socket_holdings() -> io::Result<Vec<Holding>> {
-    let layout = Layout::from_btf(KernelBtf::open()?.bytes())?;
-    walk(&layout)
+    let mut all = Vec::new();
+    socket_holdings_in_parts(|part| all.extend(part))?;
+    Ok(all)
 }
 
-/// Loads the program, runs the iterator once and reads its records.
-fn walk(layout: &Layout) -> io::Result<Vec<Holding>> {
+/// [`socket_holdings`] handed over a part at a time as the walk produces them (a read of the iterator is one
+/// part), so that the caller can start on them before the walk ends.
+pub fn socket_holdings_in_parts(mut take: impl FnMut(Vec<Holding>)) -> io::Result<()> {
+    let layout = Layout::from_btf(KernelBtf::open()?.bytes())?;
+    walk(&layout, &mut take)
+}
+
+/// Loads the program, runs the iterator once and hands over its records as they are read.
+fn walk(layout: &Layout, take: &mut dyn FnMut(Vec<Holding>)) -> io::Result<()> {
+    let ns_per_tick = 1_000_000_000 / clock_ticks_per_second()?;
     let prog = load(&program(layout), layout.iter_func_id)?;
     let link = link_create(&prog)?;
-    let iter = iter_create(&link)?;
-    let mut out = Vec::with_capacity(256 * 1024);
-    std::fs::File::from(iter).read_to_end(&mut out)?;
-    let ticks_per_second = clock_ticks_per_second()?;
-    Ok(parse_records(&out, 1_000_000_000 / ticks_per_second))
+    let mut iter = std::fs::File::from(iter_create(&link)?);
+    // A read runs the iteration until the buffer is full; a record cut at the end is completed by the next read.
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut filled = 0;
+    loop {
+        let n = match iter.read(&mut buf[filled..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        filled += n;
+        let whole = filled - filled % RECORD;
+        take(parse_records(&buf[..whole], ns_per_tick));
+        buf.copy_within(whole..filled, 0);
+        filled -= whole;
+    }
 }
 
 /// The records the program writes: `inode: u64, start_boottime: u64 (ns), tgid: u32, fd: u32`, native endian.
@@ -565,7 +588,8 @@ mod tests {
         let start = super::super::procfs::parse_stat_start_time(&stat);
 
         let layout = Layout::from_btf(KernelBtf::open().unwrap().bytes()).unwrap();
-        let all = walk(&layout).unwrap();
+        let mut all = Vec::new();
+        walk(&layout, &mut |part| all.extend(part)).unwrap();
         for inode in listening.iter().chain(&connected) {
             let h = all.iter().find(|h| h.inode == *inode).expect("every socket of ours in the walk");
             assert_eq!((h.pid, Some(h.start_ticks)), (std::process::id(), start));

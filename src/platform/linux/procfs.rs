@@ -211,8 +211,13 @@ pub fn scan_owners_during<R: Send>(wanted: &Wanted, first: impl FnOnce() -> R + 
 /// if `/proc` shows it with that start time (otherwise it exited, or its PID was reused since: its sockets are left
 /// without owner), reading its files through one open `/proc/PID` descriptor as the scan does, `stat` last. Work is
 /// spread over the cores.
-pub fn describe_holders(holdings: &[(u64, u32, u64)]) -> OwnerScan {
-    let mut owners: Vec<(u32, u64)> = holdings.iter().map(|&(_, pid, start)| (pid, start)).collect();
+///
+/// `early` has the owners already looked at (see [`describe_one`]): `Some` details, or `None` when `/proc` did
+/// not show that process with that start time.
+pub fn describe_holders(holdings: &[(u64, u32, u64)], early: Vec<((u32, u64), Option<Process>)>) -> OwnerScan {
+    let looked_at: std::collections::HashSet<(u32, u64)> = early.iter().map(|(owner, _)| *owner).collect();
+    let mut owners: Vec<(u32, u64)> =
+        holdings.iter().map(|&(_, pid, start)| (pid, start)).filter(|owner| !looked_at.contains(owner)).collect();
     owners.sort_unstable();
     owners.dedup();
     let threads = thread::available_parallelism().map_or(1, |n| n.get()).min(owners.len()).max(1);
@@ -223,14 +228,8 @@ pub fn describe_holders(holdings: &[(u64, u32, u64)]) -> OwnerScan {
         let mut path = [0u8; 32];
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(&(pid, start)) = owners.get(i) else { break };
-            let Some(fd_path) = proc_pid_fd_path(pid, &mut path) else { continue };
-            let Ok(fd_dir) = open_at(None, fd_path, libc::O_DIRECTORY | libc::O_PATH) else { continue };
-            if let Some(process) = read_details(fd_dir.as_fd(), pid, &mut buf) {
-                if process.start_time == Some(start) {
-                    found.push(process);
-                }
-            }
+            let Some(&owner) = owners.get(i) else { break };
+            found.extend(describe_with(owner, &mut buf, &mut path));
         }
         found
     };
@@ -246,6 +245,7 @@ pub fn describe_holders(holdings: &[(u64, u32, u64)]) -> OwnerScan {
         }
         all
     });
+    processes.extend(early.into_iter().filter_map(|(_, process)| process));
     processes.sort_unstable_by_key(|p| p.pid);
     let mut holdings: Vec<(u64, u32)> = holdings
         .iter()
@@ -257,6 +257,17 @@ pub fn describe_holders(holdings: &[(u64, u32, u64)]) -> OwnerScan {
     holdings.sort_unstable();
     holdings.dedup();
     OwnerScan { holdings, processes, unreadable: Vec::new() }
+}
+
+/// The details of one owner found by the walk of the file tables, `(PID, start time in clock ticks)`, if `/proc`
+/// shows that process with that start time (see [`describe_holders`]).
+pub fn describe_one(owner: (u32, u64)) -> Option<Process> {
+    describe_with(owner, &mut Vec::new(), &mut [0u8; 32])
+}
+
+fn describe_with((pid, start): (u32, u64), buf: &mut Vec<u8>, path: &mut [u8; 32]) -> Option<Process> {
+    let fd_dir = open_at(None, proc_pid_fd_path(pid, path)?, libc::O_DIRECTORY | libc::O_PATH).ok()?;
+    read_details(fd_dir.as_fd(), pid, buf).filter(|process| process.start_time == Some(start))
 }
 
 /// Processes whose open files `/proc` refuses to show (a first `readlinkat` of one fd each): what the fd scan
@@ -840,16 +851,21 @@ mod tests {
         let me = std::process::id();
         let stat = std::fs::read("/proc/self/stat").unwrap();
         let start = parse_stat_start_time(&stat).unwrap();
-        let scan = describe_holders(&[(4711, me, start), (4712, me, start), (4713, me, start + 1)]);
+        let scan = describe_holders(&[(4711, me, start), (4712, me, start), (4713, me, start + 1)], Vec::new());
         // The record with another start time stands for an earlier process that had our PID: not us.
         assert_eq!(scan.holdings, [(4711, me), (4712, me)]);
         assert_eq!(scan.processes.len(), 1);
         assert_eq!(scan.processes[0].pid, me);
-        let reused = describe_holders(&[(4713, me, start + 1)]);
+        let reused = describe_holders(&[(4713, me, start + 1)], Vec::new());
         assert!(reused.holdings.is_empty() && reused.processes.is_empty(), "{reused:?}");
         // A PID that does not exist describes nothing.
-        let gone = describe_holders(&[(4714, u32::MAX - 1, 1)]);
+        let gone = describe_holders(&[(4714, u32::MAX - 1, 1)], Vec::new());
         assert!(gone.holdings.is_empty() && gone.processes.is_empty());
+        // Owners looked at early are not looked at again, and count as described (or not).
+        let early = vec![((me, start), describe_one((me, start))), ((me, start + 1), None)];
+        let scan = describe_holders(&[(4711, me, start), (4713, me, start + 1)], early);
+        assert_eq!(scan.holdings, [(4711, me)]);
+        assert_eq!(scan.processes.len(), 1);
     }
 
     #[test]
