@@ -192,12 +192,15 @@ fn bad_btf(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("kernel BTF: {what}"))
 }
 
-/// A parsed view of a BTF blob: the type section as offsets per type id, and the string section.
+/// A view of a BTF blob: the type section, read only as far as needed (the types looked for usually come early,
+/// and the section is about 4 MB), and the string section.
 struct Btf<'a> {
     types: &'a [u8],
     strings: &'a [u8],
-    /// Offset in `types` of type id `i + 1`.
+    /// Offset in `types` of type id `i + 1`, for the types read so far.
     offsets: Vec<u32>,
+    /// Where the next type to read starts.
+    next: usize,
 }
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
@@ -218,23 +221,27 @@ impl<'a> Btf<'a> {
             blob.get(hdr_len + off..hdr_len + off + len).ok_or_else(|| bad_btf("section out of bounds"))
         };
         let (types, strings) = (section(type_off, type_len)?, section(str_off, str_len)?);
-        let mut offsets = Vec::with_capacity(type_len / 16);
-        let mut at = 0usize;
-        while at < types.len() {
-            offsets.push(u32::try_from(at).map_err(|_| bad_btf("type section too large"))?);
-            let info = u32_at(types, at + 4).ok_or_else(|| bad_btf("truncated type"))?;
-            let (kind, vlen) = ((info >> 24) & 0x1f, (info & 0xffff) as usize);
-            let extra = match kind {
+        Ok(Btf { types, strings, offsets: Vec::with_capacity(type_len / 16), next: 0 })
+    }
+
+    /// Reads types until `count` are known; false if the section ends (or is malformed) before.
+    fn read_to(&mut self, count: usize) -> bool {
+        while self.offsets.len() < count {
+            let at = self.next;
+            let (Some(info), Ok(offset)) = (u32_at(self.types, at + 4), u32::try_from(at)) else { return false };
+            let vlen = (info & 0xffff) as usize;
+            let extra = match (info >> 24) & 0x1f {
                 KIND_INT | KIND_VAR | KIND_DECL_TAG => 4,
                 KIND_ARRAY => 12,
                 KIND_STRUCT | KIND_UNION | KIND_DATASEC | KIND_ENUM64 => 12 * vlen,
                 KIND_ENUM | KIND_FUNC_PROTO => 8 * vlen,
                 2 | 7..=12 | 16 | 18 => 0,
-                _ => return Err(bad_btf("unknown type kind")),
+                _ => return false, // an unknown kind: its length is unknown too
             };
-            at += 12 + extra;
+            self.offsets.push(offset);
+            self.next = at + 12 + extra;
         }
-        Ok(Btf { types, strings, offsets })
+        true
     }
 
     fn name(&self, name_off: u32) -> &'a [u8] {
@@ -249,36 +256,38 @@ impl<'a> Btf<'a> {
     }
 
     /// `(name_off, info, size_or_type, offset of the members)` of type `id`.
-    fn header(&self, id: u32) -> Option<(u32, u32, u32, usize)> {
-        let at = *self.offsets.get(usize::try_from(id).ok()?.checked_sub(1)?)? as usize;
+    fn header(&mut self, id: u32) -> Option<(u32, u32, u32, usize)> {
+        let index = usize::try_from(id).ok()?.checked_sub(1)?;
+        if !self.read_to(index + 1) {
+            return None;
+        }
+        let at = *self.offsets.get(index)? as usize;
         Some((u32_at(self.types, at)?, u32_at(self.types, at + 4)?, u32_at(self.types, at + 8)?, at + 12))
     }
 
-    /// The id of the first type of each `(kind, name)`, in one pass over the types.
-    fn find<const N: usize>(&self, wanted: [(u32, &str); N]) -> [Option<u32>; N] {
+    /// The id of the first type of each `(kind, name)`, reading types until all are found.
+    fn find<const N: usize>(&mut self, wanted: [(u32, &str); N]) -> [Option<u32>; N] {
         let mut found = [None; N];
         let mut left = N;
-        for (i, &at) in self.offsets.iter().enumerate() {
-            let at = at as usize;
-            let (Some(name_off), Some(info)) = (u32_at(self.types, at), u32_at(self.types, at + 4)) else { break };
+        let mut id = 0u32;
+        while left > 0 {
+            id += 1;
+            let Some((name_off, info, _, _)) = self.header(id) else { break };
             if name_off == 0 {
                 continue;
             }
             for (slot, &(kind, name)) in found.iter_mut().zip(&wanted) {
                 if slot.is_none() && (info >> 24) & 0x1f == kind && self.name_is(name_off, name.as_bytes()) {
-                    *slot = u32::try_from(i + 1).ok();
+                    *slot = Some(id);
                     left -= 1;
                 }
-            }
-            if left == 0 {
-                break;
             }
         }
         found
     }
 
     /// Byte offset of member `member` of struct `id`, looking into anonymous struct and union members.
-    fn member_offset(&self, id: u32, member: &str) -> Option<u32> {
+    fn member_offset(&mut self, id: u32, member: &str) -> Option<u32> {
         let (_, info, _, members) = self.header(id)?;
         if !matches!((info >> 24) & 0x1f, KIND_STRUCT | KIND_UNION) {
             return None;
@@ -305,7 +314,7 @@ impl<'a> Btf<'a> {
     }
 
     /// The parameter names of function `id`'s prototype.
-    fn params(&self, func: u32) -> Option<Vec<&'a [u8]>> {
+    fn params(&mut self, func: u32) -> Option<Vec<&'a [u8]>> {
         let (_, _, proto, _) = self.header(func)?;
         let (_, info, _, params) = self.header(proto)?;
         if (info >> 24) & 0x1f != KIND_FUNC_PROTO {
@@ -317,7 +326,7 @@ impl<'a> Btf<'a> {
 
 impl Layout {
     fn from_btf(blob: &[u8]) -> io::Result<Layout> {
-        let btf = Btf::parse(blob)?;
+        let mut btf = Btf::parse(blob)?;
         let [iter_func, file, inode, task] = btf.find([
             (KIND_FUNC, "bpf_iter_task_file"),
             (KIND_STRUCT, "file"),
@@ -329,7 +338,7 @@ impl Layout {
         if btf.params(iter_func_id).as_deref() != Some(&[&b"meta"[..], b"task", b"fd", b"file"][..]) {
             return Err(bad_btf("the task-file iterator has unexpected arguments"));
         }
-        let offset = |id: Option<u32>, ty: &str, member: &str| -> io::Result<i16> {
+        let mut offset = |id: Option<u32>, ty: &str, member: &str| -> io::Result<i16> {
             let id = id.ok_or_else(|| bad_btf(&format!("no struct {ty}")))?;
             let off = btf.member_offset(id, member).ok_or_else(|| bad_btf(&format!("no {ty}.{member}")))?;
             i16::try_from(off).map_err(|_| bad_btf(&format!("{ty}.{member} out of reach")))
@@ -554,6 +563,82 @@ mod tests {
         }
         assert_eq!((p[done].code, p[done + 1].code), (MOV_K, EXIT));
         assert_eq!(p.len(), 24, "the README and module docs say 24 instructions");
+    }
+
+    /// A small BTF blob: types as `(name, kind, vlen, size_or_type, extra u32s)`, names interned.
+    fn blob(types: &[(&str, u32, u32, u32, Vec<(&str, u32)>)]) -> Vec<u8> {
+        let mut strings = vec![0u8];
+        let mut intern = |name: &str| -> u32 {
+            if name.is_empty() {
+                return 0;
+            }
+            let at = strings.len() as u32;
+            strings.extend_from_slice(name.as_bytes());
+            strings.push(0);
+            at
+        };
+        let mut section = Vec::new();
+        for (name, kind, vlen, size_or_type, extra) in types {
+            let name_off = intern(name);
+            for v in [name_off, (kind << 24) | vlen, *size_or_type] {
+                section.extend_from_slice(&v.to_le_bytes());
+            }
+            for (name, value) in extra {
+                // Members (name, type, offset) and params (name, type) are written by the caller as pairs of
+                // (name, value) words; a name of "-" is a plain number.
+                let word = if *name == "-" { *value } else { intern(name) };
+                section.extend_from_slice(&word.to_le_bytes());
+                if *name != "-" {
+                    section.extend_from_slice(&value.to_le_bytes());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        out.extend_from_slice(&BTF_MAGIC.to_le_bytes());
+        out.extend_from_slice(&[1, 0]);
+        for v in [24u32, 0, section.len() as u32, section.len() as u32, strings.len() as u32] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&section);
+        out.extend_from_slice(&strings);
+        out
+    }
+
+    #[test]
+    fn layout_from_constructed_btf_looks_into_anonymous_members() {
+        let member = |name, ty, bits| vec![(name, ty), ("-", bits)];
+        let types = vec![
+            ("int", KIND_INT, 0, 4, vec![("-", 32)]), // 1
+            ("inode", KIND_STRUCT, 2, 16, [member("i_mode", 1, 0), member("i_ino", 1, 64)].concat()), // 2
+            ("", KIND_UNION, 1, 8, member("f_inode", 1, 0)), // 3: anonymous
+            ("file", KIND_STRUCT, 2, 32, [member("f_x", 1, 0), member("", 3, 128)].concat()), // 4
+            ("task_struct", KIND_STRUCT, 2, 300, [member("tgid", 1, 800), member("start_boottime", 1, 1600)].concat()),
+            ("", KIND_FUNC_PROTO, 4, 0, vec![("meta", 1), ("task", 1), ("fd", 1), ("file", 1)]), // 6
+            ("bpf_iter_task_file", KIND_FUNC, 0, 6, vec![]),                                     // 7
+        ];
+        let layout = Layout::from_btf(&blob(&types)).unwrap();
+        assert_eq!(
+            layout,
+            Layout {
+                iter_func_id: 7,
+                file_inode: 16,
+                inode_mode: 0,
+                inode_ino: 8,
+                task_tgid: 100,
+                task_start_boottime: 200
+            }
+        );
+        // Another argument list, a missing struct, a truncated blob: errors, never a wrong layout.
+        let mut other = types.clone();
+        other[5].4[3].0 = "f";
+        assert!(Layout::from_btf(&blob(&other)).is_err());
+        let mut missing = types.clone();
+        missing[4].0 = "task";
+        assert!(Layout::from_btf(&blob(&missing)).is_err());
+        let whole = blob(&types);
+        for cut in [0, 10, 24, 60, whole.len() - 1] {
+            assert!(Layout::from_btf(&whole[..cut]).is_err(), "cut at {cut}");
+        }
     }
 
     #[test]
