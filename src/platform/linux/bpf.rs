@@ -565,8 +565,11 @@ mod tests {
         assert_eq!(p.len(), 24, "the README and module docs say 24 instructions");
     }
 
+    /// A type for [`blob`]: name, kind, vlen, size or type, then the words after the header.
+    type TestType<'a> = (&'a str, u32, u32, u32, Vec<(&'a str, u32)>);
+
     /// A small BTF blob: types as `(name, kind, vlen, size_or_type, extra u32s)`, names interned.
-    fn blob(types: &[(&str, u32, u32, u32, Vec<(&str, u32)>)]) -> Vec<u8> {
+    fn blob(types: &[TestType<'_>]) -> Vec<u8> {
         let mut strings = vec![0u8];
         let mut intern = |name: &str| -> u32 {
             if name.is_empty() {
