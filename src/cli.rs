@@ -15,7 +15,7 @@ pub const VERSION: &str =
     long_about = "Lists every listening TCP socket and bound UDP socket (IPv4 and IPv6) with the processes that own \
                   them, annotated with the IANA port registry, and flags listeners on unassigned, reserved, dynamic \
                   or obscure ports.",
-    after_help = "Examples:\n  portwarden                      table of every listener\n  portwarden list --flagged       only listeners worth a look\n  portwarden list --format json   machine-readable report\n  portwarden list --all-netns     every network namespace: containers too (root)\n  portwarden explain 1687 53/udp  the whole story of a port\n  portwarden registry info        which IANA registry is in use",
+    after_help = "Examples:\n  portwarden                      table of every listener\n  portwarden list --flagged       only listeners worth a look\n  portwarden list --format json   machine-readable report\n  portwarden list --all-netns     every network namespace: containers too (root)\n  portwarden explain 1687 53/udp  the whole story of a port\n  portwarden registry info        which IANA registry is in use\n\nEnvironment:\n  NO_COLOR             no colour unless --color always\n  PORTWARDEN_DATA_DIR  where `registry import` keeps the imported registry\n  PORTWARDEN_OWNERS    auto (the default), bpf or procfs: owners from the kernel's file tables\n                       (a BPF walk, as root) or from a /proc scan",
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
