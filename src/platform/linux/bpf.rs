@@ -9,8 +9,9 @@
 //! reads (`file.f_inode`, `inode.i_mode`, `inode.i_ino`, `task_struct.tgid`, `task_struct.start_boottime`) come
 //! from the running kernel's BTF, and the verifier checks every access against those types when it loads.
 //!
-//! The walk costs tens of nanoseconds per open file where `/proc` costs microseconds, so owners of listening
-//! sockets are found in about the same time however many other files (connections, pipes) the machine has open.
+//! The walk costs about 0.4 us per open file (measured: 9.3 ms for 24,000 files on a 2-core VM), where `/proc`
+//! costs about 2.4 us (`getdents64` and `readlinkat`), so other open files (connections, pipes) weigh a sixth as
+//! much; and it runs beside the socket dump.
 //!
 //! Used only where it sees what `/proc` would: in the initial PID namespace (the program reports global PIDs) and
 //! the initial time namespace (start times are compared with `/proc/PID/stat`'s, which a time namespace shifts).
