@@ -275,17 +275,16 @@ fn describe_with((pid, start): (u32, u64), buf: &mut Vec<u8>, path: &mut [u8; 32
 /// socket without owner, to say which processes may hide it.
 pub fn refusing_processes() -> io::Result<Vec<(u32, io::Error)>> {
     let mut refusing = Vec::new();
-    let mut path = [0u8; 32];
     // Room for a few entries: ".", ".." and the first fd.
     let mut buf = [0u8; 256];
+    let mut name = [0u8; 32];
     let mut link = [0u8; 64];
     for pid in list_pids()? {
-        let Some(fd_path) = proc_pid_fd_path(pid, &mut path) else { continue };
-        let fd_dir = match open_at(None, fd_path, libc::O_DIRECTORY) {
-            Ok(fd_dir) => fd_dir,
-            Err(e) if is_permission_error(&e) && is_kernel_thread(pid) => continue,
+        let fd_dir = match open_fd_dir(pid) {
+            Ok(Some(fd_dir)) => fd_dir,
+            Ok(None) => continue,
             Err(e) => {
-                refusing.extend(unreadable(e).map(|e| (pid, e)));
+                refusing.push((pid, e));
                 continue;
             }
         };
@@ -293,10 +292,7 @@ pub fn refusing_processes() -> io::Result<Vec<(u32, io::Error)>> {
         let Some(first) = dirent_names(&buf[..len]).find(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit)) else {
             continue;
         };
-        let mut name = [0u8; 16];
-        let Some(slot) = name.get_mut(..first.len()) else { continue };
-        slot.copy_from_slice(first);
-        let Ok(first) = CStr::from_bytes_until_nul(&name) else { continue };
+        let Some(first) = nul_terminated(first, &mut name) else { continue };
         if let Err(e) = read_link_at(fd_dir.as_fd(), first, &mut link) {
             if is_permission_error(&e) {
                 refusing.push((pid, e));
@@ -454,29 +450,21 @@ impl<'w> Worker<'w> {
         }
         let process = match task {
             Task::Rest(process) => process,
-            Task::Pid(pid) => {
-                let mut path = [0u8; 32];
-                let Some(path) = proc_pid_fd_path(pid, &mut path) else { return };
-                match open_at(None, path, libc::O_DIRECTORY) {
-                    Ok(fd_dir) => Arc::new(ProcessScan {
-                        pid,
-                        fd_dir,
-                        hit: AtomicBool::new(false),
-                        gone: AtomicBool::new(false),
-                        refused: Mutex::new(None),
-                        undecided: Mutex::new(Vec::new()),
-                    }),
-                    // Kernel threads have no files; when we are not root their fd directory is refused like any
-                    // other process's, but that hides nothing, so do not report them.
-                    Err(e) if is_permission_error(&e) && is_kernel_thread(pid) => return,
-                    Err(e) => {
-                        if let Some(e) = unreadable(e) {
-                            self.found.unreadable.push((pid, e));
-                        }
-                        return;
-                    }
+            Task::Pid(pid) => match open_fd_dir(pid) {
+                Ok(Some(fd_dir)) => Arc::new(ProcessScan {
+                    pid,
+                    fd_dir,
+                    hit: AtomicBool::new(false),
+                    gone: AtomicBool::new(false),
+                    refused: Mutex::new(None),
+                    undecided: Mutex::new(Vec::new()),
+                }),
+                Ok(None) => return,
+                Err(e) => {
+                    self.found.unreadable.push((pid, e));
+                    return;
                 }
-            }
+            },
         };
         self.scan_piece(&process, queue);
         // The last piece of a process to finish wraps it up.
@@ -534,12 +522,10 @@ impl<'w> Worker<'w> {
         let mut name = [0u8; 32];
         let mut link = [0u8; 64];
         for entry in dirent_names(&self.dents.0[..len]) {
-            if entry == b"." || entry == b".." || entry.len() >= name.len() {
+            if entry == b"." || entry == b".." {
                 continue;
             }
-            name[..entry.len()].copy_from_slice(entry);
-            name[entry.len()] = 0;
-            let Ok(entry_name) = CStr::from_bytes_until_nul(&name) else {
+            let Some(entry_name) = nul_terminated(entry, &mut name) else {
                 continue;
             };
             match read_link_at(process.fd_dir.as_fd(), entry_name, &mut link) {
@@ -608,6 +594,27 @@ fn unreadable(e: io::Error) -> Option<io::Error> {
         Some(libc::ENOENT) | Some(libc::ESRCH) => None,
         _ => Some(e),
     }
+}
+
+/// Opens `/proc/PID/fd`. `Ok(None)`: nothing to report: the process is gone, or it is a kernel thread (no files;
+/// when we are not root its fd directory is refused like any other process's, but that hides nothing). `Err`: the
+/// directory of a process that may hold sockets could not be opened.
+fn open_fd_dir(pid: u32) -> io::Result<Option<OwnedFd>> {
+    let mut path = [0u8; 32];
+    let Some(path) = proc_pid_fd_path(pid, &mut path) else { return Ok(None) };
+    match open_at(None, path, libc::O_DIRECTORY) {
+        Ok(fd_dir) => Ok(Some(fd_dir)),
+        Err(e) if is_permission_error(&e) && is_kernel_thread(pid) => Ok(None),
+        Err(e) => unreadable(e).map_or(Ok(None), Err),
+    }
+}
+
+/// A directory entry's name with a terminating NUL, in `buf`; `None` if it does not fit.
+fn nul_terminated<'b>(entry: &[u8], buf: &'b mut [u8; 32]) -> Option<&'b CStr> {
+    let slot = buf.get_mut(..=entry.len())?;
+    slot[..entry.len()].copy_from_slice(entry);
+    slot[entry.len()] = 0;
+    CStr::from_bytes_until_nul(slot).ok()
 }
 
 fn is_permission_error(e: &io::Error) -> bool {
@@ -758,19 +765,6 @@ fn stat_comm(stat: &[u8]) -> Option<&[u8]> {
     let open = stat.iter().position(|&b| b == b'(')?;
     let close = stat.iter().rposition(|&b| b == b')')?;
     stat.get(open + 1..close)
-}
-
-/// Reads the details of `pid` by path (`/proc/PID`). When `expected_start` is given and the PID now has another
-/// start time, the PID was reused: `None`.
-#[cfg(test)]
-fn read_process(pid: u32, expected_start: Option<u64>) -> Option<Process> {
-    let mut path = [0u8; 32];
-    let fd_dir = open_at(None, proc_pid_fd_path(pid, &mut path)?, libc::O_DIRECTORY | libc::O_PATH).ok()?;
-    let process = read_details(fd_dir.as_fd(), pid, &mut Vec::new())?;
-    if expected_start.is_some_and(|expected| Some(expected) != process.start_time) {
-        return None;
-    }
-    Some(process)
 }
 
 #[cfg(test)]
@@ -1013,8 +1007,9 @@ mod tests {
         assert_eq!(process.user, None);
 
         // The same details by path; a different start time means the PID was reused: the owner is dropped.
-        assert_eq!(read_process(me, start).as_ref(), Some(process));
-        assert!(read_process(me, start.map(|s| s + 1)).is_none());
+        let start = start.unwrap();
+        assert_eq!(describe_one((me, start)).as_ref(), Some(process));
+        assert!(describe_one((me, start + 1)).is_none());
     }
 
     /// The wanted set arrives while the scan runs: what was noted before is sorted out then; a scan called off
