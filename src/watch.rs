@@ -110,11 +110,23 @@ impl SocketKey {
     }
 }
 
+/// The identities of `live` listeners by their socket (one listener per socket in a scan).
+fn by_socket<'a>(live: &'a BTreeMap<Identity, Listener<'_>>) -> HashMap<SocketKey, &'a Identity> {
+    live.keys().map(|k| (SocketKey::of(k), k)).collect()
+}
+
 /// A new socket seen without owner, held back for one scan.
 struct Pending<'r> {
     time: String,
     initial: bool,
     listener: Listener<'r>,
+}
+
+/// Held-back sockets in the order of their identities, so that recordings do not depend on hash order.
+fn in_order<'r>(pending: impl Iterator<Item = Pending<'r>>) -> Vec<Pending<'r>> {
+    let mut pending: Vec<Pending<'r>> = pending.collect();
+    pending.sort_by_cached_key(|p| Identity::of(&p.listener));
+    pending
 }
 
 /// Why the loop ended.
@@ -177,15 +189,15 @@ impl<'r> Watcher<'r> {
         let mut held_back: HashMap<SocketKey, Pending<'r>> = HashMap::new();
         // When and whether initially each listener recorded late was first seen.
         let mut first_seen: HashMap<Identity, (String, bool)> = HashMap::new();
-        let live_sockets: HashSet<SocketKey> = self.live.keys().map(SocketKey::of).collect();
+        let live_sockets = by_socket(&self.live);
         for l in report.listeners {
-            if let Some((key, known)) = self.last_owners(&l) {
+            let id = Identity::of(&l);
+            let socket = SocketKey::of(&id);
+            if let Some((key, known)) = self.last_owners(&l, &socket, &live_sockets) {
                 next.insert(key, known);
                 continue;
             }
-            let id = Identity::of(&l);
-            let socket = SocketKey::of(&id);
-            if !l.owner_known() && !live_sockets.contains(&socket) {
+            if !l.owner_known() && !live_sockets.contains_key(&socket) {
                 match self.pending.remove(&socket) {
                     // Ownerless in two scans: recorded as it was first seen.
                     Some(p) => {
@@ -203,9 +215,8 @@ impl<'r> Watcher<'r> {
         // Sockets held back last time that now show their owner appear below like any new listener; those that
         // are gone were real, if short-lived, listeners without a visible owner.
         let next_sockets: HashSet<SocketKey> = next.keys().map(SocketKey::of).collect();
-        let mut vanished: Vec<Pending<'r>> =
-            self.pending.drain().filter(|(socket, _)| !next_sockets.contains(socket)).map(|(_, p)| p).collect();
-        vanished.sort_by(|a, b| Identity::of(&a.listener).cmp(&Identity::of(&b.listener)));
+        let vanished =
+            in_order(self.pending.drain().filter(|(socket, _)| !next_sockets.contains(socket)).map(|(_, p)| p));
         let mut wrote = false;
         for p in &vanished {
             self.appeared += 1;
@@ -246,14 +257,17 @@ impl<'r> Watcher<'r> {
     /// For a socket whose owner cannot be seen now but could be in the last scan (same socket: protocol, address,
     /// port and inode), that last record: a process that is exiting keeps its sockets a moment after its open files
     /// become unreadable, and that is not a new listener.
-    fn last_owners(&self, l: &Listener<'r>) -> Option<(Identity, Listener<'r>)> {
+    fn last_owners(
+        &self,
+        l: &Listener<'r>,
+        socket: &SocketKey,
+        live_sockets: &HashMap<SocketKey, &Identity>,
+    ) -> Option<(Identity, Listener<'r>)> {
         if l.owner_known() {
             return None;
         }
-        let same_socket = |k: &Identity| {
-            (k.port, k.protocol, &k.address, k.inode) == (l.port, l.protocol, &l.address, l.inode) && !k.pids.is_empty()
-        };
-        self.live.iter().find(|(k, _)| same_socket(k)).map(|(k, known)| (k.clone(), known.clone()))
+        let key = live_sockets.get(socket).filter(|k| !k.pids.is_empty())?;
+        Some(((*key).clone(), self.live.get(*key)?.clone()))
     }
 
     /// Whether the inventory has a socket without a visible owner that the last scan did not have (with or without
@@ -263,10 +277,10 @@ impl<'r> Watcher<'r> {
         if unowned.peek().is_none() {
             return false;
         }
-        let known: HashSet<SocketKey> = self.live.keys().map(SocketKey::of).collect();
+        let known = by_socket(&self.live);
         unowned.any(|o| {
             let socket = SocketKey::of(&Identity::of_socket(o));
-            !known.contains(&socket) && !self.pending.contains_key(&socket)
+            !known.contains_key(&socket) && !self.pending.contains_key(&socket)
         })
     }
 
@@ -352,9 +366,7 @@ impl<'r> Watcher<'r> {
         let error = failure.as_ref().map(|e| format!("{e:#}"));
         // Sockets held back by the last scan (it was not the final one: stdout closed, or listing failed) were
         // there, without a visible owner: record them before stopping.
-        let mut pending: Vec<Pending<'_>> = std::mem::take(&mut self.pending).into_values().collect();
-        pending.sort_by(|a, b| Identity::of(&a.listener).cmp(&Identity::of(&b.listener)));
-        for p in &pending {
+        for p in &in_order(std::mem::take(&mut self.pending).into_values()) {
             self.appeared += 1;
             if let Err(e) = self.emit(&Event::change(EventKind::Appeared, &p.time, p.initial, &p.listener), io) {
                 let _ = writeln!(io.err, "portwarden: error: {}", escape(&format!("{e:#}")));
