@@ -153,6 +153,17 @@ hyperfine_round() {
         "$@" >/dev/null
 }
 
+# peak_rss FILE COMMAND...: appends each command and its peak RSS in KiB (/usr/bin/time -v) to FILE.
+peak_rss() {
+    local file="$1" cmd rss
+    shift
+    for cmd in "$@"; do
+        # shellcheck disable=SC2086
+        rss=$(/usr/bin/time -v $cmd 2>&1 >/dev/null | awk -F': ' '/Maximum resident set size/ {print $2}')
+        printf '%s\t%s\n' "$cmd" "$rss" >>"$file"
+    done
+}
+
 machine() {
     echo "- CPU: $(nproc) x $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
     echo "- memory: $(free -m | awk '/^Mem:/ {print $2}') MiB; kernel $(uname -r)"
@@ -202,11 +213,8 @@ if [ "$LARGE" = 1 ]; then
         hyperfine_round s20k "$round" "$PWJ" "$PWP" "$SS_P" "netstat -tulpn" "lsof -nP -iTCP -iUDP" \
             "${BEFORE[@]+"${BEFORE[@]}"}"
     done
-    for cmd in "$PWJ" "$PWP" "$SS_P" "netstat -tulpn" "lsof -nP -iTCP -iUDP" "${BEFORE[@]+"${BEFORE[@]}"}"; do
-        # shellcheck disable=SC2086
-        rss=$(/usr/bin/time -v $cmd 2>&1 >/dev/null | awk -F': ' '/Maximum resident set size/ {print $2}')
-        printf '%s\t%s\n' "$cmd" "$rss" >>"$OUT/rss20k.tsv"
-    done
+    peak_rss "$OUT/rss20k.tsv" "$PWJ" "$PWP" "$SS_P" "netstat -tulpn" "lsof -nP -iTCP -iUDP" \
+        "${BEFORE[@]+"${BEFORE[@]}"}"
     end_load "$L20K"
 fi
 
@@ -218,11 +226,7 @@ if [ "$SCALE" = 1 ]; then
         echo "run.sh: 50,000 sockets, round $round/$ROUNDS" >&2
         hyperfine_round s50k "$round" "$PWJ" "$PWP" "$SS_P"
     done
-    for cmd in "$PWJ" "$PWP" "$SS_P"; do
-        # shellcheck disable=SC2086
-        rss=$(/usr/bin/time -v $cmd 2>&1 >/dev/null | awk -F': ' '/Maximum resident set size/ {print $2}')
-        printf '%s\t%s\n' "$cmd" "$rss" >>"$OUT/rss50k.tsv"
-    done
+    peak_rss "$OUT/rss50k.tsv" "$PWJ" "$PWP" "$SS_P"
     end_load "$L50K"
 fi
 
