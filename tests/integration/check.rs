@@ -4,7 +4,7 @@
 use crate::util::*;
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn check(policy: &Path, format: &str) -> Output {
     run(portwarden().args(["check", "--policy", policy.to_str().unwrap(), "--format", format]))
@@ -196,13 +196,8 @@ fn unknown_owners_make_the_check_undecidable_unless_allowed() {
     )
     .unwrap();
     std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let as_nobody = |policy: &Path| {
-        run(Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin(), "check", "--format", "json", "--policy"])
-            .arg(policy)
-            .env("NO_COLOR", "1")
-            .env("PORTWARDEN_DATA_DIR", std::env::temp_dir()))
-    };
+    let as_nobody =
+        |policy: &Path| run(portwarden_as_nobody().args(["check", "--format", "json", "--policy"]).arg(policy));
     let out = as_nobody(&strict);
     assert_eq!(out.status.code(), Some(2), "a check that cannot see owners must not pass: {}", stderr(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();

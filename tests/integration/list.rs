@@ -205,10 +205,7 @@ fn unprivileged_run_lists_every_socket_with_unknown_owners() {
         return;
     }
     let h = Holder::start("pw-rootowned", &[tcp4("127.0.0.1", 0)]);
-    let out = run(Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin(), "list", "--format", "json"])
-        .env("NO_COLOR", "1")
-        .env("PORTWARDEN_DATA_DIR", std::env::temp_dir()));
+    let out = run(portwarden_as_nobody().args(["list", "--format", "json"]));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "unprivileged list failed: {stderr}");
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -220,9 +217,7 @@ fn unprivileged_run_lists_every_socket_with_unknown_owners() {
     assert!(report["summary"]["hint"].as_str().unwrap().contains("root"), "{:#}", report["summary"]);
     assert!(stderr.contains("owner unknown") && stderr.contains("root"), "{stderr}");
     // The table says so too.
-    let out = run(Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin(), "list", "--port", &h.ports[0].to_string()])
-        .env("NO_COLOR", "1"));
+    let out = run(portwarden_as_nobody().args(["list", "--port", &h.ports[0].to_string()]));
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("owner unknown (user root)"), "{table}");
 }

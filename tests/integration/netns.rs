@@ -330,11 +330,7 @@ fn wait_for(path: &Path, needle: &str) {
 }
 
 fn as_nobody(args: &[&str]) -> Output {
-    run(Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()])
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("PORTWARDEN_DATA_DIR", std::env::temp_dir()))
+    run(portwarden_as_nobody().args(args))
 }
 
 #[test]

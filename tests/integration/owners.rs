@@ -3,7 +3,6 @@
 
 use crate::util::*;
 use serde_json::Value;
-use std::process::Command;
 
 /// The listeners on `protocol` `address`:`port` (another test may hold the same port number in another family).
 fn on<'a>(report: &'a Value, protocol: &str, address: &str, port: u16) -> Vec<&'a Value> {
@@ -75,13 +74,8 @@ fn without_root_the_file_tables_are_refused_and_auto_uses_proc() {
         return;
     }
     let h = Holder::start_as_nobody("pw-src-nobody", &[tcp4("127.0.0.1", 0)]);
-    let as_nobody = |source: &str| {
-        run(Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin(), "list", "--format", "json"])
-            .env("NO_COLOR", "1")
-            .env("PORTWARDEN_DATA_DIR", std::env::temp_dir())
-            .env("PORTWARDEN_OWNERS", source))
-    };
+    let as_nobody =
+        |source: &str| run(portwarden_as_nobody().args(["list", "--format", "json"]).env("PORTWARDEN_OWNERS", source));
     let out = as_nobody("bpf");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");

@@ -74,6 +74,16 @@ fn empty_data_dir() -> std::path::PathBuf {
     d
 }
 
+/// A `portwarden` command run as user `nobody` through `setpriv` (the caller must be root), with colour off and the
+/// temporary directory as data directory (no imported registry there).
+pub fn portwarden_as_nobody() -> Command {
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin()])
+        .env("NO_COLOR", "1")
+        .env("PORTWARDEN_DATA_DIR", std::env::temp_dir());
+    c
+}
+
 /// Runs a command and returns its output, panicking with stderr if it could not start.
 pub fn run(cmd: &mut Command) -> Output {
     cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))

@@ -433,11 +433,9 @@ fn watch_records_a_socket_without_visible_owner_once_after_a_second_look() {
     std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     let rec = dir.path().join("rec.ndjson");
     let err = dir.path().join("watch.err");
-    let mut watch = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin(), "watch", "--interval", "300ms", "--record"])
+    let mut watch = portwarden_as_nobody()
+        .args(["watch", "--interval", "300ms", "--record"])
         .arg(&rec)
-        .env("NO_COLOR", "1")
-        .env("PORTWARDEN_DATA_DIR", dir.path())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&err).unwrap())
         .spawn()
