@@ -146,25 +146,25 @@ fn sockets_and_owners(
         // the longer of the two on a machine with many open files), the rest on every core when it ends. A failed
         // walk falls back to the /proc scan.
         let (parts, arrive) = std::sync::mpsc::channel();
-        let (sockets, early, walked) = std::thread::scope(|scope| {
+        let (sockets, wanted, early, walked) = std::thread::scope(|scope| {
             let walker = std::thread::Builder::new().spawn_scoped(scope, move || {
                 bpf::socket_holdings_in_parts(|part| {
                     let _ = parts.send(part);
                 })
             });
             let sockets = netns::list_sockets(query, netns);
+            let wanted = sockets.as_deref().map(inodes).unwrap_or_default();
             let early = match &sockets {
-                Ok(sockets) if walker.is_ok() => describe_while_walking(&arrive, &inodes(sockets)),
+                Ok(_) if walker.is_ok() => describe_while_walking(&arrive, &wanted),
                 _ => Early::default(),
             };
             let walked = match walker {
                 Ok(walker) => walker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
                 Err(e) => Err(e),
             };
-            (sockets, early, walked)
+            (sockets, wanted, early, walked)
         });
         let sockets = sockets?;
-        let wanted = inodes(&sockets);
         let scan = match walked {
             Ok(()) => Ok(describe(early.holdings, early.described, &wanted)),
             Err(e) => fallback(e, wanted)?,
@@ -218,12 +218,12 @@ impl OwnerSource {
 
 /// Owners of the `wanted` sockets from one walk of the kernel's file tables.
 fn owners_from_file_tables(wanted: &procfs::InodeSet) -> std::io::Result<procfs::OwnerScan> {
-    let ours = bpf::socket_holdings()?
-        .into_iter()
-        .filter(|h| wanted.contains(&h.inode))
-        .map(|h| (h.inode, h.pid, h.start_ticks))
-        .collect();
-    Ok(describe(ours, Vec::new(), wanted))
+    Ok(describe(of_wanted(bpf::socket_holdings()?, wanted).collect(), Vec::new(), wanted))
+}
+
+/// The holdings of `wanted` sockets, as `(inode, PID, start time)`.
+fn of_wanted(holdings: Vec<bpf::Holding>, wanted: &procfs::InodeSet) -> impl Iterator<Item = (u64, u32, u64)> + '_ {
+    holdings.into_iter().filter(|h| wanted.contains(&h.inode)).map(|h| (h.inode, h.pid, h.start_ticks))
 }
 
 /// What [`describe_while_walking`] gathered: `(inode, PID, start time)` of the wanted sockets, and the owners it
@@ -242,10 +242,10 @@ fn describe_while_walking(arrive: &std::sync::mpsc::Receiver<Vec<bpf::Holding>>,
     let mut seen = rustc_hash::FxHashSet::default();
     let mut queue = std::collections::VecDeque::new();
     let mut take = |part: Vec<bpf::Holding>, early: &mut Early, queue: &mut std::collections::VecDeque<(u32, u64)>| {
-        for h in part.into_iter().filter(|h| wanted.contains(&h.inode)) {
-            early.holdings.push((h.inode, h.pid, h.start_ticks));
-            if seen.insert((h.pid, h.start_ticks)) {
-                queue.push_back((h.pid, h.start_ticks));
+        for (inode, pid, start) in of_wanted(part, wanted) {
+            early.holdings.push((inode, pid, start));
+            if seen.insert((pid, start)) {
+                queue.push_back((pid, start));
             }
         }
     };
