@@ -665,7 +665,7 @@ mod tests {
         use std::os::fd::AsRawFd;
         let inode_of = |fd: i32| -> u64 {
             let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
-            link.to_str().unwrap().trim_start_matches("socket:[").trim_end_matches(']').parse().unwrap()
+            super::super::procfs::parse_socket_link(link.as_os_str().as_encoded_bytes()).unwrap()
         };
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let unconnected = std::net::UdpSocket::bind("[::1]:0").unwrap();
