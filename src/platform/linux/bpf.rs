@@ -638,6 +638,27 @@ fn file_program(l: &Layout) -> Vec<Insn> {
     p
 }
 
+/// [`task_program`]'s record `{inode, start time, tgid, fd}` built at the stack's -48 from the registers `inode` and
+/// `fd` and the start time and tgid saved at -24 and -16, written to the iterator's `seq_file` (in r6), then a jump
+/// to the label `then`.
+fn write_record(inode: u8, fd: u8, then: i16) -> [Insn; 12] {
+    let (r1, r2, r3, r6, r10) = (1, 2, 3, 6, 10);
+    [
+        insn(STX_DW, r10, inode, -48, 0),
+        insn(STX_W, r10, fd, -28, 0),
+        insn(LDX_DW, r1, r10, -24, 0),
+        insn(STX_DW, r10, r1, -40, 0),
+        insn(LDX_DW, r1, r10, -16, 0),
+        insn(STX_W, r10, r1, -32, 0),
+        insn(MOV_X, r1, r6, 0, 0),
+        insn(MOV_X, r2, r10, 0, 0),
+        insn(ADD_K, r2, 0, 0, -48),
+        insn(MOV_K, r3, 0, 0, RECORD as i32),
+        insn(CALL, 0, 0, 0, BPF_FUNC_SEQ_WRITE),
+        insn(JA, 0, 0, then, 0),
+    ]
+}
+
 /// Labels of [`task_program`]'s jumps, patched once the program is laid out.
 const TO_EXIT: i16 = i16::MIN + 1;
 const TO_NEXT: i16 = i16::MIN + 2;
@@ -720,39 +741,15 @@ fn task_program(l: &Layout, t: &TaskLayout) -> Vec<Insn> {
         insn(AND_K, r3, 0, 0, S_IFMT),
         insn(JNE_K, r3, 0, TO_NEXT, S_IFSOCK),
         insn(LDX_DW, r3, r2, l.inode_ino, 0),
-        insn(STX_DW, r10, r3, -48, 0),
-        insn(LDX_DW, r3, r10, -24, 0),
-        insn(STX_DW, r10, r3, -40, 0),
-        insn(LDX_DW, r3, r10, -16, 0),
-        insn(STX_W, r10, r3, -32, 0),
-        insn(STX_W, r10, r9, -28, 0),
-        insn(MOV_X, r1, r6, 0, 0),
-        insn(MOV_X, r2, r10, 0, 0),
-        insn(ADD_K, r2, 0, 0, -48),
-        insn(MOV_K, r3, 0, 0, RECORD as i32),
-        insn(CALL, 0, 0, 0, BPF_FUNC_SEQ_WRITE),
-        insn(JA, 0, 0, TO_NEXT, 0),
     ]);
+    p.extend(write_record(r3, r9, TO_NEXT));
     let end = p.len();
     p.extend([insn(MOV_X, r1, r10, 0, 0), insn(ADD_K, r1, 0, 0, -8), kfunc(t.num_destroy)]);
     let exit = p.len();
     p.extend([insn(MOV_K, r0, 0, 0, 0), insn(EXIT, 0, 0, 0, 0)]);
     let too_many = p.len();
-    p.extend([
-        insn(MOV_K, r1, 0, 0, -1), // inode TOO_MANY_SLOTS (all ones)
-        insn(STX_DW, r10, r1, -48, 0),
-        insn(LDX_DW, r1, r10, -24, 0),
-        insn(STX_DW, r10, r1, -40, 0),
-        insn(LDX_DW, r1, r10, -16, 0),
-        insn(STX_W, r10, r1, -32, 0),
-        insn(STX_W, r10, r3, -28, 0),
-        insn(MOV_X, r1, r6, 0, 0),
-        insn(MOV_X, r2, r10, 0, 0),
-        insn(ADD_K, r2, 0, 0, -48),
-        insn(MOV_K, r3, 0, 0, RECORD as i32),
-        insn(CALL, 0, 0, 0, BPF_FUNC_SEQ_WRITE),
-        insn(JA, 0, 0, TO_EXIT, 0),
-    ]);
+    p.push(insn(MOV_K, r1, 0, 0, -1)); // inode TOO_MANY_SLOTS (all ones); r3 is max_fds
+    p.extend(write_record(r1, r3, TO_EXIT));
     for (i, ins) in p.iter_mut().enumerate() {
         let to = match ins.off {
             TO_EXIT => exit,
@@ -874,9 +871,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn jumps_land_on_the_exit() {
-        let layout = Layout {
+    /// A made-up layout, for programs that are looked at, never loaded.
+    fn made_up_layout(tasks: Option<TaskLayout>) -> Layout {
+        Layout {
             iter_func_id: 1,
             file_inode: 32,
             socket_state: 0,
@@ -884,9 +881,13 @@ mod tests {
             task_tgid: 1000,
             task_group_leader: 1100,
             task_start_boottime: 1200,
-            tasks: None,
-        };
-        let p = file_program(&layout);
+            tasks,
+        }
+    }
+
+    #[test]
+    fn jumps_land_on_the_exit() {
+        let p = file_program(&made_up_layout(None));
         let done = p.len() - 2;
         for (i, ins) in p.iter().enumerate().filter(|(_, ins)| ins.code == JEQ_K) {
             assert_eq!(i + 1 + usize::try_from(ins.off).unwrap(), done, "jump at {i}");
@@ -914,17 +915,7 @@ mod tests {
             socket_file: 16,
             inode_mode: 0,
         };
-        let layout = Layout {
-            iter_func_id: 1,
-            file_inode: 32,
-            socket_state: 0,
-            inode_ino: 64,
-            task_tgid: 1000,
-            task_group_leader: 1100,
-            task_start_boottime: 1200,
-            tasks: Some(tasks.clone()),
-        };
-        let p = task_program(&layout, &tasks);
+        let p = task_program(&made_up_layout(Some(tasks.clone())), &tasks);
         let jumps = [JEQ_K, JNE_K, JGT_K, JEQ_X, JNE_X, JA];
         let next_call = p.iter().position(|ins| ins.code == CALL && ins.imm == 4).unwrap();
         for (i, ins) in p.iter().enumerate().filter(|(_, ins)| jumps.contains(&ins.code)) {
@@ -942,6 +933,54 @@ mod tests {
         assert_eq!((p[last].code, last as isize + 1 + isize::from(p[last].off)), (JA, exit as isize - 1));
     }
 
+    /// A thread of this process with a descriptor table of its own (`unshare(CLONE_FILES)`), emptied of the copies
+    /// of everyone else's descriptors (other tests run in this process), holding `sockets` bound UDP sockets until
+    /// [`OwnTable::end`].
+    struct OwnTable {
+        inodes: Vec<u64>,
+        stop: std::sync::mpsc::Sender<()>,
+        thread: std::thread::JoinHandle<()>,
+    }
+
+    impl OwnTable {
+        fn start(sockets: usize) -> OwnTable {
+            use std::os::fd::AsRawFd;
+            let (sent, got) = std::sync::mpsc::channel();
+            let (stop, stopped) = std::sync::mpsc::channel::<()>();
+            let thread = std::thread::spawn(move || {
+                // SAFETY: unshare, close_range and setrlimit act on this thread's own, now private, descriptor
+                // table and on a limit that only grows.
+                unsafe {
+                    assert_eq!(libc::unshare(libc::CLONE_FILES), 0);
+                    assert_eq!(libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32), 0);
+                    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+                    assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+                    let want = (sockets as u64 + 64).min(limit.rlim_max);
+                    if limit.rlim_cur < want {
+                        limit.rlim_cur = want;
+                        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+                    }
+                }
+                let held: Vec<std::net::UdpSocket> =
+                    (0..sockets).map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap()).collect();
+                let inodes = held.iter().map(|s| inode_at(&format!("/proc/thread-self/fd/{}", s.as_raw_fd())));
+                sent.send(inodes.collect::<Vec<u64>>()).unwrap();
+                let _ = stopped.recv();
+            });
+            OwnTable { inodes: got.recv().unwrap(), stop, thread }
+        }
+
+        fn end(self) {
+            self.stop.send(()).unwrap();
+            self.thread.join().unwrap();
+        }
+    }
+
+    fn inode_at(path: &str) -> u64 {
+        let link = std::fs::read_link(path).unwrap();
+        super::super::procfs::parse_socket_link(link.as_os_str().as_encoded_bytes()).unwrap()
+    }
+
     /// A thread whose own descriptor table holds 2,000 bound UDP sockets (more than the iterator's 32 KB buffer
     /// takes from one task): the task walker's read fails with E2BIG, and `walk` gets them all from the task-file
     /// program instead.
@@ -951,36 +990,7 @@ mod tests {
             eprintln!("SKIP a_table_too_large_for_the_task_walker_is_walked_file_by_file: needs root in the initial PID namespace, and kernel BTF");
             return;
         }
-        use std::os::fd::AsRawFd;
-        const SOCKETS: usize = 2000;
-        let (sent, got) = std::sync::mpsc::channel();
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            // SAFETY: unshare, close_range and setrlimit act on this thread's own descriptor table and on limits
-            // that only grow.
-            unsafe {
-                assert_eq!(libc::unshare(libc::CLONE_FILES), 0);
-                assert_eq!(libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32), 0);
-                let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-                assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
-                if limit.rlim_cur < 4096 {
-                    limit.rlim_cur = limit.rlim_max.min(4096);
-                    assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
-                }
-            }
-            let sockets: Vec<std::net::UdpSocket> =
-                (0..SOCKETS).map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap()).collect();
-            let inodes: Vec<u64> = sockets
-                .iter()
-                .map(|s| {
-                    let link = std::fs::read_link(format!("/proc/thread-self/fd/{}", s.as_raw_fd())).unwrap();
-                    super::super::procfs::parse_socket_link(link.as_os_str().as_encoded_bytes()).unwrap()
-                })
-                .collect();
-            sent.send(inodes).unwrap();
-            let _ = stopped.recv();
-        });
-        let inodes = got.recv().unwrap();
+        let table = OwnTable::start(2000);
         let btf = KernelBtf::open().unwrap();
         let layout = Layout::from_btf(btf.bytes()).unwrap();
         if let Some(tasks) = &layout.tasks {
@@ -992,9 +1002,8 @@ mod tests {
         walk(&layout, &mut |part| all.extend(part)).unwrap();
         let found: std::collections::HashSet<u64> =
             all.iter().filter(|h| h.pid == std::process::id()).map(|h| h.inode).collect();
-        assert!(inodes.iter().all(|inode| found.contains(inode)), "every socket of the large table");
-        stop.send(()).unwrap();
-        thread.join().unwrap();
+        assert!(table.inodes.iter().all(|inode| found.contains(inode)), "every socket of the large table");
+        table.end();
     }
 
     /// A type for [`blob`]: name, kind, vlen, size or type, then the words after the header.
@@ -1114,11 +1123,7 @@ mod tests {
             return;
         }
         use std::os::fd::AsRawFd;
-        let inode_at = |path: String| -> u64 {
-            let link = std::fs::read_link(path).unwrap();
-            super::super::procfs::parse_socket_link(link.as_os_str().as_encoded_bytes()).unwrap()
-        };
-        let inode_of = |fd: i32| inode_at(format!("/proc/self/fd/{fd}"));
+        let inode_of = |fd: i32| inode_at(&format!("/proc/self/fd/{fd}"));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let unconnected = std::net::UdpSocket::bind("[::1]:0").unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -1132,21 +1137,9 @@ mod tests {
             inode_of(unix_listener.as_raw_fd()),
         ];
         let connected = [inode_of(client.as_raw_fd()), inode_of(accepted.as_raw_fd()), inode_of(unix.as_raw_fd())];
-        // A thread with a descriptor table of its own (unshare(CLONE_FILES)), emptied of the copies of everyone
-        // else's descriptors (other tests run in this process), holding one socket.
-        let (sent, got) = std::sync::mpsc::channel();
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            // SAFETY: unshare and close_range act on this thread's own, now private, descriptor table.
-            unsafe {
-                assert_eq!(libc::unshare(libc::CLONE_FILES), 0);
-                assert_eq!(libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32), 0);
-            }
-            let own = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-            sent.send(inode_at(format!("/proc/thread-self/fd/{}", own.as_raw_fd()))).unwrap();
-            let _ = stopped.recv();
-        });
-        let in_thread = got.recv().unwrap();
+        // A socket in the descriptor table of a thread that has one of its own.
+        let table = OwnTable::start(1);
+        let in_thread = table.inodes[0];
         unconnected.push(in_thread);
         let stat = std::fs::read("/proc/self/stat").unwrap();
         let start = super::super::procfs::parse_stat_start_time(&stat);
@@ -1186,7 +1179,6 @@ mod tests {
         }
         let holdings = socket_holdings().unwrap();
         assert!(unconnected.iter().all(|inode| holdings.iter().any(|h| h.inode == *inode)));
-        stop.send(()).unwrap();
-        thread.join().unwrap();
+        table.end();
     }
 }
