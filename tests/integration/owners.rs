@@ -87,3 +87,37 @@ fn without_root_the_file_tables_are_refused_and_auto_uses_proc() {
     assert_eq!(ours.len(), 1);
     assert_eq!(pids(ours[0]), [u64::from(h.pid())], "nobody sees its own process through /proc");
 }
+
+/// A process holding more unconnected sockets (1,500) than the BPF task walker can write for one process at a time:
+/// its read fails (E2BIG) and the file-by-file program walks again. Every socket must still be listed once, with
+/// that one process as its only owner, as the `/proc` scan says.
+#[test]
+fn a_process_with_thousands_of_sockets_has_each_listed_once() {
+    if skip_unless_root("a_process_with_thousands_of_sockets_has_each_listed_once") {
+        return;
+    }
+    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        eprintln!(
+            "SKIP a_process_with_thousands_of_sockets_has_each_listed_once: the kernel has no BTF (/sys/kernel/btf)"
+        );
+        return;
+    }
+    let specs: Vec<Spec> = (0..1500).map(|_| udp4("127.0.0.1", 0)).collect();
+    // prlimit raises the descriptor limit, then executes the holder in its own place (same PID).
+    let many = Holder::start_via(&["prlimit", "--nofile=4096:4096"], "pw-many-socks", &specs);
+    let bpf = listing("bpf");
+    let procfs = listing("procfs");
+    // With SO_REUSEADDR two of the sockets may share a port: count them per port.
+    let mut held = std::collections::BTreeMap::<u16, usize>::new();
+    for &port in &many.ports {
+        *held.entry(port).or_default() += 1;
+    }
+    for (&port, &count) in &held {
+        let listed = on(&bpf, "udp", "127.0.0.1", port);
+        assert_eq!(listed.len(), count, "udp/{port}: {count} sockets, listed {} times", listed.len());
+        for l in &listed {
+            assert_eq!(pids(l), [u64::from(many.pid())], "udp/{port}: {l:#}");
+        }
+        assert_eq!(listed, on(&procfs, "udp", "127.0.0.1", port), "udp/{port}: file tables vs /proc");
+    }
+}
