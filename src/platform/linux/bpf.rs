@@ -453,6 +453,12 @@ impl<'a> Btf<'a> {
         }
         (0..(info & 0xffff) as usize).map(|i| Some(self.name(u32_at(self.types, params + 8 * i)?))).collect()
     }
+
+    /// Whether function `func` takes exactly the parameters `names`, in that order: how a program reads its
+    /// context, 8 bytes per parameter.
+    fn params_are(&mut self, func: u32, names: &[&str]) -> bool {
+        self.params(func).is_some_and(|params| params.iter().copied().eq(names.iter().map(|n| n.as_bytes())))
+    }
 }
 
 impl Layout {
@@ -475,8 +481,7 @@ impl Layout {
                 (KIND_STRUCT, "fdtable"),
             ]);
         let iter_func_id = iter_func.ok_or_else(|| bad_btf("no task-file iterator (Linux 5.8 or later has one)"))?;
-        // The program reads its context as this prototype's arguments, 8 bytes each: meta, task, fd, file.
-        if btf.params(iter_func_id).as_deref() != Some(&[&b"meta"[..], b"task", b"fd", b"file"][..]) {
+        if !btf.params_are(iter_func_id, &["meta", "task", "fd", "file"]) {
             return Err(bad_btf("the task-file iterator has unexpected arguments"));
         }
         let mut offset = |id: Option<u32>, ty: &str, member: &str| -> io::Result<i16> {
@@ -519,14 +524,7 @@ impl Layout {
                 inode_mode: offset(inode, "inode", "i_mode")?,
             })
         };
-        let tasks = tasks();
-        // Its context: meta, task.
-        let params_fit = |btf: &mut Btf<'_>, id: u32| btf.params(id).as_deref() == Some(&[&b"meta"[..], b"task"][..]);
-        if let Ok(t) = tasks {
-            if params_fit(&mut btf, t.iter_func_id) {
-                layout.tasks = Some(t);
-            }
-        }
+        layout.tasks = tasks().ok().filter(|t| btf.params_are(t.iter_func_id, &["meta", "task"]));
         Ok(layout)
     }
 }
@@ -582,11 +580,24 @@ const TOO_MANY_SLOTS: u64 = u64::MAX;
 /// The largest table the task walker covers: the number iterator's limit (`BPF_MAX_LOOPS`).
 const MAX_SLOTS: i32 = 1 << 23;
 
-/// A jump to the end of the program (patched once its length is known).
-const TO_DONE: i16 = i16::MIN;
+/// Jump labels, written as a jump's offset while a program is assembled and resolved by [`resolve_jumps`] once
+/// it is laid out (no real offset comes near them: the programs are a few dozen instructions long).
+const TO_EXIT: i16 = i16::MIN;
+const TO_NEXT: i16 = i16::MIN + 1;
+const TO_END: i16 = i16::MIN + 2;
+const TO_TOO_MANY: i16 = i16::MIN + 3;
+
+/// Replaces each label in `p` by the offset from its jump to the instruction index `labels` gives it.
+fn resolve_jumps(p: &mut [Insn], labels: &[(i16, usize)]) {
+    for (i, ins) in p.iter_mut().enumerate() {
+        if let Some(&(_, to)) = labels.iter().find(|(label, _)| *label == ins.off) {
+            ins.off = i16::try_from(to as isize - i as isize - 1).unwrap_or(i16::MAX);
+        }
+    }
+}
 
 /// For each (task, fd, file) the iterator visits: if the file is a socket that is not connected, write
-/// `{inode, task->start_boottime, task->tgid, fd}` from the stack with `bpf_seq_write`.
+/// `{inode, task->group_leader->start_boottime, task->tgid, fd}` from the stack with `bpf_seq_write`.
 ///
 /// Socket or not is asked of `bpf_sock_from_file` (Linux 5.11+), which compares the file's operations and so reads
 /// only the file, already in cache from the iterator's own visit; its answer, the `struct socket`, says whether
@@ -604,13 +615,13 @@ fn file_program(l: &Layout) -> Vec<Insn> {
         insn(LDX_DW, r7, r1, 8, 0),     // r7 = ctx->task
         insn(LDX_DW, r9, r1, 16, 0),    // r9 = ctx->fd
         insn(LDX_DW, r8, r1, 24, 0),    // r8 = ctx->file
-        insn(JEQ_K, r7, 0, TO_DONE, 0), // no task: done
-        insn(JEQ_K, r8, 0, TO_DONE, 0), // no file (end of a task's table): done
+        insn(JEQ_K, r7, 0, TO_EXIT, 0), // no task: done
+        insn(JEQ_K, r8, 0, TO_EXIT, 0), // no file (end of a task's table): done
         insn(MOV_X, r1, r8, 0, 0),
         insn(CALL, 0, 0, 0, BPF_FUNC_SOCK_FROM_FILE),
-        insn(JEQ_K, r0, 0, TO_DONE, 0), // not a socket
+        insn(JEQ_K, r0, 0, TO_EXIT, 0), // not a socket
         insn(LDX_W, r3, r0, l.socket_state, 0),
-        insn(JEQ_K, r3, 0, TO_DONE, SS_CONNECTED),
+        insn(JEQ_K, r3, 0, TO_EXIT, SS_CONNECTED),
         insn(LDX_DW, r2, r8, l.file_inode, 0),
         insn(LDX_DW, r4, r2, l.inode_ino, 0),
         // The process's start time, its leader's: a thread with a table of its own is visited itself.
@@ -627,14 +638,10 @@ fn file_program(l: &Layout) -> Vec<Insn> {
         insn(MOV_K, r3, 0, 0, RECORD as i32),
         insn(CALL, 0, 0, 0, BPF_FUNC_SEQ_WRITE),
     ];
-    let done = p.len();
+    let exit = p.len();
     p.push(insn(MOV_K, r0, 0, 0, 0));
     p.push(insn(EXIT, 0, 0, 0, 0));
-    for (i, ins) in p.iter_mut().enumerate() {
-        if ins.off == TO_DONE && ins.code == JEQ_K {
-            ins.off = i16::try_from(done - i - 1).unwrap_or(i16::MAX);
-        }
-    }
+    resolve_jumps(&mut p, &[(TO_EXIT, exit)]);
     p
 }
 
@@ -659,12 +666,6 @@ fn write_record(inode: u8, fd: u8, then: i16) -> [Insn; 12] {
     ]
 }
 
-/// Labels of [`task_program`]'s jumps, patched once the program is laid out.
-const TO_EXIT: i16 = i16::MIN + 1;
-const TO_NEXT: i16 = i16::MIN + 2;
-const TO_END: i16 = i16::MIN + 3;
-const TO_TOO_MANY: i16 = i16::MIN + 4;
-
 /// The task walker: for each task the `bpf_iter_task` iterator visits, the program walks the descriptor table
 /// itself, where [`file_program`] has the kernel visit each open file (taking a lock and a reference per file and
 /// calling the program once per file). It writes the same records.
@@ -682,8 +683,8 @@ const TO_TOO_MANY: i16 = i16::MIN + 4;
 /// grace period, so a slot is at worst a file being closed at that moment.
 fn task_program(l: &Layout, t: &TaskLayout) -> Vec<Insn> {
     let (r0, r1, r2, r3, r6, r7, r8, r9, r10) = (0, 1, 2, 3, 6, 7, 8, 9, 10);
-    let kfunc = |id: u32| insn(CALL, 0, PSEUDO_KFUNC_CALL, 0, i32::try_from(id).unwrap_or(i32::MAX));
     let btf_id = |id: u32| i32::try_from(id).unwrap_or(i32::MAX);
+    let kfunc = |id: u32| insn(CALL, 0, PSEUDO_KFUNC_CALL, 0, btf_id(id));
     // Stack: -8 the number iterator, -16 tgid, -24 start time, -48..-24 the record.
     let mut p = vec![
         insn(LDX_DW, r6, r1, 0, 0),     // r6 = ctx->meta
@@ -750,16 +751,7 @@ fn task_program(l: &Layout, t: &TaskLayout) -> Vec<Insn> {
     let too_many = p.len();
     p.push(insn(MOV_K, r1, 0, 0, -1)); // inode TOO_MANY_SLOTS (all ones); r3 is max_fds
     p.extend(write_record(r1, r3, TO_EXIT));
-    for (i, ins) in p.iter_mut().enumerate() {
-        let to = match ins.off {
-            TO_EXIT => exit,
-            TO_NEXT => next,
-            TO_END => end,
-            TO_TOO_MANY => too_many,
-            _ => continue,
-        };
-        ins.off = i16::try_from(to as isize - i as isize - 1).unwrap_or(i16::MAX);
-    }
+    resolve_jumps(&mut p, &[(TO_EXIT, exit), (TO_NEXT, next), (TO_END, end), (TO_TOO_MANY, too_many)]);
     p
 }
 
