@@ -15,6 +15,7 @@ pub mod baseline;
 #[doc(hidden)]
 pub mod check;
 pub mod classify;
+mod error;
 #[doc(hidden)]
 pub mod cli;
 #[doc(hidden)]
@@ -32,6 +33,7 @@ pub mod text;
 #[doc(hidden)]
 pub mod watch;
 
+pub use error::{Error, Result};
 pub use classify::{Exposure, Flag, FlagKind, Range, Severity};
 pub use model::{Container, Family, Inventory, Netns, OwnedSocket, Process, Protocol, Query, Socket};
 pub use platform::enumerate;
