@@ -8,7 +8,7 @@ fn main() -> anyhow::Result<()> {
     let inventory = enumerate(&Query::default())?;
     let mut flagged: Vec<_> =
         inventory.sockets.into_iter().map(|s| classify(s, &registry)).filter(|l| !l.flags.is_empty()).collect();
-    flagged.sort_by(portwarden::report::by_severity);
+    flagged.sort_by(portwarden::verdict::by_severity);
     for l in &flagged {
         let owners: Vec<String> =
             l.processes.iter().map(|p| format!("{}/{}", p.pid, portwarden::text::escape(&p.name))).collect();

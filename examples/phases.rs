@@ -8,8 +8,8 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use portwarden::model::Query;
-use portwarden::render::listing;
-use portwarden::{platform, registry::Registry, render, report};
+use portwarden::render::json as listing;
+use portwarden::{platform, registry::Registry, render, verdict as report};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);

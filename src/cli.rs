@@ -272,3 +272,13 @@ pub enum ColorChoice {
     Always,
     Never,
 }
+
+impl From<ColorChoice> for portwarden::render::ColorChoice {
+    fn from(c: ColorChoice) -> Self {
+        match c {
+            ColorChoice::Auto => Self::Auto,
+            ColorChoice::Always => Self::Always,
+            ColorChoice::Never => Self::Never,
+        }
+    }
+}

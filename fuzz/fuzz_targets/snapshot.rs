@@ -4,7 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Err(e) = portwarden::snapshot::parse(data, "f.json") {
+    if let Err(e) = portwarden::history::parse(data, "f.json") {
         assert!(e.to_string().starts_with("f.json"), "{e}");
     }
 });

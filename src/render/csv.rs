@@ -4,7 +4,7 @@
 //! kept as read (like JSON); lists inside a field are joined with `;`. `netns` (name or inode) and `containers`
 //! (`runtime:id` per owner) are empty without `--all-netns`.
 
-use crate::report::Report;
+use crate::verdict::Report;
 use std::io::{self, Write};
 
 /// The header row.

@@ -2,16 +2,24 @@
 //!
 //! Every piece of process-supplied text goes through [`crate::text::escape`] before it reaches a terminal.
 
+pub mod check;
 pub mod csv;
-pub mod explain;
-pub mod listing;
+pub mod events;
+pub mod json;
 pub mod prometheus;
+pub mod story;
 pub mod table;
 
 use owo_colors::{OwoColorize, Style};
 use std::io::{self, Write};
 
-use crate::cli::ColorChoice;
+/// When to colour, as the user asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
 
 /// Decides whether to colour: `always`/`never` win; `auto` colours only a terminal, and not when `NO_COLOR` is set
 /// to a non-empty value (<https://no-color.org>); `CLICOLOR_FORCE` (non-empty, not "0") forces colour in `auto`.

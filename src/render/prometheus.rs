@@ -5,10 +5,10 @@
 //! flags; with `--all-netns` also netns and container) whose value is the number of such sockets (usually 1;
 //! SO_REUSEPORT twins share a series). Counts per status and flag, and of unknown owners, follow.
 
-use crate::classify::FlagKind;
 use crate::registry::Status;
-use crate::report::Report;
 use crate::text::escape;
+use crate::verdict::FlagKind;
+use crate::verdict::Report;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 

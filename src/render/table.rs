@@ -2,10 +2,10 @@
 //! summary line.
 
 use super::Painter;
-use crate::classify::Severity;
 use crate::registry::Status;
-use crate::report::{Listener, Report};
 use crate::text::escape;
+use crate::verdict::Severity;
+use crate::verdict::{Listener, Report};
 use std::io::{self, Write};
 use unicode_width::UnicodeWidthStr;
 
@@ -165,7 +165,7 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>, p: Painter) -> io::Result
 
     let mut flagged: Vec<&Listener<'_>> = report.listeners.iter().filter(|l| !l.flags.is_empty()).collect();
     if !flagged.is_empty() {
-        flagged.sort_by(|a, b| crate::report::by_severity(a, b));
+        flagged.sort_by(|a, b| crate::verdict::by_severity(a, b));
         writeln!(out)?;
         writeln!(out, "{}", p.bold("Why flagged (most severe first):"))?;
         let more = flagged.len().saturating_sub(MAX_REASONS);

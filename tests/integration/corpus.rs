@@ -67,7 +67,7 @@ fn snapshot_corpus() {
     assert!(!files.is_empty(), "no saved corpus for the snapshot fuzzer");
     for f in files {
         let data = std::fs::read(&f).unwrap();
-        if let Err(e) = portwarden::snapshot::parse(&data, "f.json") {
+        if let Err(e) = portwarden::history::parse(&data, "f.json") {
             assert!(e.to_string().starts_with("f.json"), "{}: {e}", f.display());
         }
     }

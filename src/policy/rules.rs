@@ -19,9 +19,10 @@
 //! reason = "OpenSSH"
 //! ```
 
-use crate::classify::{Exposure, FlagKind};
 use crate::model::Protocol;
-use crate::report::Listener;
+use crate::text::line_col;
+use crate::verdict::Listener;
+use crate::verdict::{Exposure, FlagKind};
 use anyhow::Context;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
@@ -218,32 +219,31 @@ struct File {
     allow: Vec<toml::Spanned<Rule>>,
 }
 
-/// 1-based line and column of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text.as_bytes()[..offset];
-    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let col = before.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
-    (line, col)
-}
-
 impl Policy {
     /// Reads a policy file. Errors name the file, line and column and say what was expected.
-    pub fn load(path: &Path) -> anyhow::Result<Policy> {
+    pub fn load(path: &Path) -> crate::Result<Policy> {
+        Policy::load_inner(path).map_err(|e| crate::Error::bad_input(path, &e))
+    }
+
+    fn load_inner(path: &Path) -> anyhow::Result<Policy> {
         let bytes = std::fs::read(path).with_context(|| {
             format!("{}: cannot read the policy (create one with `portwarden baseline --output FILE`)", path.display())
         })?;
         let text = String::from_utf8(bytes).map_err(|e| {
-            let (line, col) = line_col(&String::from_utf8_lossy(e.as_bytes()), e.utf8_error().valid_up_to());
+            let (line, col) = line_col(e.as_bytes(), e.utf8_error().valid_up_to());
             anyhow::anyhow!("{}:{line}:{col}: the policy is not UTF-8 text (expected a TOML file)", path.display())
         })?;
-        Policy::parse(&text, path)
+        Policy::parse_inner(&text, path)
     }
 
     /// Parses policy text; `path` is used in messages.
-    pub fn parse(text: &str, path: &Path) -> anyhow::Result<Policy> {
+    pub fn parse(text: &str, path: &Path) -> crate::Result<Policy> {
+        Policy::parse_inner(text, path).map_err(|e| crate::Error::bad_input(path, &e))
+    }
+
+    fn parse_inner(text: &str, path: &Path) -> anyhow::Result<Policy> {
         let file: File = toml::from_str(text).map_err(|e| {
-            let (line, col) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+            let (line, col) = e.span().map_or((1, 1), |s| line_col(text.as_bytes(), s.start));
             let msg = e.message().trim().replace('\n', " ");
             anyhow::anyhow!("{}:{line}:{col}: {msg}", path.display())
         })?;
@@ -396,7 +396,7 @@ fn containers_match(l: &Listener<'_>, pats: &[Glob]) -> Cond {
 /// The verdict on one listener.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "verdict", rename_all = "kebab-case")]
-pub enum Verdict {
+pub enum Decision {
     /// A rule allows it and no flag in `fail_on` is raised.
     Allowed { rule: usize, line: usize },
     /// A rule allows it but it carries flags listed in `fail_on`.
@@ -416,17 +416,17 @@ pub struct Closest {
     pub mismatches: Vec<String>,
 }
 
-impl Verdict {
+impl Decision {
     /// The listener fails the check (exit 1).
     pub fn is_failure(&self) -> bool {
-        matches!(self, Verdict::FlagFailed { .. } | Verdict::Unexpected { .. })
+        matches!(self, Decision::FlagFailed { .. } | Decision::Unexpected { .. })
     }
 }
 
 impl Policy {
     /// Judges one listener: the first rule whose every condition holds allows it.
-    pub fn check(&self, l: &Listener<'_>) -> Verdict {
-        let mut undecidable: Option<Verdict> = None;
+    pub fn check(&self, l: &Listener<'_>) -> Decision {
+        let mut undecidable: Option<Decision> = None;
         // The closest failing rule is remembered by index and count; its mismatch messages are written once, at
         // the end (a baseline can hold thousands of rules, checked against thousands of listeners).
         let mut closest: Option<(usize, usize)> = None;
@@ -439,13 +439,13 @@ impl Policy {
                 let flags: Vec<FlagKind> =
                     l.flags.iter().map(|f| f.kind).filter(|k| self.settings.fail_on.contains(k)).collect();
                 return if flags.is_empty() {
-                    Verdict::Allowed { rule: i, line: rule.line }
+                    Decision::Allowed { rule: i, line: rule.line }
                 } else {
-                    Verdict::FlagFailed { rule: i, line: rule.line, flags }
+                    Decision::FlagFailed { rule: i, line: rule.line, flags }
                 };
             }
             if !failed {
-                undecidable.get_or_insert(Verdict::Undecidable { rule: i, line: rule.line, needs });
+                undecidable.get_or_insert(Decision::Undecidable { rule: i, line: rule.line, needs });
                 continue;
             }
             let holds = conds.iter().filter(|c| **c == Cond::Holds).count();
@@ -453,7 +453,7 @@ impl Policy {
                 closest = Some((i, holds));
             }
         }
-        undecidable.unwrap_or_else(|| Verdict::Unexpected {
+        undecidable.unwrap_or_else(|| Decision::Unexpected {
             closest: closest.map(|(i, _)| {
                 let rule = &self.rules[i];
                 let mismatches = conditions(rule, l, true)
@@ -499,7 +499,7 @@ mod tests {
                 })
             })
             .collect();
-        crate::report::listener(OwnedSocket { socket, processes }, reg, &mut |_| Some("root".to_string()))
+        crate::verdict::listener(OwnedSocket { socket, processes }, reg, &mut |_| Some("root".to_string()))
     }
 
     fn policy(text: &str) -> Policy {
@@ -524,7 +524,10 @@ mod tests {
     fn empty_policy_allows_nothing() {
         let reg = Registry::builtin();
         let p = policy("");
-        assert_eq!(p.check(&listener(&reg, 22, "0.0.0.0", &[("sshd", "root")])), Verdict::Unexpected { closest: None });
+        assert_eq!(
+            p.check(&listener(&reg, 22, "0.0.0.0", &[("sshd", "root")])),
+            Decision::Unexpected { closest: None }
+        );
     }
 
     #[test]
@@ -535,7 +538,7 @@ mod tests {
         );
         assert_eq!(p.rules[1].line, 5, "the line of the rule's [[allow]] header");
         let l = listener(&reg, 22, "0.0.0.0", &[("sshd", "root")]);
-        assert_eq!(p.check(&l), Verdict::Allowed { rule: 1, line: 5 });
+        assert_eq!(p.check(&l), Decision::Allowed { rule: 1, line: 5 });
         // Every owner must match: an extra process on the socket is not allowed.
         let l = listener(&reg, 22, "0.0.0.0", &[("sshd", "root"), ("evil", "root")]);
         assert!(p.check(&l).is_failure());
@@ -547,7 +550,7 @@ mod tests {
         let p =
             policy("[[allow]]\nport = 443\n\n[[allow]]\nport = \"8000-8079\"\nprocess = \"nginx\"\nreason = \"web\"\n");
         let l = listener(&reg, 8080, "127.0.0.1", &[("nginx", "www-data")]);
-        let Verdict::Unexpected { closest: Some(c) } = p.check(&l) else { panic!("expected unexpected") };
+        let Decision::Unexpected { closest: Some(c) } = p.check(&l) else { panic!("expected unexpected") };
         assert_eq!((c.rule, c.line, c.reason.as_deref()), (1, 4, Some("web")));
         assert_eq!(c.mismatches, vec!["port 8080 is not 8000-8079".to_string()]);
     }
@@ -557,15 +560,15 @@ mod tests {
         let reg = Registry::builtin();
         let l = listener(&reg, 22, "0.0.0.0", &[]);
         let p = policy("[[allow]]\nport = 22\nprocess = \"sshd\"\n");
-        assert_eq!(p.check(&l), Verdict::Undecidable { rule: 0, line: 1, needs: vec!["process"] });
+        assert_eq!(p.check(&l), Decision::Undecidable { rule: 0, line: 1, needs: vec!["process"] });
         let p = policy("[settings]\nallow_unknown_owners = true\n[[allow]]\nport = 22\nprocess = \"sshd\"\n");
-        assert!(matches!(p.check(&l), Verdict::Allowed { .. }));
+        assert!(matches!(p.check(&l), Decision::Allowed { .. }));
         // A rule that needs no owner decides on its own; the user falls back to the socket's uid.
         let p = policy("[[allow]]\nport = 22\nuser = \"root\"\n");
-        assert!(matches!(p.check(&l), Verdict::Allowed { .. }));
+        assert!(matches!(p.check(&l), Decision::Allowed { .. }));
         // A rule that fails on a known field is no reason to give up: the listener is unexpected.
         let p = policy("[[allow]]\nport = 23\nprocess = \"sshd\"\n");
-        assert!(matches!(p.check(&l), Verdict::Unexpected { .. }));
+        assert!(matches!(p.check(&l), Decision::Unexpected { .. }));
     }
 
     #[test]
@@ -573,9 +576,9 @@ mod tests {
         let reg = Registry::builtin();
         let p = policy("[settings]\nfail_on = [\"unassigned\"]\n[[allow]]\nexposure = \"all-interfaces\"\n");
         let l = listener(&reg, 987, "0.0.0.0", &[("x", "root")]);
-        assert_eq!(p.check(&l), Verdict::FlagFailed { rule: 0, line: 3, flags: vec![FlagKind::Unassigned] });
+        assert_eq!(p.check(&l), Decision::FlagFailed { rule: 0, line: 3, flags: vec![FlagKind::Unassigned] });
         let l = listener(&reg, 22, "0.0.0.0", &[("sshd", "root")]);
-        assert!(matches!(p.check(&l), Verdict::Allowed { .. }));
+        assert!(matches!(p.check(&l), Decision::Allowed { .. }));
     }
 
     #[test]
@@ -584,12 +587,12 @@ mod tests {
         let p = policy(
             "[[allow]]\nport = [5000, \"6000-6010\"]\nexe = \"/usr/sbin/*\"\naddress = [\"127.0.0.*\", \"::1\"]\n",
         );
-        assert!(matches!(p.check(&listener(&reg, 6005, "::1", &[("a", "root")])), Verdict::Allowed { .. }));
-        let Verdict::Unexpected { closest: Some(c) } = p.check(&listener(&reg, 7000, "::1", &[("a", "root")])) else {
+        assert!(matches!(p.check(&listener(&reg, 6005, "::1", &[("a", "root")])), Decision::Allowed { .. }));
+        let Decision::Unexpected { closest: Some(c) } = p.check(&listener(&reg, 7000, "::1", &[("a", "root")])) else {
             panic!("7000 is not allowed")
         };
         assert_eq!(c.mismatches, ["port 7000 is not 5000 or 6000-6010"]);
-        assert!(matches!(p.check(&listener(&reg, 5000, "127.0.0.1", &[("a", "root")])), Verdict::Allowed { .. }));
+        assert!(matches!(p.check(&listener(&reg, 5000, "127.0.0.1", &[("a", "root")])), Decision::Allowed { .. }));
         assert!(p.check(&listener(&reg, 5000, "10.0.0.1", &[("a", "root")])).is_failure());
     }
 
@@ -617,7 +620,7 @@ mod tests {
         let mut processes = l.processes.clone();
         std::sync::Arc::make_mut(&mut processes[0]).container =
             container.map(|(runtime, id)| crate::model::Container { runtime: runtime.into(), id: id.into() });
-        l = crate::report::listener(OwnedSocket { socket, processes }, reg, &mut |_| None);
+        l = crate::verdict::listener(OwnedSocket { socket, processes }, reg, &mut |_| None);
         l
     }
 
@@ -632,30 +635,30 @@ mod tests {
         assert_eq!(current.exposure, Exposure::AllInterfaces);
 
         let p = policy("[[allow]]\nnetns = \"pw-test-*\"\nexposure = \"namespace\"\n");
-        assert!(matches!(p.check(&named), Verdict::Allowed { .. }));
-        let Verdict::Unexpected { closest: Some(c) } = p.check(&unnamed) else { panic!("unnamed is not pw-test-*") };
+        assert!(matches!(p.check(&named), Decision::Allowed { .. }));
+        let Decision::Unexpected { closest: Some(c) } = p.check(&unnamed) else { panic!("unnamed is not pw-test-*") };
         assert_eq!(c.mismatches, ["netns 4026532305 does not match pw-test-*"]);
-        let Verdict::Unexpected { closest: Some(c) } = p.check(&plain) else { panic!("no netns known") };
+        let Decision::Unexpected { closest: Some(c) } = p.check(&plain) else { panic!("no netns known") };
         assert!(c.mismatches[1].contains("without --all-netns"), "{:?}", c.mismatches);
         // By inode, as a number written as a string.
         let p = policy("[[allow]]\nnetns = \"4026532305\"\n");
-        assert!(matches!(p.check(&unnamed), Verdict::Allowed { .. }));
+        assert!(matches!(p.check(&unnamed), Decision::Allowed { .. }));
         assert!(p.check(&named).is_failure());
 
         let p = policy("[[allow]]\ncontainer = \"docker:*\"\n");
-        assert!(matches!(p.check(&unnamed), Verdict::Allowed { .. }));
-        let Verdict::Unexpected { closest: Some(c) } = p.check(&named) else { panic!("not in a container") };
+        assert!(matches!(p.check(&unnamed), Decision::Allowed { .. }));
+        let Decision::Unexpected { closest: Some(c) } = p.check(&named) else { panic!("not in a container") };
         assert_eq!(c.mismatches, ["owner 100/app runs in no container"]);
-        let Verdict::Unexpected { closest: Some(c) } = p.check(&plain) else { panic!("not looked up") };
+        let Decision::Unexpected { closest: Some(c) } = p.check(&plain) else { panic!("not looked up") };
         assert!(c.mismatches[0].ends_with("(containers are only looked up with --all-netns)"), "{:?}", c.mismatches);
         let p = policy("[[allow]]\ncontainer = [\"podman:*\", \"lxc:web\"]\n");
-        let Verdict::Unexpected { closest: Some(c) } = p.check(&unnamed) else { panic!("docker is not podman") };
+        let Decision::Unexpected { closest: Some(c) } = p.check(&unnamed) else { panic!("docker is not podman") };
         assert!(c.mismatches[0].starts_with("container \"docker:abab"), "{:?}", c.mismatches);
         // Owners that cannot be seen leave a container rule undecided, like a process rule.
         let mut hidden = unnamed.clone();
         hidden.processes.clear();
         let p = policy("[[allow]]\ncontainer = \"docker:*\"\n");
-        assert_eq!(p.check(&hidden), Verdict::Undecidable { rule: 0, line: 1, needs: vec!["container"] });
+        assert_eq!(p.check(&hidden), Decision::Undecidable { rule: 0, line: 1, needs: vec!["container"] });
     }
 
     #[test]
@@ -724,7 +727,7 @@ mod tests {
                 let reg = Registry::builtin();
                 let p = policy(&format!("[[allow]]\nport = \"{lo}-{hi}\"\n"));
                 let l = listener(&reg, port, "127.0.0.1", &[("x", "root")]);
-                let allowed = matches!(p.check(&l), Verdict::Allowed { .. });
+                let allowed = matches!(p.check(&l), Decision::Allowed { .. });
                 prop_assert_eq!(allowed, lo <= port && port <= hi);
             }
 
@@ -733,7 +736,7 @@ mod tests {
                 let reg = Registry::builtin();
                 let escaped = glob::Pattern::escape(&name);
                 let p = policy(&format!("[[allow]]\nprocess = {}\n", toml::Value::String(escaped)));
-                let allowed = matches!(p.check(&listener(&reg, 1, "::1", &[(&name, "root")])), Verdict::Allowed { .. });
+                let allowed = matches!(p.check(&listener(&reg, 1, "::1", &[(&name, "root")])), Decision::Allowed { .. });
                 prop_assert!(allowed);
                 let other = format!("{name}x");
                 prop_assert!(p.check(&listener(&reg, 1, "::1", &[(&other, "root")])).is_failure());

@@ -1,5 +1,5 @@
 //! `watch`: scan the machine every interval, print the listeners that appear and disappear, and append every event
-//! to a recording (one complete JSON line per write, see [`crate::snapshot`]) until Ctrl-C, SIGTERM or SIGHUP.
+//! to a recording (one complete JSON line per write, see [`portwarden::history`]) until Ctrl-C, SIGTERM or SIGHUP.
 //!
 //! Polling: a listener that lives shorter than the interval can fall between two scans and be missed. One that
 //! lives at least one interval (plus the time a scan takes) is always seen.
@@ -8,21 +8,18 @@
 //! the error, which makes the recording unreadable by `check --from`, and exits 2; a recording that silently missed
 //! scans would pass a CI check it should not.
 
-use crate::app::{self, Output, Status};
+use super::{Context, Outcome, Output};
 use crate::cli::{WatchArgs, WatchFormat};
-use crate::model::{Family, Query};
-use crate::registry::Registry;
-use crate::render::table::{owners_cell, plural, service_cell};
-use crate::render::Painter;
-use crate::report::{self, Listener};
-use crate::snapshot::{self, Event, EventKind, Identity};
-use crate::text::escape;
-use crate::{platform, text};
-use anyhow::Context;
+use anyhow::Context as _;
+use portwarden::history::{self, Event, EventKind, Identity, Recording};
+use portwarden::render::events::describe;
+use portwarden::render::table::plural;
+use portwarden::render::Painter;
+use portwarden::text::escape;
+use portwarden::verdict::{self, Listener};
+use portwarden::{platform, Query, Registry};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::io;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -32,8 +29,9 @@ const TRIES: u32 = 3;
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
 /// Runs `watch`.
-pub fn run(args: &WatchArgs, painter: Painter, io: &mut Output<'_>) -> anyhow::Result<Status> {
-    let registry = app::load_registry()?;
+pub fn run(args: &WatchArgs, cx: &mut Context<'_>) -> anyhow::Result<Outcome> {
+    let (io, painter) = (&mut cx.io, cx.painter);
+    let registry = cx.data.registry()?;
     let recording = args.record.as_deref().map(Recording::open).transpose()?;
     let (tx, stop) = mpsc::channel();
     ctrlc::set_handler(move || {
@@ -42,9 +40,9 @@ pub fn run(args: &WatchArgs, painter: Painter, io: &mut Output<'_>) -> anyhow::R
     .context("cannot catch Ctrl-C and SIGTERM")?;
 
     let mut w = Watcher {
-        registry: &registry,
+        registry,
         query: Query { all_netns: args.all_netns, ..Query::default() },
-        user_names: Box::new(app::user_names()),
+        user_names: Box::new(cx.data.user_names()),
         live: BTreeMap::new(),
         pending: HashMap::new(),
         recording,
@@ -56,7 +54,7 @@ pub fn run(args: &WatchArgs, painter: Painter, io: &mut Output<'_>) -> anyhow::R
         warned: HashSet::new(),
         stdout_closed: false,
     };
-    w.emit(&Event::started(&snapshot::now(), args.interval), io)?;
+    w.emit(&Event::started(&history::now(), args.interval), io)?;
 
     let mut outcome = w.scan(io, false);
     if outcome.is_ok() {
@@ -98,7 +96,7 @@ pub fn run(args: &WatchArgs, painter: Painter, io: &mut Output<'_>) -> anyhow::R
 /// A socket as the kernel knows it, whoever holds it: protocol, address, port and inode.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct SocketKey {
-    protocol: crate::model::Protocol,
+    protocol: portwarden::Protocol,
     address: String,
     port: u16,
     inode: u64,
@@ -140,7 +138,7 @@ struct Watcher<'r> {
     registry: &'r Registry,
     /// What each scan lists.
     query: Query,
-    user_names: Box<dyn FnMut(u32) -> Option<String>>,
+    user_names: Box<dyn FnMut(u32) -> Option<String> + 'r>,
     /// The listeners of the last scan.
     live: BTreeMap<Identity, Listener<'r>>,
     /// New sockets the last scan saw without an owner, not recorded yet: when the time and `initial` flag of that
@@ -172,11 +170,11 @@ impl<'r> Watcher<'r> {
         if self.has_new_unowned(&inventory) {
             inventory = self.enumerate(io)?;
         }
-        let time = snapshot::now();
+        let time = history::now();
         let initial = self.scans == 0;
         self.scans += 1;
         let report =
-            report::build(inventory, self.registry, &mut *self.user_names, &|_| true, platform::hidden_owner_hint());
+            verdict::build(inventory, self.registry, &mut *self.user_names, &|_| true, platform::hidden_owner_hint());
         if report.summary.owner_unknown > 0 {
             if let Some(hint) = &report.summary.hint {
                 self.warn_once(io, &format!("some listeners have no visible owner: {hint}"));
@@ -272,7 +270,7 @@ impl<'r> Watcher<'r> {
 
     /// Whether the inventory has a socket without a visible owner that the last scan did not have (with or without
     /// owners, recorded or held back).
-    fn has_new_unowned(&self, inventory: &crate::model::Inventory) -> bool {
+    fn has_new_unowned(&self, inventory: &portwarden::Inventory) -> bool {
         let mut unowned = inventory.sockets.iter().filter(|o| o.processes.is_empty()).peekable();
         if unowned.peek().is_none() {
             return false;
@@ -285,7 +283,7 @@ impl<'r> Watcher<'r> {
     }
 
     /// Lists the sockets, trying again after a short pause when that fails.
-    fn enumerate(&mut self, io: &mut Output<'_>) -> anyhow::Result<crate::model::Inventory> {
+    fn enumerate(&mut self, io: &mut Output<'_>) -> anyhow::Result<portwarden::Inventory> {
         let mut tries = 0;
         loop {
             tries += 1;
@@ -356,8 +354,8 @@ impl<'r> Watcher<'r> {
     }
 
     /// Writes the `stopped` event, says what was seen, and turns the reason into the exit status.
-    fn finish(mut self, stop: Stop, io: &mut Output<'_>) -> anyhow::Result<Status> {
-        let time = snapshot::now();
+    fn finish(mut self, stop: Stop, io: &mut Output<'_>) -> anyhow::Result<Outcome> {
+        let time = history::now();
         let (reason, failure) = match stop {
             Stop::Signal => ("signal", None),
             Stop::OutputClosed => ("output closed", None),
@@ -397,87 +395,6 @@ impl<'r> Watcher<'r> {
         }
         wrote?;
         flushed?;
-        Ok(0)
-    }
-}
-
-/// `tcp 127.0.0.1:8080  1234/python3 (root)  http-alt  obscure [low]`: one listener on one line, escaped.
-pub fn describe(l: &Listener<'_>, painter: Painter) -> String {
-    let mut s = match l.family {
-        Family::Ipv4 => format!("{} {}:{}", l.protocol, l.address, l.port),
-        Family::Ipv6 => format!("{} [{}]:{}", l.protocol, l.address, l.port),
-    };
-    if let Some(dev) = &l.interface {
-        s.push_str(&format!(" dev {}", escape(dev)));
-    }
-    if l.dual_stack {
-        s.push_str(" (dual-stack)");
-    } else if l.ipv4_mapped {
-        s.push_str(" (v4-mapped)");
-    }
-    s.push_str(&crate::render::table::netns_suffix(l));
-    s.push_str("  ");
-    s.push_str(&owners_cell(l));
-    s.push_str("  ");
-    s.push_str(&text::escape(&service_cell(l)));
-    if let Some(sev) = l.severity {
-        let kinds: Vec<&str> = l.flags.iter().map(|f| f.kind.as_str()).collect();
-        s.push_str("  ");
-        s.push_str(&painter.warn(&format!("{} [{}]", kinds.join(","), sev.as_str())));
-    }
-    s
-}
-
-/// The append-only recording file.
-struct Recording {
-    file: File,
-    path: PathBuf,
-    /// A regular file (synced to disk after each scan that wrote to it); not a pipe or terminal.
-    regular: bool,
-}
-
-impl Recording {
-    /// Opens `path` for appending, creating it if needed. Refuses a file that ends in the middle of a line (a
-    /// recorder killed while writing): new events would be glued to that half line.
-    fn open(path: &Path) -> anyhow::Result<Recording> {
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)
-            .with_context(|| format!("{}: cannot open the recording for appending", path.display()))?;
-        let meta = file.metadata().with_context(|| format!("{}: cannot read its metadata", path.display()))?;
-        if meta.is_file() && meta.len() > 0 {
-            let mut last = [0u8; 1];
-            file.seek(SeekFrom::End(-1))
-                .and_then(|_| file.read_exact(&mut last))
-                .with_context(|| format!("{}: cannot read the end of the recording", path.display()))?;
-            if last[0] != b'\n' {
-                anyhow::bail!(
-                    "{}: the file does not end with a complete line (a recorder was killed while writing, or it is \
-                     not a recording): record to a new file, or remove its incomplete last line first",
-                    path.display()
-                );
-            }
-        }
-        Ok(Recording { file, path: path.to_path_buf(), regular: meta.is_file() })
-    }
-
-    /// Appends one complete line with a single write, so a reader never sees a half line from us (unless we are
-    /// killed inside the write).
-    fn write(&mut self, line: &[u8]) -> anyhow::Result<()> {
-        self.file
-            .write_all(line)
-            .and_then(|()| self.file.flush())
-            .with_context(|| format!("{}: cannot append to the recording", self.path.display()))
-    }
-
-    fn sync(&mut self) -> anyhow::Result<()> {
-        if self.regular {
-            self.file
-                .sync_data()
-                .with_context(|| format!("{}: cannot flush the recording to disk", self.path.display()))?;
-        }
-        Ok(())
+        Ok(Outcome::Clean)
     }
 }

@@ -1,4 +1,4 @@
-//! `diff`: listeners added and removed between two snapshots or recordings (or one and this machine now).
+//! Comparing two sets of listeners: what was added and removed between two snapshots or recordings.
 //!
 //! Listeners are compared by what survives a reboot: protocol, address, port, dual-stack, interface, network
 //! namespace and the set of owner process names. Pids and socket inodes are not compared (they change on every
@@ -10,15 +10,8 @@
 //! recreated shows as removed and added. Listeners of the current namespace compare equal whether or not the
 //! listing was made with `--all-netns`.
 
-use crate::app::{self, Output, Status};
-use crate::cli::{DiffArgs, ExplainFormat};
-use crate::model::{Inventory, Protocol, Query};
-use crate::render::table::plural;
-use crate::render::{self, Painter};
-use crate::report::{self, Listener, Report};
-use crate::text::escape;
-use crate::{platform, snapshot};
-use anyhow::Context;
+use crate::model::Protocol;
+use crate::verdict::Listener;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -81,88 +74,6 @@ pub fn compare<'a, 'r>(old: &'a [Listener<'r>], new: &'a [Listener<'r>]) -> Chan
     }
 }
 
-#[derive(Serialize)]
-struct JsonOut<'a, 'r> {
-    old: String,
-    /// The NEW file, or null for this machine now.
-    new: Option<String>,
-    #[serde(flatten)]
-    changes: Changes<'a, 'r>,
-}
-
-/// Runs `diff`: exit 0 when both sides have the same listeners, 1 when they differ.
-pub fn run(args: &DiffArgs, painter: Painter, io: &mut Output<'_>) -> anyhow::Result<Status> {
-    let old_inv = snapshot::read(&args.old)?;
-    let new_inv = match &args.new {
-        Some(path) => snapshot::read(path)?,
-        None => platform::enumerate(&Query { all_netns: args.all_netns, ..Query::default() })
-            .context("cannot list the sockets of this machine")?,
-    };
-    let registry = app::load_registry()?;
-    let mut names = app::user_names();
-    let build = |inv: Inventory, names: &mut dyn FnMut(u32) -> Option<String>| -> Report<'_> {
-        report::build(inv, &registry, names, &|_| true, platform::hidden_owner_hint())
-    };
-    let old = build(old_inv, &mut names);
-    let new = build(new_inv, &mut names);
-    for w in &old.summary.warnings {
-        writeln!(io.err, "portwarden: warning: {}", escape(w))?;
-    }
-    if args.new.is_some() {
-        for w in &new.summary.warnings {
-            writeln!(io.err, "portwarden: warning: {}", escape(w))?;
-        }
-    } else {
-        app::warn_unknown_owners(&new.summary, io.err)?;
-    }
-
-    if args.new.is_none() && !args.all_netns && old.listeners.iter().any(|l| Key::of(l).netns.is_some()) {
-        writeln!(
-            io.err,
-            "portwarden: warning: {} has listeners in other network namespaces, but this machine is listed without \
-             --all-netns: they show as removed (add --all-netns)",
-            escape(&args.old.display().to_string())
-        )?;
-    }
-    let changes = compare(&old.listeners, &new.listeners);
-    let differ = !changes.added.is_empty() || !changes.removed.is_empty();
-    let old_name = args.old.display().to_string();
-    let new_name = args.new.as_ref().map(|p| p.display().to_string());
-    match args.format {
-        ExplainFormat::Json => {
-            render::json(io.out, &JsonOut { old: old_name, new: new_name, changes })?;
-        }
-        ExplainFormat::Text => {
-            for l in &changes.removed {
-                writeln!(io.out, "{} {}", painter.bad("-"), crate::watch::describe(l, painter))?;
-            }
-            for l in &changes.added {
-                writeln!(io.out, "{} {}", painter.good("+"), crate::watch::describe(l, painter))?;
-            }
-            let new_name = new_name.as_deref().unwrap_or("this machine now");
-            let summary = if differ {
-                format!(
-                    "{} added, {} removed, {} unchanged ({} -> {})",
-                    changes.added.len(),
-                    changes.removed.len(),
-                    changes.unchanged,
-                    escape(&old_name),
-                    escape(new_name)
-                )
-            } else {
-                format!(
-                    "no change: the same {} in {} and {}",
-                    plural(changes.unchanged, "listener"),
-                    escape(&old_name),
-                    escape(new_name)
-                )
-            };
-            writeln!(io.out, "{summary}")?;
-        }
-    }
-    Ok(if differ { 1 } else { 0 })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,7 +114,7 @@ mod tests {
                 name: name.map(str::to_string),
                 current,
             });
-            report::listener(o, &reg, &mut |_| None)
+            crate::verdict::listener(o, &reg, &mut |_| None)
         };
         let plain = with(None);
         let current = with(Some((4026531833, None, true)));
@@ -218,7 +129,7 @@ mod tests {
     }
 
     fn listeners(reg: &Registry, sockets: Vec<OwnedSocket>) -> Vec<Listener<'_>> {
-        sockets.into_iter().map(|s| report::listener(s, reg, &mut |_| None)).collect()
+        sockets.into_iter().map(|s| crate::verdict::listener(s, reg, &mut |_| None)).collect()
     }
 
     #[test]

@@ -11,12 +11,12 @@
 use std::io::{self, Write};
 use std::sync::Arc;
 
-use crate::classify::Flag;
 use crate::model::Process;
 use crate::model::{Inventory, OwnedSocket};
 use crate::registry::Record;
 use crate::registry::Registry;
-use crate::report::{self, Listener, Report, Summary, Tally, SCHEMA_VERSION};
+use crate::verdict::Flag;
+use crate::verdict::{self, Listener, Report, Summary, Tally, SCHEMA_VERSION};
 use rustc_hash::FxHashMap as HashMap;
 
 /// Bytes gathered before they are handed to the output.
@@ -34,7 +34,7 @@ pub fn write_report(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> 
 /// Listeners per block in [`write_inventory`]: about 350 KiB of JSON.
 const BLOCK: usize = 256;
 
-/// Writes `list --format json` for an inventory: the same bytes as [`report::stream`] into a [`JsonListing`], but
+/// Writes `list --format json` for an inventory: the same bytes as [`verdict::stream`] into a [`JsonListing`], but
 /// listeners are built and rendered on two threads, in blocks of `BLOCK` that alternate between this thread
 /// and a helper and are written out in order (two blocks in memory at a time). Returns the summary, already
 /// written.
@@ -59,7 +59,7 @@ fn write_in_blocks<'r>(
     block: usize,
 ) -> io::Result<Summary> {
     let Inventory { sockets, warnings, owners_partly_hidden, namespaces } = inventory;
-    let mut items = report::in_report_order(sockets);
+    let mut items = verdict::in_report_order(sockets);
     // The socket owners' names, looked up once here so that both threads can read them.
     let mut names: HashMap<u32, Option<String>> = HashMap::default();
     for (_, owned) in &items {
@@ -78,7 +78,7 @@ fn write_in_blocks<'r>(
         let mut tally = Tally::default();
         for (address, owned) in block {
             let owned = OwnedSocket { socket: owned.socket.clone(), processes: std::mem::take(&mut owned.processes) };
-            let l = report::listener_at(owned, std::mem::take(address), registry, &mut |uid| name(uid));
+            let l = verdict::listener_at(owned, std::mem::take(address), registry, &mut |uid| name(uid));
             if keep(&l) {
                 tally.add(&l);
                 writer.write(&mut bytes, &l, false);
@@ -615,7 +615,7 @@ mod tests {
 
     fn build<'r>(inventory: Inventory, registry: &'r Registry, keep: &dyn Fn(&Listener<'r>) -> bool) -> Report<'r> {
         let mut names = |uid: u32| (uid == 0).then(|| "root".to_string());
-        crate::report::build(inventory, registry, &mut names, keep, "a \"hint\"")
+        crate::verdict::build(inventory, registry, &mut names, keep, "a \"hint\"")
     }
 
     #[test]
@@ -638,11 +638,11 @@ mod tests {
         assert_eq!(seen(&|l| l.severity.map_or("none", |s| s.as_str()).into()).len(), 4);
         let kinds: std::collections::BTreeSet<_> =
             report.listeners.iter().flat_map(|l| l.flags.iter().map(|f| f.kind)).collect();
-        assert_eq!(kinds.len(), crate::classify::FlagKind::ALL.len());
+        assert_eq!(kinds.len(), crate::verdict::FlagKind::ALL.len());
         assert_eq!(ours(&report), serde_form(&report));
 
         let mut by_severity = build(inventory(), &registry, &|_| true);
-        crate::report::sort_by_severity(&mut by_severity.listeners);
+        crate::verdict::sort_by_severity(&mut by_severity.listeners);
         assert_eq!(ours(&by_severity), serde_form(&by_severity));
 
         let empty = build(inventory(), &registry, &|_| false);
@@ -659,7 +659,7 @@ mod tests {
             let mut listing = JsonListing::begin(&mut streamed).unwrap();
             let mut names = |uid: u32| (uid == 0).then(|| "root".to_string());
             let summary =
-                crate::report::stream(inventory(), &registry, &mut names, keep, "a \"hint\"", |l| listing.listener(l))
+                crate::verdict::stream(inventory(), &registry, &mut names, keep, "a \"hint\"", |l| listing.listener(l))
                     .unwrap();
             listing.end(&summary).unwrap();
             assert_eq!(String::from_utf8(streamed).unwrap(), serde_form(&report));

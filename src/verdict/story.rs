@@ -1,9 +1,9 @@
 //! `explain`: the whole story of a port/protocol, built purely from the registry and the current listeners.
 
-use crate::classify::{self, Flag, Iana, Range};
+use super::classify::{self, Flag, Iana, Range};
+use super::listener::Listener;
 use crate::model::Protocol;
 use crate::registry::{Record, Registry};
-use crate::report::Listener;
 use serde::Serialize;
 
 /// How far around a port to look for related registrations.

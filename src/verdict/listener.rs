@@ -1,7 +1,7 @@
 //! Joins enumerated sockets with the registry and the classification into listener records and a run summary:
 //! the data every renderer (table, JSON) and later the policy check work from.
 
-use crate::classify::{self, Exposure, Flag, Iana, Range, Severity};
+use super::classify::{self, Exposure, Flag, Iana, Range, Severity};
 use crate::model::{Family, Inventory, Netns, OwnedSocket, Process, Protocol};
 use crate::registry::{Info, Registry, Status};
 use serde::Serialize;

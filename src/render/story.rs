@@ -2,9 +2,9 @@
 
 use super::table::{address_cell, owners_cell};
 use super::Painter;
-use crate::explain::Story;
 use crate::registry::Record;
 use crate::text::{escape, truncate};
+use crate::verdict::Story;
 
 /// Characters of a command line shown before it is cut short.
 const MAX_CMDLINE: usize = 300;

@@ -1,4 +1,4 @@
-//! `baseline`: write a commented policy that allows exactly what listens now, one rule per listener (protocol, port,
+//! What `baseline` writes: a commented policy that allows exactly what listens now, one rule per listener (protocol, port,
 //! process, exposure; never PIDs, which change every boot), so the first check passes and the file is then edited
 //! by hand.
 //!
@@ -8,14 +8,9 @@
 //! their containers (systemd-nspawn, machine, lxc), `runtime:*` for those whose ids change on every recreation
 //! (docker, containerd, cri-o, podman, kubernetes), with the ids of now in a comment.
 
-use crate::app::{self, Output, Status};
-use crate::classify::Range;
-use crate::cli::BaselineArgs;
-use crate::model::{Container, Query};
-use crate::render::table::plural;
-use crate::report::Listener;
+use crate::model::Container;
 use crate::text::escape;
-use anyhow::bail;
+use crate::verdict::{Listener, Range};
 use std::fmt::Write as _;
 
 /// A TOML string literal (quoted and escaped by the toml crate).
@@ -76,7 +71,7 @@ fn toml_list(key: &str, values: &[String]) -> String {
 }
 
 /// Renders the baseline policy for these listeners, and says how many rules it holds.
-pub fn render(listeners: &[Listener<'_>], command: &str) -> (String, usize) {
+pub fn baseline_policy(listeners: &[Listener<'_>], command: &str) -> (String, usize) {
     let mut out = String::new();
     let _ = writeln!(out, "# portwarden policy: the listeners this machine is expected to have.");
     let _ = writeln!(out, "# Written by `{command}` from {} listeners; edit it by hand.", listeners.len());
@@ -170,37 +165,11 @@ pub fn render(listeners: &[Listener<'_>], command: &str) -> (String, usize) {
     (out, seen.len())
 }
 
-/// Runs `baseline`.
-pub fn run(args: &BaselineArgs, io: &mut Output<'_>) -> anyhow::Result<Status> {
-    if let Some(path) = &args.output {
-        if !args.force && path.exists() {
-            bail!("{} exists; not overwriting it (use --force to replace it)", path.display());
-        }
-    }
-    let registry = app::load_registry()?;
-    let query = Query { all_netns: args.all_netns, ..Query::default() };
-    let report = app::inventory_report(&query, &registry, &|_| true)?;
-    let (text, rules) = render(&report.listeners, "portwarden baseline");
-    // The policy we write must read back: a failure here is a bug, caught before anything is written.
-    crate::policy::Policy::parse(&text, std::path::Path::new("<baseline>"))?;
-    match &args.output {
-        None => io.out.write_all(text.as_bytes())?,
-        Some(path) if args.force => crate::fsutil::write_atomic(path, text.as_bytes())?,
-        Some(path) => crate::fsutil::write_new_atomic(path, text.as_bytes())?,
-    }
-    if let Some(path) = &args.output {
-        let (rules, listeners) = (plural(rules, "rule"), plural(report.listeners.len(), "listener"));
-        writeln!(io.err, "portwarden: wrote {rules} for {listeners} to {}", path.display())?;
-    }
-    app::warn_unknown_owners(&report.summary, io.err)?;
-    Ok(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{Netns, OwnedSocket, Process, Protocol, Socket};
-    use crate::policy::{Policy, Verdict};
+    use crate::policy::{Decision, Policy};
     use crate::registry::Registry;
 
     fn listener<'r>(
@@ -234,7 +203,7 @@ mod tests {
             })
             .map(std::sync::Arc::new)
             .collect();
-        crate::report::listener(OwnedSocket { socket, processes }, reg, &mut |_| None)
+        crate::verdict::listener(OwnedSocket { socket, processes }, reg, &mut |_| None)
     }
 
     fn ns(inode: u64, name: Option<&str>, current: bool) -> Option<Netns> {
@@ -252,7 +221,7 @@ mod tests {
             listener(&reg, 8082, ns(4026532400, None, false), &[Some(("lxc", "web*1")), Some(("lxc", "web*1"))]),
             listener(&reg, 8083, ns(4026532401, None, false), &[Some(("podman", &docker)), None]),
         ];
-        let (text, rules) = render(&listeners, "portwarden baseline --all-netns");
+        let (text, rules) = baseline_policy(&listeners, "portwarden baseline --all-netns");
         assert_eq!(rules, 5);
         assert!(text.contains("netns = \"pw-test\"\n"), "{text}");
         assert!(text.contains("container = \"docker:*\"\n"), "{text}");
@@ -263,7 +232,7 @@ mod tests {
         assert_eq!(text.matches("\ncontainer = ").count(), 2, "not when an owner runs outside containers: {text}");
         let policy = Policy::parse(&text, std::path::Path::new("b.toml")).unwrap();
         for l in &listeners {
-            assert!(matches!(policy.check(l), Verdict::Allowed { .. }), "{}: {:?}", l.port, policy.check(l));
+            assert!(matches!(policy.check(l), Decision::Allowed { .. }), "{}: {:?}", l.port, policy.check(l));
         }
         // The rule for the named namespace does not allow the same listener elsewhere.
         let moved = listener(&reg, 8080, ns(4026532999, Some("other"), false), &[None]);

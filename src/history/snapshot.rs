@@ -1,5 +1,5 @@
-//! Listener files: the `watch --record` event format (written by `watch`), and reading listeners back from a
-//! recording or a `list --format json` snapshot, with errors that name the file, line and column.
+//! Reading listeners back from a recording or a `list --format json` snapshot, with errors that name the file,
+//! line and column (the event format is in [`super::events`]).
 //!
 //! A **snapshot** is the JSON object `list --format json` prints (`schema_version` 1). A **recording** is NDJSON:
 //! one event per line, each a complete JSON object ending in `\n`:
@@ -24,11 +24,13 @@
 //! does not end with `stopped` (the recorder is still running, or was killed between events) is read, with a
 //! warning.
 
+use super::{EventKind, Identity};
 use crate::model::{Inventory, Netns, OwnedSocket, Process, Protocol, Socket};
-use crate::report::{Listener, SCHEMA_VERSION};
-use anyhow::{anyhow, bail, Context};
+use crate::text::line_col;
+use crate::verdict::SCHEMA_VERSION;
+use anyhow::{anyhow, bail};
 use serde::de::{self, Deserializer, IgnoredAny};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::path::Path;
@@ -36,161 +38,21 @@ use std::path::Path;
 /// Longest piece of a serde message or found value quoted in an error (a 5 MB string must not become the message).
 const MAX_QUOTED: usize = 120;
 
-/// What a recording event says happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EventKind {
-    /// A recorder started (one per `watch` run; a file may hold several runs).
-    Started,
-    /// A listener was found that the previous scan did not have (or that was there at the start: `initial`).
-    Appeared,
-    /// A listener of the previous scan is gone.
-    Disappeared,
-    /// The recorder stopped: on a signal, when its output closed, or on an error (then `error` says which).
-    Stopped,
-}
-
-impl EventKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Started => "started",
-            EventKind::Appeared => "appeared",
-            EventKind::Disappeared => "disappeared",
-            EventKind::Stopped => "stopped",
-        }
-    }
-}
-
-/// One line of a recording, as written. Fields that do not apply to the kind are left out of the JSON.
-#[derive(Debug, Clone, Serialize)]
-pub struct Event<'a, 'r> {
-    pub event: EventKind,
-    /// RFC 3339, UTC, milliseconds (`2026-01-02T10:00:00.123Z`): when the scan that saw the change ran.
-    pub time: String,
-    /// `started`: the version of the listener records that follow.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub schema_version: Option<u32>,
-    /// `started`: time between scans.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub interval_ms: Option<u64>,
-    /// `appeared`/`disappeared`: true for the listeners already there when the recorder started.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub initial: Option<bool>,
-    /// `appeared`/`disappeared`: socket inode (0 when the platform has none); tells apart sockets with the same
-    /// address, port and owners.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub inode: Option<u64>,
-    /// `appeared`/`disappeared`: the listener record, as in `list --format json`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub listener: Option<&'a Listener<'r>>,
-    /// `stopped`: "signal", "output closed" or "error".
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<&'a str>,
-    /// `stopped`: what went wrong, when the recorder stopped on an error.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// `stopped`: how many scans ran.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scans: Option<u64>,
-}
-
-impl<'a, 'r> Event<'a, 'r> {
-    fn new(event: EventKind, time: &str) -> Self {
-        Event {
-            event,
-            time: time.to_string(),
-            schema_version: None,
-            interval_ms: None,
-            initial: None,
-            inode: None,
-            listener: None,
-            reason: None,
-            error: None,
-            scans: None,
-        }
-    }
-
-    /// The first event of a recorder run.
-    pub fn started(time: &str, interval: std::time::Duration) -> Self {
-        let interval_ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
-        Event {
-            schema_version: Some(SCHEMA_VERSION),
-            interval_ms: Some(interval_ms),
-            ..Event::new(EventKind::Started, time)
-        }
-    }
-
-    /// A listener appeared (`initial`: it was there when the recorder started) or disappeared.
-    pub fn change(kind: EventKind, time: &str, initial: bool, listener: &'a Listener<'r>) -> Self {
-        Event {
-            initial: Some(initial),
-            inode: Some(listener.inode),
-            listener: Some(listener),
-            ..Event::new(kind, time)
-        }
-    }
-
-    /// The last event of a recorder run; `error` when it stopped because it could no longer list sockets.
-    pub fn stopped(time: &str, reason: &'a str, error: Option<String>, scans: u64) -> Self {
-        Event { reason: Some(reason), error, scans: Some(scans), ..Event::new(EventKind::Stopped, time) }
-    }
-
-    /// The event as one line of JSON, newline included, to be written with a single write.
-    pub fn to_line(&self) -> serde_json::Result<Vec<u8>> {
-        let mut line = serde_json::to_vec(self)?;
-        line.push(b'\n');
-        Ok(line)
-    }
-}
-
-/// Now, as an event time: RFC 3339, UTC, milliseconds.
-pub fn now() -> String {
-    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
-}
-
-/// What tells one live listening socket from another while it lives: the same socket (inode) held by the same
-/// processes. Pids and inodes change from boot to boot; `diff` compares with a key of its own.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Identity {
-    pub port: u16,
-    pub protocol: Protocol,
-    /// As in the listener record (`::ffff:a.b.c.d` for IPv4-mapped).
-    pub address: String,
-    pub inode: u64,
-    /// Owner pids, sorted; empty when the owner could not be seen.
-    pub pids: Vec<u32>,
-}
-
-impl Identity {
-    /// The identity of a listener record.
-    pub fn of(l: &Listener<'_>) -> Identity {
-        Identity::new(l.protocol, l.address.clone(), l.port, l.inode, l.processes.iter().map(|p| p.pid))
-    }
-
-    /// The identity of an enumerated socket.
-    pub fn of_socket(o: &OwnedSocket) -> Identity {
-        let s = &o.socket;
-        Identity::new(s.protocol, s.address.to_string(), s.port, s.inode, o.processes.iter().map(|p| p.pid))
-    }
-
-    fn new(protocol: Protocol, address: String, port: u16, inode: u64, pids: impl Iterator<Item = u32>) -> Identity {
-        let mut pids: Vec<u32> = pids.collect();
-        pids.sort_unstable();
-        pids.dedup();
-        Identity { port, protocol, address, inode, pids }
-    }
-}
-
 /// Reads every listener in a snapshot (`list --format json`) or a recording (`watch --record`): for a recording,
 /// every listener that was ever present, once per [`Identity`]. Errors name the file, line and column and say what
 /// was expected; nothing is returned from a file that is damaged anywhere.
-pub fn read(path: &Path) -> anyhow::Result<Inventory> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read the file", path.display()))?;
+pub fn read(path: &Path) -> crate::Result<Inventory> {
+    let bytes =
+        std::fs::read(path).map_err(|e| crate::Error::Io(format!("{}: cannot read the file: {e}", path.display())))?;
     parse(&bytes, &path.display().to_string())
 }
 
 /// Parses the bytes of a snapshot or recording; `name` is used in messages.
-pub fn parse(bytes: &[u8], name: &str) -> anyhow::Result<Inventory> {
+pub fn parse(bytes: &[u8], name: &str) -> crate::Result<Inventory> {
+    parse_inner(bytes, name).map_err(|e| crate::Error::bad_input(name, &e))
+}
+
+fn parse_inner(bytes: &[u8], name: &str) -> anyhow::Result<Inventory> {
     let Some(start) = bytes.iter().position(|b| !b.is_ascii_whitespace()) else {
         bail!("{name}: the file is empty: {WANTED}");
     };
@@ -473,14 +335,6 @@ fn json_error(name: &str, line_base: usize, e: &serde_json::Error, what: &str) -
     anyhow!("{name}:{line}:{}: {msg}{hint}", e.column().max(1))
 }
 
-/// 1-based line and column of a byte offset.
-fn line_col(bytes: &[u8], offset: usize) -> (usize, usize) {
-    let before = &bytes[..offset.min(bytes.len())];
-    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let col = before.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
-    (line, col)
-}
-
 /// Line of the first occurrence of `needle`, or 1.
 fn find_line(bytes: &[u8], needle: &[u8]) -> usize {
     bytes.windows(needle.len()).position(|w| w == needle).map_or(1, |i| line_col(bytes, i).0)
@@ -562,8 +416,8 @@ mod tests {
         assert_eq!((container.runtime.as_str(), container.id.as_str()), ("docker", id.as_str()));
         // Exposure is recomputed from the namespace, not taken from the file ("loopback" there: it is 127.0.0.1).
         let reg = crate::registry::Registry::builtin();
-        let l = crate::report::listener(a.clone(), &reg, &mut |_| None);
-        assert_eq!(l.exposure, crate::classify::Exposure::Loopback);
+        let l = crate::verdict::listener(a.clone(), &reg, &mut |_| None);
+        assert_eq!(l.exposure, crate::verdict::Exposure::Loopback);
         // Older files, without the fields, still read.
         let b = &inv.sockets[1];
         assert_eq!(b.socket.netns, None);

@@ -1,0 +1,10 @@
+//! Stage 5: what the user allows. A policy file ([`rules`]) decides each listener ([`Decision`]); [`check`]
+//! judges a whole report; [`baseline`] writes the policy that allows exactly what listens now.
+
+mod baseline;
+mod check;
+mod rules;
+
+pub use baseline::baseline_policy;
+pub use check::{judge, CheckOutcome, CheckReport, CheckTally, Checked};
+pub use rules::{Closest, Decision, Glob, Policy, PortRange, Rule, Settings};
