@@ -157,8 +157,8 @@ pub struct DiffArgs {
     /// Later snapshot or recording; this machine now when left out.
     pub new: Option<std::path::PathBuf>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = ExplainFormat::Text)]
-    pub format: ExplainFormat,
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
     /// When comparing with this machine now: list every network namespace, as `list --all-netns` (Linux; needs
     /// root).
     #[arg(long, conflicts_with = "new")]
@@ -212,8 +212,8 @@ pub struct ExplainArgs {
     #[arg(required = true, value_name = "PORT[/PROTO]")]
     pub ports: Vec<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = ExplainFormat::Text)]
-    pub format: ExplainFormat,
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
 }
 
 #[derive(Debug, Subcommand)]
@@ -221,8 +221,8 @@ pub enum RegistryCommand {
     /// Which registry is in use, its date and its row count.
     Info {
         /// Output format.
-        #[arg(long, value_enum, default_value_t = ExplainFormat::Text)]
-        format: ExplainFormat,
+        #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+        format: TextOrJson,
     },
     /// Validate an official IANA CSV (service-names-port-numbers.csv) and use it from now on instead of the
     /// built-in registry. A file that fails validation changes nothing.
@@ -250,7 +250,7 @@ pub enum ListFormat {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum ExplainFormat {
+pub enum TextOrJson {
     #[default]
     Text,
     Json,

@@ -2,7 +2,7 @@
 //! [`portwarden::history::compare`] for what counts as the same listener.
 
 use super::{warn_unknown_owners, Context, Outcome};
-use crate::cli::{DiffArgs, ExplainFormat};
+use crate::cli::{DiffArgs, TextOrJson};
 use anyhow::Context as _;
 use portwarden::history::{self, Changes, Key};
 use portwarden::render::table::plural;
@@ -60,10 +60,10 @@ pub fn run(args: &DiffArgs, cx: &mut Context<'_>) -> anyhow::Result<Outcome> {
     let old_name = args.old.display().to_string();
     let new_name = args.new.as_ref().map(|p| p.display().to_string());
     match args.format {
-        ExplainFormat::Json => {
+        TextOrJson::Json => {
             render::json(io.out, &JsonOut { old: old_name, new: new_name, changes })?;
         }
-        ExplainFormat::Text => {
+        TextOrJson::Text => {
             for l in &changes.removed {
                 writeln!(io.out, "{} {}", painter.bad("-"), render::events::describe(l, painter))?;
             }

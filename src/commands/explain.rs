@@ -1,7 +1,7 @@
 //! `explain PORT...`: the story of each port, with whoever listens there now.
 
 use super::{warn_unknown_owners, Context, Outcome};
-use crate::cli::{ExplainArgs, ExplainFormat};
+use crate::cli::{ExplainArgs, TextOrJson};
 use portwarden::verdict::{self, PortSpec};
 use portwarden::{render, Query};
 
@@ -21,8 +21,8 @@ pub fn run(args: &ExplainArgs, cx: &mut Context<'_>) -> anyhow::Result<Outcome> 
         }
     }
     match args.format {
-        ExplainFormat::Text => render::story::write(cx.io.out, &stories, cx.painter)?,
-        ExplainFormat::Json => render::json(cx.io.out, &stories)?,
+        TextOrJson::Text => render::story::write(cx.io.out, &stories, cx.painter)?,
+        TextOrJson::Json => render::json(cx.io.out, &stories)?,
     }
     warn_unknown_owners(&report.summary, cx.io.err)?;
     Ok(Outcome::Clean)

@@ -1,7 +1,7 @@
 //! `registry info|import|reset`: which IANA registry is in use, and replacing it.
 
 use super::{Context, Outcome};
-use crate::cli::{ExplainFormat, RegistryCommand};
+use crate::cli::{RegistryCommand, TextOrJson};
 use anyhow::bail;
 use portwarden::{registry, render, text, verdict};
 
@@ -14,10 +14,10 @@ pub fn run(cmd: RegistryCommand, cx: &mut Context<'_>) -> anyhow::Result<Outcome
             let info = registry.info();
             let share = verdict::obscure_share(registry);
             match format {
-                ExplainFormat::Json => {
+                TextOrJson::Json => {
                     render::json(io.out, &serde_json::json!({ "registry": info, "obscure_share": share }))?
                 }
-                ExplainFormat::Text => {
+                TextOrJson::Text => {
                     let origin = match &info.origin {
                         registry::Origin::Builtin => "built-in (compiled into this binary)".to_string(),
                         registry::Origin::Imported { path } => format!("imported: {}", path.display()),

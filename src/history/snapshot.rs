@@ -41,15 +41,15 @@ const MAX_QUOTED: usize = 120;
 /// Reads every listener in a snapshot (`list --format json`) or a recording (`watch --record`): for a recording,
 /// every listener that was ever present, once per [`Identity`]. Errors name the file, line and column and say what
 /// was expected; nothing is returned from a file that is damaged anywhere.
-pub fn read(path: &Path) -> crate::Result<Inventory> {
-    let bytes =
-        std::fs::read(path).map_err(|e| crate::Error::Io(format!("{}: cannot read the file: {e}", path.display())))?;
+pub fn read(path: &Path) -> crate::error::Result<Inventory> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| crate::error::Error::Io(format!("{}: cannot read the file: {e}", path.display())))?;
     parse(&bytes, &path.display().to_string())
 }
 
 /// Parses the bytes of a snapshot or recording; `name` is used in messages.
-pub fn parse(bytes: &[u8], name: &str) -> crate::Result<Inventory> {
-    parse_inner(bytes, name).map_err(|e| crate::Error::bad_input(name, &e))
+pub fn parse(bytes: &[u8], name: &str) -> crate::error::Result<Inventory> {
+    parse_inner(bytes, name).map_err(|e| crate::error::Error::bad_input(name, &e))
 }
 
 fn parse_inner(bytes: &[u8], name: &str) -> anyhow::Result<Inventory> {

@@ -221,8 +221,8 @@ struct File {
 
 impl Policy {
     /// Reads a policy file. Errors name the file, line and column and say what was expected.
-    pub fn load(path: &Path) -> crate::Result<Policy> {
-        Policy::load_inner(path).map_err(|e| crate::Error::bad_input(path, &e))
+    pub fn load(path: &Path) -> crate::error::Result<Policy> {
+        Policy::load_inner(path).map_err(|e| crate::error::Error::bad_input(path, &e))
     }
 
     fn load_inner(path: &Path) -> anyhow::Result<Policy> {
@@ -237,8 +237,8 @@ impl Policy {
     }
 
     /// Parses policy text; `path` is used in messages.
-    pub fn parse(text: &str, path: &Path) -> crate::Result<Policy> {
-        Policy::parse_inner(text, path).map_err(|e| crate::Error::bad_input(path, &e))
+    pub fn parse(text: &str, path: &Path) -> crate::error::Result<Policy> {
+        Policy::parse_inner(text, path).map_err(|e| crate::error::Error::bad_input(path, &e))
     }
 
     fn parse_inner(text: &str, path: &Path) -> anyhow::Result<Policy> {

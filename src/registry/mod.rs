@@ -157,14 +157,14 @@ impl Registry {
     }
 
     /// The registry to use: the imported one in `data_dir` if there is one, otherwise the built-in one.
-    pub fn load(data_dir: Option<&Path>) -> crate::Result<Registry> {
+    pub fn load(data_dir: Option<&Path>) -> crate::error::Result<Registry> {
         if let Some(path) = data_dir.map(|d| d.join(IMPORTED_FILE)) {
             if path.exists() {
                 return Registry::from_file(&path)
                     .context(
                         "the imported registry is unusable; import a good file again or run `portwarden registry reset`",
                     )
-                    .map_err(|e| crate::Error::bad_input(&path, &e));
+                    .map_err(|e| crate::error::Error::bad_input(&path, &e));
             }
         }
         Ok(Registry::builtin())
