@@ -1,6 +1,8 @@
 //! The layout promise: data flows one way (platform -> registry -> verdict -> policy -> history -> render), the
 //! library never reaches into the binary side (cli, commands), and no file is too long to read in one sitting.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 
 /// Library stages in flow order; a stage may use the foundation and any stage before it, never one after it.
