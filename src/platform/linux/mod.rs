@@ -10,6 +10,7 @@ mod container;
 mod netns;
 mod procfs;
 mod sock_diag;
+mod sys;
 mod users;
 
 use std::sync::Arc;
