@@ -39,11 +39,12 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 
 use super::sock_diag;
 use super::sys::{effective_uid, is_kernel_thread, is_permission_error};
 use crate::model::{Netns, Query, Socket};
+use crate::Error;
 
 /// Ways into one namespace kept from the process scan (more than one in case a process exits meanwhile).
 const PIDS_PER_NAMESPACE: usize = 3;
@@ -65,8 +66,8 @@ pub struct Extra {
 
 /// The sockets of the current network namespace (the dump `list` always makes) and, with `query.all_netns`, those
 /// of every other namespace, each labelled with its namespace. Fails when the current namespace's dump fails.
-pub fn list_sockets(query: &Query, extra: &mut Extra) -> anyhow::Result<Vec<Socket>> {
-    let current = sock_diag::list_sockets(query)?;
+pub fn list_sockets(query: &Query, extra: &mut Extra) -> Result<Vec<Socket>, Error> {
+    let current = sock_diag::list_sockets(query).map_err(|e| Error::SocketList(format!("{e:#}")))?;
     let (sockets, namespaces) = add_other_namespaces(query, current, &mut extra.warnings)?;
     extra.namespaces = namespaces;
     Ok(sockets)
@@ -76,16 +77,24 @@ pub fn list_sockets(query: &Query, extra: &mut Extra) -> anyhow::Result<Vec<Sock
 /// namespace, adds the sockets of every other network namespace, each labelled, and returns them sorted by
 /// (port, protocol, address, inode) with the number of namespaces listed. Without it, returns `current` as it is.
 ///
-/// Fails only when the current namespace cannot be identified; every other problem is a warning.
+/// Fails only when the current namespace cannot be identified (not permitted, when that was refused; else the socket
+/// list is incomplete); every other problem is a warning.
 pub fn add_other_namespaces(
     query: &Query,
     current: Vec<Socket>,
     warnings: &mut Vec<String>,
-) -> anyhow::Result<(Vec<Socket>, Option<usize>)> {
+) -> Result<(Vec<Socket>, Option<usize>), Error> {
     if !query.all_netns {
         return Ok((current, None));
     }
-    let own = current_inode().context("cannot tell which network namespace portwarden runs in")?;
+    let own = current_inode().map_err(|e| {
+        let message = format!("cannot tell which network namespace portwarden runs in: {e}");
+        if is_permission_error(&e) {
+            Error::NotPermitted(message)
+        } else {
+            Error::SocketList(message)
+        }
+    })?;
     warnings.extend(confinement_warnings());
     let found = discover();
     if let Some(e) = &found.proc_error {
