@@ -1,6 +1,7 @@
 //! Linux enumeration: sockets from netlink sock_diag ([`sock_diag`]), their owners from the kernel's file tables
-//! (a BPF iterator, as root: [`bpf`]) or else from a `/proc` fd scan, owner details from `/proc` ([`procfs`]), user
-//! names from the passwd database ([`users`]).
+//! (a BPF iterator, as root: [`bpf`], [`file_tables`]) or else from a `/proc` fd scan, owner details from `/proc`
+//! ([`procfs`]), user names from the passwd database ([`users`]). Which source of owners a run uses, and running it
+//! beside the socket dump: [`owner_source`]. Small helpers several of these share: [`sys`].
 //!
 //! Only the current network namespace is seen (as with `ss`), unless `Query::all_netns` asks for every one
 //! ([`netns`]; owners' containers from their cgroups: [`container`]).
