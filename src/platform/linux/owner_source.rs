@@ -131,3 +131,21 @@ pub(super) fn sockets_and_owners(
     });
     Ok((sockets?, scan))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_walk_asked_for_where_it_cannot_run_is_not_permitted() {
+        assert!(!OwnerSource::Procfs.walk_file_tables().unwrap());
+        assert_eq!(OwnerSource::Auto.walk_file_tables().unwrap(), bpf::usable());
+        match OwnerSource::Bpf.walk_file_tables() {
+            Ok(walk) => assert!(walk && bpf::usable()),
+            Err(Error::NotPermitted(message)) => {
+                assert!(!bpf::usable() && message.starts_with("PORTWARDEN_OWNERS=bpf"))
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+}
