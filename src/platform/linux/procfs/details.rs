@@ -18,7 +18,7 @@ use crate::model::Process;
 use crate::text::decode_bytes;
 
 /// The details of processes already known to hold wanted sockets (from the kernel's file tables, see
-/// [`super::bpf`]): `holdings` are `(socket inode, PID, start time in clock ticks)`. A process is described only
+/// [`super::super::bpf`]): `holdings` are `(socket inode, PID, start time in clock ticks)`. A process is described only
 /// if `/proc` shows it with that start time (otherwise it exited, or its PID was reused since: its sockets are left
 /// without owner), reading its files through one open `/proc/PID` descriptor as the scan does, `stat` last. Work is
 /// spread over the cores.
