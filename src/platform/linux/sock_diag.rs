@@ -12,8 +12,9 @@
 //! (`nlmsghdr`, `inet_diag_msg`, `rtattr`; no `unsafe`). The crate parses them correctly too, but it builds an
 //! error-context string with `format!` for every attribute it does not know (the kernel attaches two of those,
 //! the cgroup id and socket options, to every socket) and copies each such attribute into a `Vec`: with many
-//! sockets that was a large share of the work portwarden did in user space to enumerate. We read only what we use: address, port, interface, uid, inode and `INET_DIAG_SKV6ONLY`. The error code in `NLMSG_DONE` and a
-//! non-zero code in `NLMSG_ERROR` fail the dump, as does `NLMSG_OVERRUN` or any malformed message.
+//! sockets that was a large share of the work portwarden did in user space to enumerate. We read only what we use:
+//! address, port, interface, uid, inode and `INET_DIAG_SKV6ONLY`. The error code in `NLMSG_DONE` and a non-zero
+//! code in `NLMSG_ERROR` fail the dump, as does `NLMSG_OVERRUN` or any malformed message.
 //!
 //! # What is dumped
 //!

@@ -95,8 +95,8 @@ fn write_record(inode: u8, fd: u8, then: i16) -> [Insn; 12] {
 /// kernel fixes up a bad address to zero). A file is a socket when its `private_data`, read as a `struct socket`,
 /// points back to the file; if that socket is connected it is skipped (as in [`file_program`]); otherwise the
 /// inode's mode must say socket (ruling out a file whose private data merely looks like a socket) and its number
-/// is written. A table of more than `MAX_SLOTS` slots gets a record with inode [`TOO_MANY_SLOTS`], and [`walk`](super::walk)
-/// runs the task-file program instead.
+/// is written. A table of more than `MAX_SLOTS` slots gets a record with inode [`TOO_MANY_SLOTS`], and
+/// [`walk`](super::walk) runs the task-file program instead.
 ///
 /// Reads happen under RCU, as the kernel's own lock-free descriptor look-ups do: a table is freed only after a
 /// grace period, so a slot is at worst a file being closed at that moment.
