@@ -298,6 +298,7 @@ impl<'r> Watcher<'r> {
                     std::thread::sleep(RETRY_PAUSE);
                 }
                 Err(e) => {
+                    let e = anyhow::Error::new(e);
                     return Err(e.context(format!("cannot list the sockets of this machine ({tries} tries)")));
                 }
             }

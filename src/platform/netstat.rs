@@ -23,6 +23,7 @@ use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind, Us
 
 use crate::model::{Inventory, OwnedSocket, Process, Protocol, Query, Socket};
 use crate::text::decode_bytes;
+use crate::Error;
 
 /// Shown when some owners could not be seen.
 #[cfg(target_os = "macos")]
@@ -39,8 +40,9 @@ pub fn hidden_owner_hint() -> &'static str {
     HIDDEN_OWNER_HINT
 }
 
-/// Lists listening TCP and bound UDP sockets with the processes holding them.
-pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
+/// Lists listening TCP and bound UDP sockets with the processes holding them. Fails when the socket tables
+/// ([`Error::SocketList`]) or the process table ([`Error::ProcessTable`]) cannot be read.
+pub fn enumerate(query: &Query) -> Result<Inventory, Error> {
     let mut protocols = ProtocolFlags::empty();
     if query.wants(Protocol::Tcp) {
         protocols |= ProtocolFlags::TCP;
@@ -49,7 +51,7 @@ pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
         protocols |= ProtocolFlags::UDP;
     }
     let mut warnings = Vec::new();
-    let (rows, failed_rows) = list_rows(protocols)?;
+    let (rows, failed_rows) = list_rows(protocols).map_err(|e| Error::SocketList(format!("{e:#}")))?;
     if failed_rows > 0 {
         warnings.push(format!("{failed_rows} sockets could not be read and are not shown"));
     }
@@ -75,7 +77,8 @@ pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
     pids.push(own_pid);
     pids.sort_unstable();
     pids.dedup();
-    let mut system = System::new().context("cannot read the process table")?;
+    let mut system =
+        System::new().context("cannot read the process table").map_err(|e| Error::ProcessTable(format!("{e:#}")))?;
     system.refresh_processes_specifics(
         ProcessesToUpdate::Some(&pids),
         true,

@@ -39,10 +39,12 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 
 use super::sock_diag;
+use super::sys::{effective_uid, is_kernel_thread, is_permission_error};
 use crate::model::{Netns, Query, Socket};
+use crate::Error;
 
 /// Ways into one namespace kept from the process scan (more than one in case a process exits meanwhile).
 const PIDS_PER_NAMESPACE: usize = 3;
@@ -64,8 +66,8 @@ pub struct Extra {
 
 /// The sockets of the current network namespace (the dump `list` always makes) and, with `query.all_netns`, those
 /// of every other namespace, each labelled with its namespace. Fails when the current namespace's dump fails.
-pub fn list_sockets(query: &Query, extra: &mut Extra) -> anyhow::Result<Vec<Socket>> {
-    let current = sock_diag::list_sockets(query)?;
+pub fn list_sockets(query: &Query, extra: &mut Extra) -> Result<Vec<Socket>, Error> {
+    let current = sock_diag::list_sockets(query).map_err(|e| Error::SocketList(format!("{e:#}")))?;
     let (sockets, namespaces) = add_other_namespaces(query, current, &mut extra.warnings)?;
     extra.namespaces = namespaces;
     Ok(sockets)
@@ -75,16 +77,24 @@ pub fn list_sockets(query: &Query, extra: &mut Extra) -> anyhow::Result<Vec<Sock
 /// namespace, adds the sockets of every other network namespace, each labelled, and returns them sorted by
 /// (port, protocol, address, inode) with the number of namespaces listed. Without it, returns `current` as it is.
 ///
-/// Fails only when the current namespace cannot be identified; every other problem is a warning.
+/// Fails only when the current namespace cannot be identified (not permitted, when that was refused; else the socket
+/// list is incomplete); every other problem is a warning.
 pub fn add_other_namespaces(
     query: &Query,
     current: Vec<Socket>,
     warnings: &mut Vec<String>,
-) -> anyhow::Result<(Vec<Socket>, Option<usize>)> {
+) -> Result<(Vec<Socket>, Option<usize>), Error> {
     if !query.all_netns {
         return Ok((current, None));
     }
-    let own = current_inode().context("cannot tell which network namespace portwarden runs in")?;
+    let own = current_inode().map_err(|e| {
+        let message = format!("cannot tell which network namespace portwarden runs in: {e}");
+        if is_permission_error(&e) {
+            Error::NotPermitted(message)
+        } else {
+            Error::SocketList(message)
+        }
+    })?;
     warnings.extend(confinement_warnings());
     let found = discover();
     if let Some(e) = &found.proc_error {
@@ -139,7 +149,7 @@ pub fn add_other_namespaces(
                     s
                 }));
             }
-            Err(Failure::Enter(e)) if matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES)) => {
+            Err(Failure::Enter(e)) if is_permission_error(&e) => {
                 refused.push(netns.clone());
                 refusal.get_or_insert(e);
             }
@@ -192,9 +202,7 @@ fn namespace_list(list: &[Netns]) -> String {
 
 /// What to say when namespaces were refused to us.
 fn privilege_hint() -> &'static str {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    if euid != 0 {
+    if effective_uid() != 0 {
         "run as root to see every network namespace"
     } else if !in_initial_user_namespace() {
         "portwarden is root only inside a user namespace (a rootless container?), which gives it no power over \
@@ -241,9 +249,7 @@ fn in_initial_pid_namespace() -> bool {
 
 /// What to say when some processes' namespace links could not be read.
 fn unreadable_hint() -> &'static str {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    if euid != 0 || !in_initial_user_namespace() {
+    if effective_uid() != 0 || !in_initial_user_namespace() {
         privilege_hint()
     } else {
         "even root may not read them: a sandbox or security module protects these processes"
@@ -343,7 +349,7 @@ fn discover() -> Discovery {
                     }
                 }
             }
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM)) => {
+            Err(e) if is_permission_error(&e) => {
                 if !is_kernel_thread(pid) {
                     found.unreadable += 1;
                 }
@@ -403,19 +409,6 @@ fn named(path: &std::path::Path) -> Option<String> {
     } else {
         None
     }
-}
-
-/// Whether `pid` is a kernel thread (PF_KTHREAD in the flags of `/proc/PID/stat`).
-fn is_kernel_thread(pid: u32) -> bool {
-    const PF_KTHREAD: u64 = 0x0020_0000;
-    let Ok(stat) = std::fs::read(format!("/proc/{pid}/stat")) else { return false };
-    let Some(close) = stat.iter().rposition(|&b| b == b')') else { return false };
-    // Fields after the command name start at field 3; the flags are field 9.
-    std::str::from_utf8(&stat[close + 1..])
-        .ok()
-        .and_then(|rest| rest.split_ascii_whitespace().nth(6))
-        .and_then(|flags| flags.parse::<u64>().ok())
-        .is_some_and(|flags| flags & PF_KTHREAD != 0)
 }
 
 /// Opens the first of `ways_in` that still refers to namespace `inode` (a PID may have exited, or been reused by a

@@ -11,10 +11,10 @@
 //! Replies are parsed here, by hand, with bounds-checked reads at the offsets of the kernel's structures
 //! (`nlmsghdr`, `inet_diag_msg`, `rtattr`; no `unsafe`). The crate parses them correctly too, but it builds an
 //! error-context string with `format!` for every attribute it does not know (the kernel attaches two of those,
-//! the cgroup id and socket options, to every socket) and copies each such attribute into a `Vec`: for 6,000
-//! sockets that was a quarter of all the instructions portwarden ran in user space to enumerate. We read only what
-//! we use: address, port, interface, uid, inode and `INET_DIAG_SKV6ONLY`. The error code in `NLMSG_DONE` and a
-//! non-zero code in `NLMSG_ERROR` fail the dump, as does `NLMSG_OVERRUN` or any malformed message.
+//! the cgroup id and socket options, to every socket) and copies each such attribute into a `Vec`: with many
+//! sockets that was a large share of the work portwarden did in user space to enumerate. We read only what we use:
+//! address, port, interface, uid, inode and `INET_DIAG_SKV6ONLY`. The error code in `NLMSG_DONE` and a non-zero
+//! code in `NLMSG_ERROR` fail the dump, as does `NLMSG_OVERRUN` or any malformed message.
 //!
 //! # What is dumped
 //!
@@ -42,6 +42,7 @@ use netlink_packet_sock_diag::SockDiagMessage;
 use netlink_sys::protocols::NETLINK_SOCK_DIAG;
 use netlink_sys::{Socket as NetlinkSocket, SocketAddr as NetlinkAddr};
 
+use super::sys::{u16_at, u32_at};
 use crate::model::{Protocol, Query, Socket};
 use crate::text::decode_bytes;
 
@@ -243,14 +244,6 @@ const INET_DIAG_MSG_LEN: usize = 72;
 const INET_DIAG_SKV6ONLY: u16 = 11;
 /// Attribute type bits (the top two are NLA_F_NESTED and NLA_F_NET_BYTEORDER).
 const NLA_TYPE_MASK: u16 = 0x3fff;
-
-fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_ne_bytes(bytes.get(at..at + 2)?.try_into().ok()?))
-}
-
-fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_ne_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
-}
 
 #[derive(Debug, PartialEq, Eq)]
 enum Progress {

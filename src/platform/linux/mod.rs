@@ -1,22 +1,28 @@
 //! Linux enumeration: sockets from netlink sock_diag ([`sock_diag`]), their owners from the kernel's file tables
-//! (a BPF iterator, as root: [`bpf`]) or else from a `/proc` fd scan, owner details from `/proc` ([`procfs`]), user
-//! names from the passwd database ([`users`]).
+//! (a BPF iterator, as root: [`bpf`], [`file_tables`]) or else from a `/proc` fd scan, owner details from `/proc`
+//! ([`procfs`]), user names from the passwd database ([`users`]). Which source of owners a run uses, and running it
+//! beside the socket dump: [`owner_source`]. Small helpers several of these share: [`sys`].
 //!
 //! Only the current network namespace is seen (as with `ss`), unless `Query::all_netns` asks for every one
 //! ([`netns`]; owners' containers from their cgroups: [`container`]).
 
 mod bpf;
 mod container;
+mod file_tables;
 mod netns;
+mod owner_source;
 mod procfs;
 mod sock_diag;
+mod sys;
 mod users;
 
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use crate::model::{Inventory, OwnedSocket, Process, Query, Socket};
+use crate::model::{Inventory, OwnedSocket, Process, Query};
+use crate::Error;
+use sys::effective_uid;
 
 pub use users::user_name;
 
@@ -42,17 +48,21 @@ const PIDS_IN_WARNING: usize = 5;
 
 /// Lists listening TCP and bound (unconnected) UDP sockets with the processes holding them.
 ///
-/// Fails when the kernel's socket list cannot be read, or when `/proc` cannot be read at all (then no owner could be
-/// seen); problems seeing some owners become warnings and `owners_partly_hidden`.
-pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
+/// Fails when the kernel's socket list cannot be read ([`Error::SocketList`]), or when `/proc` cannot be read at all
+/// (then no owner could be seen: [`Error::ProcessTable`]), or when something asked for explicitly is refused
+/// ([`Error::NotPermitted`]); problems seeing some owners become warnings and `owners_partly_hidden`.
+pub fn enumerate(query: &Query) -> Result<Inventory, Error> {
     let mut netns = netns::Extra::default(); // --all-netns: namespaces listed, and what could not be seen
-    let (sockets, scan) = sockets_and_owners(query, &mut netns)?;
+    let (sockets, scan) = owner_source::sockets_and_owners(query, &mut netns)?;
     let mut warnings = netns.warnings;
     // Without a readable procfs no owner can be seen at all: fail closed rather than report a machine of orphans.
-    let scan =
-        scan.map_err(|e| anyhow::anyhow!("cannot list the processes in /proc ({e}), so no owner can be seen"))?;
+    let scan = scan.map_err(|e| {
+        Error::ProcessTable(format!("cannot list the processes in /proc ({e}), so no owner can be seen"))
+    })?;
     if std::fs::metadata("/proc/self/stat").is_err() {
-        anyhow::bail!("/proc is not a readable procfs (no /proc/self/stat), so no owner can be seen");
+        return Err(Error::ProcessTable(
+            "/proc is not a readable procfs (no /proc/self/stat), so no owner can be seen".to_string(),
+        ));
     }
 
     // One shared record per owner, sorted by PID like `scan.processes`.
@@ -104,182 +114,6 @@ pub fn enumerate(query: &Query) -> anyhow::Result<Inventory> {
     Ok(Inventory { sockets, warnings, owners_partly_hidden, namespaces: netns.namespaces })
 }
 
-/// The sockets (from netlink) and who holds them (from `/proc`).
-///
-/// For a whole listing both run at once: the socket dump on one of the scanning threads, which joins the scan when
-/// the dump is done, while the others already resolve fds, noting socket inodes until the wanted set is known (see
-/// [`procfs::Wanted`]). With a port filter the list is usually tiny or empty, so the dump comes first and the scan
-/// runs only when some socket was found.
-///
-/// With `--all-netns` the sockets are those of every network namespace ([`netns::list_sockets`]).
-fn sockets_and_owners(
-    query: &Query,
-    netns: &mut netns::Extra,
-) -> anyhow::Result<(Vec<Socket>, std::io::Result<procfs::OwnerScan>)> {
-    // Inode 0 would be a socket without a file (a kernel socket): no process can hold it.
-    let inodes = |sockets: &[Socket]| -> procfs::InodeSet {
-        sockets.iter().map(|s| s.inode).filter(|&inode| inode != 0).collect()
-    };
-    let source = OwnerSource::from_env()?;
-    let walk = source.walk_file_tables()?;
-    // In `auto`, a walk that fails is replaced by the /proc scan; asked for explicitly, it is an error.
-    let fallback = |e: std::io::Error, wanted: procfs::InodeSet| match source {
-        OwnerSource::Bpf => Err(anyhow::anyhow!("cannot walk the kernel's file tables (PORTWARDEN_OWNERS=bpf): {e}")),
-        _ => Ok(procfs::scan_owners(wanted)),
-    };
-    if query.port.is_some() {
-        let sockets = netns::list_sockets(query, netns)?;
-        let wanted = inodes(&sockets);
-        if wanted.is_empty() {
-            return Ok((sockets, Ok(procfs::OwnerScan::default())));
-        }
-        let scan = match walk.then(|| owners_from_file_tables(&wanted)) {
-            Some(Ok(scan)) => Ok(scan),
-            Some(Err(e)) => fallback(e, wanted)?,
-            None => procfs::scan_owners(wanted),
-        };
-        return Ok((sockets, scan));
-    }
-    if walk {
-        // The socket dump and the walk of the file tables at once. The walk hands its records over a part at a time:
-        // once the dump is done, owners of the wanted sockets are described here while the walk goes on (it is
-        // the longer of the two on a machine with many open files), the rest on every core when it ends. A failed
-        // walk falls back to the /proc scan.
-        let (parts, arrive) = std::sync::mpsc::channel();
-        let (sockets, wanted, early, walked) = std::thread::scope(|scope| {
-            let walker = std::thread::Builder::new().spawn_scoped(scope, move || {
-                bpf::socket_holdings_in_parts(|part| {
-                    let _ = parts.send(part);
-                })
-            });
-            let sockets = netns::list_sockets(query, netns);
-            let wanted = sockets.as_deref().map(inodes).unwrap_or_default();
-            let early = match &sockets {
-                Ok(_) if walker.is_ok() => describe_while_walking(&arrive, &wanted),
-                _ => Early::default(),
-            };
-            let walked = match walker {
-                Ok(walker) => walker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                Err(e) => Err(e),
-            };
-            (sockets, wanted, early, walked)
-        });
-        let sockets = sockets?;
-        let scan = match walked {
-            Ok(()) => Ok(describe(early.holdings, early.described, &wanted)),
-            Err(e) => fallback(e, wanted)?,
-        };
-        return Ok((sockets, scan));
-    }
-    let wanted = procfs::Wanted::default();
-    let (sockets, scan) = procfs::scan_owners_during(&wanted, || {
-        let _call_off = procfs::CallOffUnlessSet(&wanted);
-        let sockets = netns::list_sockets(query, netns)?;
-        wanted.set(Some(inodes(&sockets)));
-        anyhow::Ok(sockets)
-    });
-    Ok((sockets?, scan))
-}
-
-/// Where socket owners come from: `PORTWARDEN_OWNERS=auto` (the default: the kernel's file tables when that can
-/// work, else `/proc`), `bpf` (the file tables or fail) or `procfs` (always the `/proc` scan).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum OwnerSource {
-    Auto,
-    Bpf,
-    Procfs,
-}
-
-impl OwnerSource {
-    fn from_env() -> anyhow::Result<OwnerSource> {
-        match std::env::var("PORTWARDEN_OWNERS").as_deref() {
-            Err(_) | Ok("" | "auto") => Ok(OwnerSource::Auto),
-            Ok("bpf") => Ok(OwnerSource::Bpf),
-            Ok("procfs") => Ok(OwnerSource::Procfs),
-            Ok(other) => {
-                anyhow::bail!("PORTWARDEN_OWNERS is {:?}: expected auto, bpf or procfs", crate::text::escape(other))
-            }
-        }
-    }
-
-    /// Whether to walk the file tables ([`bpf`]); with `bpf`, an error when that cannot work here.
-    fn walk_file_tables(self) -> anyhow::Result<bool> {
-        match self {
-            OwnerSource::Procfs => Ok(false),
-            OwnerSource::Auto => Ok(bpf::usable()),
-            OwnerSource::Bpf if bpf::usable() => Ok(true),
-            OwnerSource::Bpf => anyhow::bail!(
-                "PORTWARDEN_OWNERS=bpf: the kernel's file tables can be walked only as root in the initial PID and \
-                 time namespaces"
-            ),
-        }
-    }
-}
-
-/// Owners of the `wanted` sockets from one walk of the kernel's file tables.
-fn owners_from_file_tables(wanted: &procfs::InodeSet) -> std::io::Result<procfs::OwnerScan> {
-    Ok(describe(of_wanted(bpf::socket_holdings()?, wanted).collect(), Vec::new(), wanted))
-}
-
-/// The holdings of `wanted` sockets, as `(inode, PID, start time)`.
-fn of_wanted(holdings: Vec<bpf::Holding>, wanted: &procfs::InodeSet) -> impl Iterator<Item = (u64, u32, u64)> + '_ {
-    holdings.into_iter().filter(|h| wanted.contains(&h.inode)).map(|h| (h.inode, h.pid, h.start_ticks))
-}
-
-/// What [`describe_while_walking`] gathered: `(inode, PID, start time)` of the wanted sockets, and the owners it
-/// already looked at.
-#[derive(Default)]
-struct Early {
-    holdings: Vec<(u64, u32, u64)>,
-    described: Vec<((u32, u64), Option<Process>)>,
-}
-
-/// Takes the walk's parts as they arrive, keeps the wanted sockets' holdings, and while no part is waiting
-/// describes their owners one at a time; returns when the walk has ended.
-fn describe_while_walking(arrive: &std::sync::mpsc::Receiver<Vec<bpf::Holding>>, wanted: &procfs::InodeSet) -> Early {
-    use std::sync::mpsc::TryRecvError;
-    let mut early = Early::default();
-    let mut seen = rustc_hash::FxHashSet::default();
-    let mut queue = std::collections::VecDeque::new();
-    let mut take = |part: Vec<bpf::Holding>, early: &mut Early, queue: &mut std::collections::VecDeque<(u32, u64)>| {
-        for (inode, pid, start) in of_wanted(part, wanted) {
-            early.holdings.push((inode, pid, start));
-            if seen.insert((pid, start)) {
-                queue.push_back((pid, start));
-            }
-        }
-    };
-    loop {
-        match arrive.try_recv() {
-            Ok(part) => take(part, &mut early, &mut queue),
-            Err(TryRecvError::Disconnected) => return early,
-            Err(TryRecvError::Empty) => match queue.pop_front() {
-                Some(owner) => early.described.push((owner, procfs::describe_one(owner))),
-                None => match arrive.recv() {
-                    Ok(part) => take(part, &mut early, &mut queue),
-                    Err(_) => return early,
-                },
-            },
-        }
-    }
-}
-
-/// Details of the processes holding the wanted sockets (`holdings`: inode, PID, start time), on every core but
-/// for those `described` already. If some wanted socket has no holder, the processes whose files `/proc` refuses
-/// to show are named, as the `/proc` scan would (the kernel may hide such a process from the walk too).
-fn describe(
-    holdings: Vec<(u64, u32, u64)>,
-    described: Vec<((u32, u64), Option<Process>)>,
-    wanted: &procfs::InodeSet,
-) -> procfs::OwnerScan {
-    let mut scan = procfs::describe_holders(&holdings, described);
-    let held: procfs::InodeSet = scan.holdings.iter().map(|&(inode, _)| inode).collect();
-    if wanted.iter().any(|inode| !held.contains(inode)) {
-        scan.unreadable = procfs::refusing_processes().unwrap_or_default();
-    }
-    scan
-}
-
 /// The processes holding each socket inode, sorted by PID, each once. `holdings` is sorted and free of duplicates,
 /// and `processes` is sorted by PID (see [`procfs::OwnerScan`]).
 fn owners_by_inode(holdings: &[(u64, u32)], processes: &[Arc<Process>]) -> FxHashMap<u64, Vec<Arc<Process>>> {
@@ -309,11 +143,6 @@ fn unreadable_warning(unreadable: &[(u32, std::io::Error)]) -> String {
         pids.join(", "),
         reasons.join("; ")
     )
-}
-
-fn effective_uid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
 }
 
 #[cfg(test)]
