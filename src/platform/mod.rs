@@ -20,9 +20,9 @@ use netstat as imp;
 /// A socket whose owner cannot be seen is still returned, with no processes; `Inventory::owners_partly_hidden`
 /// says whether that can happen on this run. An error means the socket list itself could not be obtained, or no
 /// owner could be seen at all: callers must fail closed rather than report an empty machine. Its kind says why:
-/// [`Error::SocketList`](crate::Error::SocketList), [`Error::ProcessTable`](crate::Error::ProcessTable),
-/// [`Error::NotPermitted`](crate::Error::NotPermitted) when something asked for explicitly was refused, or
-/// [`Error::BadInput`](crate::Error::BadInput) for a bad `PORTWARDEN_OWNERS`.
+/// [`Error::SocketList`](crate::error::Error::SocketList), [`Error::ProcessTable`](crate::error::Error::ProcessTable),
+/// [`Error::NotPermitted`](crate::error::Error::NotPermitted) when something asked for explicitly was refused, or
+/// [`Error::BadInput`](crate::error::Error::BadInput) for a bad `PORTWARDEN_OWNERS`.
 pub fn enumerate(query: &Query) -> crate::error::Result<Inventory> {
     imp::enumerate(query)
 }

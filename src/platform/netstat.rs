@@ -21,9 +21,9 @@ use anyhow::{anyhow, Context as _};
 use netstat2::{AddressFamilyFlags, ProtocolFlags, ProtocolSocketInfo, SocketInfo, TcpState};
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind, Users};
 
+use crate::error::Error;
 use crate::model::{Inventory, OwnedSocket, Process, Protocol, Query, Socket};
 use crate::text::decode_bytes;
-use crate::Error;
 
 /// Shown when some owners could not be seen.
 #[cfg(target_os = "macos")]

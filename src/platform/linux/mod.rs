@@ -20,8 +20,8 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
+use crate::error::Error;
 use crate::model::{Inventory, OwnedSocket, Process, Query};
-use crate::Error;
 use sys::effective_uid;
 
 pub use users::user_name;

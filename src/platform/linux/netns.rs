@@ -43,8 +43,8 @@ use anyhow::anyhow;
 
 use super::sock_diag;
 use super::sys::{effective_uid, is_kernel_thread, is_permission_error};
+use crate::error::Error;
 use crate::model::{Netns, Query, Socket};
-use crate::Error;
 
 /// Ways into one namespace kept from the process scan (more than one in case a process exits meanwhile).
 const PIDS_PER_NAMESPACE: usize = 3;

@@ -5,8 +5,8 @@ use std::io;
 
 use super::file_tables::{describe, describe_while_walking, owners_from_file_tables, Early};
 use super::{bpf, netns, procfs, sys};
+use crate::error::Error;
 use crate::model::{Query, Socket};
-use crate::Error;
 
 /// Where socket owners come from: `PORTWARDEN_OWNERS=auto` (the default: the kernel's file tables when that can
 /// work, else `/proc`), `bpf` (the file tables or fail) or `procfs` (always the `/proc` scan).
