@@ -10,6 +10,10 @@ use std::path::Path;
 #[allow(dead_code)]
 mod format;
 
+#[path = "src/verdict/knowledge/format.rs"]
+#[allow(dead_code)]
+mod knowledge;
+
 const REGISTRY: &str = "registry/service-names-port-numbers.csv";
 const COMMON: &str = "registry/common-services.csv";
 const META: &str = "registry/registry.meta";
@@ -20,10 +24,39 @@ fn fail(msg: String) -> ! {
     std::process::exit(1);
 }
 
+/// Checks every knowledge table (`registry/knowledge/`): a bad row fails the build with its file and line.
+fn check_knowledge() {
+    let read = |f: &str| {
+        println!("cargo:rerun-if-changed={f}");
+        std::fs::read_to_string(f).unwrap_or_else(|e| fail(format!("{f}: {e}")))
+    };
+    let f = "registry/knowledge/listeners.csv";
+    let rows = knowledge::parse_listeners(&read(f)).unwrap_or_else(|e| fail(format!("{f}: {e}")));
+    for row in &rows {
+        for e in &row.exe {
+            if let Err(err) = glob::Pattern::new(e) {
+                fail(format!("{f}: line {}: exe pattern {e:?}: {err}", row.line));
+            }
+        }
+    }
+    let f = "registry/knowledge/programs.csv";
+    let programs = knowledge::parse_programs(&read(f)).unwrap_or_else(|e| fail(format!("{f}: {e}")));
+    for p in &programs {
+        if let Err(err) = glob::Pattern::new(&p.name) {
+            fail(format!("{f}: line {}: name {:?}: {err}", p.line, p.name));
+        }
+    }
+    let f = "registry/knowledge/kernel-threads.csv";
+    knowledge::parse_words(&read(f), &knowledge::KERNEL_THREADS_HEADER).unwrap_or_else(|e| fail(format!("{f}: {e}")));
+    let f = "registry/knowledge/tool-dirs.csv";
+    knowledge::parse_words(&read(f), &knowledge::TOOL_DIRS_HEADER).unwrap_or_else(|e| fail(format!("{f}: {e}")));
+}
+
 fn main() {
     for f in [REGISTRY, COMMON, META, UNOFFICIAL] {
         println!("cargo:rerun-if-changed={f}");
     }
+    check_knowledge();
     let out_dir = std::env::var("OUT_DIR").unwrap_or_else(|_| fail("OUT_DIR is not set".into()));
     let out = Path::new(&out_dir);
 

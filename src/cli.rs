@@ -194,7 +194,7 @@ pub struct ListArgs {
     /// Only listeners held by a process of this name (exact match on the short name).
     #[arg(long, value_name = "NAME")]
     pub process: Option<String>,
-    /// Only listeners with at least one flag.
+    /// Only listeners worth a look: verdict review or dangerous.
     #[arg(long)]
     pub flagged: bool,
     /// Order of the rows.
@@ -202,8 +202,12 @@ pub struct ListArgs {
     pub sort: SortKey,
     /// Also list the listeners in every other network namespace (containers, `ip netns`), each labelled with its
     /// namespace and its owners' containers (Linux; needs root to see and enter other users' namespaces).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from")]
     pub all_netns: bool,
+    /// Judge the listeners of a saved listing instead of this machine: a snapshot (`list --format json`) or a
+    /// recording (`watch --record`), possibly from another machine or operating system.
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -135,6 +135,68 @@ impl Socket {
     }
 }
 
+/// An operating system whose listeners portwarden judges (a snapshot may come from another machine).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Os {
+    Linux,
+    Macos,
+    Windows,
+}
+
+impl Os {
+    /// The system this binary runs on (others are judged as Linux).
+    pub fn current() -> Os {
+        match std::env::consts::OS {
+            "macos" => Os::Macos,
+            "windows" => Os::Windows,
+            _ => Os::Linux,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Os::Linux => "linux",
+            Os::Macos => "macos",
+            Os::Windows => "windows",
+        }
+    }
+}
+
+/// What is known about a process's executable path, beyond the path itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExeState {
+    /// The file at the path, seen from portwarden's mount namespace, is the one the process runs.
+    Verified,
+    /// The executable was deleted and nothing is at its path now.
+    Deleted,
+    /// The executable was deleted and another file is at its path (usually a package upgrade).
+    Replaced,
+    /// The process lives in another mount namespace (a container, or `unshare`): its path names a file of that
+    /// namespace, which may be anything; it cannot be checked from here.
+    OtherMountNamespace,
+    /// The path names a file other than the one the process runs, or could not be checked.
+    Unverified,
+}
+
+impl ExeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExeState::Verified => "verified",
+            ExeState::Deleted => "deleted",
+            ExeState::Replaced => "replaced",
+            ExeState::OtherMountNamespace => "other-mount-namespace",
+            ExeState::Unverified => "unverified",
+        }
+    }
+
+    /// Whether the path may be relied on (a rule about it, a judgement resting on it).
+    pub fn trusted(self) -> bool {
+        matches!(self, ExeState::Verified | ExeState::Replaced)
+    }
+}
+
 /// A process that holds a socket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Process {
@@ -143,6 +205,9 @@ pub struct Process {
     pub name: String,
     /// Executable path, when it can be read.
     pub exe: Option<String>,
+    /// Whether that path could be checked (Linux); `None` when not checked (other systems, old snapshots).
+    #[serde(default)]
+    pub exe_state: Option<ExeState>,
     /// Command line, arguments joined by single spaces (empty for kernel threads or when unreadable).
     pub cmdline: String,
     /// Name of the process's (real) user, or the uid as a number when it has no name.
@@ -183,8 +248,10 @@ impl Query {
 }
 
 /// The result of one enumeration of the machine.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Inventory {
+    /// The system the sockets were listed on.
+    pub os: Os,
     pub sockets: Vec<OwnedSocket>,
     /// Things that went partly wrong but did not stop the run (e.g. "/proc/123/fd: permission denied" summarised);
     /// shown on stderr and in the summary.
@@ -195,4 +262,16 @@ pub struct Inventory {
     /// With `Query::all_netns`: how many network namespaces were listed (the current one included); `None` when
     /// only the current namespace was asked for.
     pub namespaces: Option<usize>,
+}
+
+impl Default for Inventory {
+    fn default() -> Self {
+        Inventory {
+            os: Os::current(),
+            sockets: Vec::new(),
+            warnings: Vec::new(),
+            owners_partly_hidden: false,
+            namespaces: None,
+        }
+    }
 }

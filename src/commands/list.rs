@@ -3,8 +3,8 @@
 use super::{warn_unknown_owners, Context, Outcome};
 use crate::cli::{ListArgs, ListFormat, SortKey};
 use anyhow::Context as _;
-use portwarden::verdict::{self, Listener};
-use portwarden::{platform, render, Protocol, Query};
+use portwarden::verdict::{self, Listener, Verdict};
+use portwarden::{history, platform, render, Protocol, Query};
 
 pub fn run(args: &ListArgs, cx: &mut Context<'_>) -> anyhow::Result<Outcome> {
     let io = &mut cx.io;
@@ -22,19 +22,28 @@ pub fn run(args: &ListArgs, cx: &mut Context<'_>) -> anyhow::Result<Outcome> {
             && args.port.is_none_or(|p| l.port == p)
             && args.pid.is_none_or(|pid| l.processes.iter().any(|p| p.pid == pid))
             && args.process.as_ref().is_none_or(|n| l.processes.iter().any(|p| &p.name == n))
-            && (!args.flagged || !l.flags.is_empty())
+            && (!args.flagged || l.verdict != Verdict::Expected)
     };
     if args.format == ListFormat::Json && args.sort == SortKey::Port {
         // The common case streams: listeners are built and written a block at a time, on two threads, never the
         // whole report in memory.
-        let inventory = platform::enumerate(&query).context("cannot list the sockets of this machine")?;
+        let inventory = match &args.from {
+            Some(file) => history::read(file)?,
+            None => platform::enumerate(&query).context("cannot list the sockets of this machine")?,
+        };
         let hint = platform::hidden_owner_hint();
         let summary =
             render::json::write_inventory(io.out, inventory, registry, &mut cx.data.user_names(), &keep, hint)?;
         warn_unknown_owners(&summary, io.err)?;
         return Ok(Outcome::Clean);
     }
-    let mut report = cx.data.inventory_report(&query, &keep)?;
+    let mut report = match &args.from {
+        Some(file) => {
+            let inventory = history::read(file)?;
+            verdict::build(inventory, registry, &mut cx.data.user_names(), &keep, platform::hidden_owner_hint())
+        }
+        None => cx.data.inventory_report(&query, &keep)?,
+    };
     if args.sort == SortKey::Severity {
         verdict::sort_by_severity(&mut report.listeners);
     }

@@ -95,6 +95,7 @@ mod tests {
             pid,
             name: name.to_string(),
             exe: None,
+            exe_state: None,
             cmdline: String::new(),
             user: None,
             uid: Some(0),

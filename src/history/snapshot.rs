@@ -25,7 +25,7 @@
 //! warning.
 
 use super::{EventKind, Identity};
-use crate::model::{Inventory, Netns, OwnedSocket, Process, Protocol, Socket};
+use crate::model::{Inventory, Netns, Os, OwnedSocket, Process, Protocol, Socket};
 use crate::text::line_col;
 use crate::verdict::SCHEMA_VERSION;
 use anyhow::{anyhow, bail};
@@ -172,6 +172,9 @@ struct SnapshotIn {
 struct SummaryIn {
     #[serde(default)]
     warnings: Vec<String>,
+    /// The system the snapshot was taken on (snapshots written before verdicts have none).
+    #[serde(default)]
+    os: Option<Os>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -214,14 +217,11 @@ fn read_snapshot(bytes: &[u8], name: &str) -> anyhow::Result<Inventory> {
     for (i, l) in snap.listeners.into_iter().enumerate() {
         sockets.push(l.into_owned(0).map_err(|e| anyhow!("{name}: listener {}: {e}", i + 1))?);
     }
-    let warnings = snap
-        .summary
-        .unwrap_or_default()
-        .warnings
-        .into_iter()
-        .map(|w| format!("{name}: when it was written: {w}"))
-        .collect();
-    Ok(inventory(sockets, warnings))
+    let summary = snap.summary.unwrap_or_default();
+    let warnings = summary.warnings.into_iter().map(|w| format!("{name}: when it was written: {w}")).collect();
+    let mut inv = inventory(sockets, warnings);
+    inv.os = summary.os.unwrap_or_else(|| guess_os(&inv.sockets));
+    Ok(inv)
 }
 
 fn read_recording(bytes: &[u8], name: &str) -> anyhow::Result<Inventory> {
@@ -311,7 +311,23 @@ fn inventory(sockets: Vec<OwnedSocket>, warnings: Vec<String>) -> Inventory {
     // A file written with --all-netns labels every listener: count the namespaces that had some.
     let namespaces: HashSet<u64> = sockets.iter().filter_map(|s| s.socket.netns.as_ref().map(|n| n.inode)).collect();
     let namespaces = (!namespaces.is_empty()).then_some(namespaces.len());
-    Inventory { sockets, warnings, owners_partly_hidden, namespaces }
+    let os = guess_os(&sockets);
+    Inventory { os, sockets, warnings, owners_partly_hidden, namespaces }
+}
+
+/// The system a file without an `os` was written on: Windows when an executable path has a drive letter, else
+/// this one.
+fn guess_os(sockets: &[OwnedSocket]) -> Os {
+    let windows = sockets
+        .iter()
+        .flat_map(|s| s.processes.iter())
+        .filter_map(|p| p.exe.as_deref())
+        .any(|e| e.len() > 2 && e.as_bytes()[1] == b':' && e.as_bytes()[0].is_ascii_alphabetic());
+    if windows {
+        Os::Windows
+    } else {
+        Os::current()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -109,7 +109,7 @@ pub fn enumerate(query: &Query) -> Result<Inventory, Error> {
     if query.all_netns {
         warnings.push("--all-netns: network namespaces are a Linux feature; this is the only listing".to_string());
     }
-    Ok(Inventory { sockets, warnings, owners_partly_hidden, namespaces: None })
+    Ok(Inventory { os: crate::model::Os::current(), sockets, warnings, owners_partly_hidden, namespaces: None })
 }
 
 /// Runs netstat2, skipping (and counting) rows it fails on instead of failing the whole listing.
@@ -149,6 +149,7 @@ fn describe(system: &System, users: Option<&Users>, pid: u32) -> Option<Process>
         pid,
         name: decode_os(process.name()),
         exe: process.exe().map(|exe| decode_os(exe.as_os_str())),
+        exe_state: None,
         cmdline: process.cmd().iter().map(|arg| decode_os(arg)).collect::<Vec<_>>().join(" "),
         user,
         uid: uid.and_then(numeric_uid),

@@ -195,6 +195,7 @@ mod tests {
                 pid: 100 + i as u32,
                 name: "app".to_string(),
                 exe: None,
+                exe_state: None,
                 cmdline: String::new(),
                 user: Some("root".to_string()),
                 uid: Some(0),

@@ -491,6 +491,7 @@ mod tests {
                     pid: 100 + i as u32,
                     name: name.to_string(),
                     exe: Some(format!("/usr/sbin/{name}")),
+                    exe_state: None,
                     cmdline: name.to_string(),
                     user: Some(user.to_string()),
                     uid: Some(0),
@@ -575,7 +576,8 @@ mod tests {
     fn fail_on_flags_fail_allowed_listeners() {
         let reg = Registry::builtin();
         let p = policy("[settings]\nfail_on = [\"unassigned\"]\n[[allow]]\nexposure = \"all-interfaces\"\n");
-        let l = listener(&reg, 987, "0.0.0.0", &[("x", "root")]);
+        // A program portwarden does not know, on all interfaces: its verdict rests on the port's IANA story.
+        let l = listener(&reg, 987, "0.0.0.0", &[("xyzd", "root")]);
         assert_eq!(p.check(&l), Decision::FlagFailed { rule: 0, line: 3, flags: vec![FlagKind::Unassigned] });
         let l = listener(&reg, 22, "0.0.0.0", &[("sshd", "root")]);
         assert!(matches!(p.check(&l), Decision::Allowed { .. }));

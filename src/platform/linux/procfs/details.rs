@@ -12,6 +12,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
+use super::exe_state::exe_state;
 use super::syscalls::{open_at, proc_pid_fd_path, read_at, read_link_vec};
 use super::{parse_decimal, OwnerScan};
 use crate::model::Process;
@@ -86,7 +87,9 @@ fn describe_with((pid, start): (u32, u64), buf: &mut Vec<u8>, path: &mut [u8; 32
 /// last: if it still reads, the process was alive throughout and the other files were complete; otherwise `None`
 /// (it exited, and no longer holds its sockets). `user` is left `None` for the caller to fill.
 pub(super) fn read_details(fd_dir: BorrowedFd<'_>, pid: u32, buf: &mut Vec<u8>) -> Option<Process> {
-    let exe = read_link_vec(fd_dir, c"../exe", buf).ok().map(|n| decode_bytes(&buf[..n]));
+    let exe_len = read_link_vec(fd_dir, c"../exe", buf).ok();
+    let exe_state = exe_len.and_then(|n| exe_state(fd_dir, &buf[..n]));
+    let exe = exe_len.map(|n| decode_bytes(&buf[..n]));
     let cmdline =
         read_at(fd_dir, c"../cmdline", buf).map(|n| decode_bytes(&join_cmdline(&buf[..n]))).unwrap_or_default();
     let uid = read_at(fd_dir, c"../status", buf).ok().and_then(|n| parse_status_uid(&buf[..n]));
@@ -94,7 +97,7 @@ pub(super) fn read_details(fd_dir: BorrowedFd<'_>, pid: u32, buf: &mut Vec<u8>) 
     let stat = &buf[..stat_len];
     let start_time = parse_stat_start_time(stat)?;
     let name = decode_bytes(stat_comm(stat)?);
-    Some(Process { pid, name, exe, cmdline, user: None, uid, start_time: Some(start_time), container: None })
+    Some(Process { pid, name, exe, exe_state, cmdline, user: None, uid, start_time: Some(start_time), container: None })
 }
 
 /// The command name in `/proc/PID/stat`: everything between the `(` after the PID and the last `)` (the name may

@@ -5,6 +5,7 @@
 //! Whether `/proc` hides other users' processes: [`hidepid`]. The system calls both use: [`syscalls`].
 
 mod details;
+mod exe_state;
 mod hidepid;
 mod scan;
 mod syscalls;

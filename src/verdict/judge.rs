@@ -1,0 +1,503 @@
+//! The verdict: should this listener be here? Judged from who holds the socket (name, executable path and its
+//! state), what normally listens on that port ([`Knowledge`]) and who can reach it, with one line a person can act
+//! on. Pure: the same listener and tables give the same verdict on any machine, so a snapshot from another system
+//! is judged as it would be there.
+//!
+//! Signals, each from the owner alone and cheap: the executable's state (deleted, in a temporary or hidden
+//! directory, a kernel thread's name on a program); a generic holder (a shell, netcat, a one-off interpreter);
+//! the program's identity against what normally holds the port (a match is expected, a system name from the wrong
+//! path or a stranger on a well-known port is not); and exposure of services that are dangerous to reach. A name
+//! is chosen by the process itself, so it can make a listener *expected* only where nothing else objects: it never
+//! outweighs a dangerous exposure or a suspicious executable. The IANA story (unassigned, reserved, silent record,
+//! dynamic range) is the weakest signal, used only when nothing else explains an exposed listener.
+
+use super::classify::{Exposure, Flag, FlagKind};
+use super::knowledge::{Class, Exposed, Knowledge};
+use crate::model::{ExeState, Os, Process, Protocol};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// Should it be listening?
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// What such a machine runs: nothing to do.
+    #[default]
+    Expected,
+    /// Worth a look: something is unusual about the holder or its reach.
+    Review,
+    /// A careful admin acts now: reachable and unsafe, or the holder looks like an intruder.
+    Dangerous,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 3] = [Verdict::Expected, Verdict::Review, Verdict::Dangerous];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Expected => "expected",
+            Verdict::Review => "review",
+            Verdict::Dangerous => "dangerous",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Verdict> {
+        Verdict::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// A verdict with its reason and the findings behind it (none when expected).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judgement {
+    pub verdict: Verdict,
+    pub reason: String,
+    pub flags: Vec<Flag>,
+}
+
+/// What the verdict is judged from.
+pub struct Facts<'a> {
+    pub port: u16,
+    pub protocol: Protocol,
+    pub exposure: Exposure,
+    pub os: Os,
+    pub processes: &'a [Arc<Process>],
+    /// The IANA flags of the port, asked for only when they are the last word.
+    pub iana_flags: &'a mut dyn FnMut() -> Vec<Flag>,
+}
+
+/// Temporary directories: installed software does not run from them.
+const TEMP_DIRS: [&str; 10] = [
+    "/tmp/",
+    "/var/tmp/",
+    "/dev/shm/",
+    "/dev/",
+    "/run/shm/",
+    "/private/tmp/",
+    "/private/var/tmp/",
+    "/users/shared/",
+    "c:/windows/temp/",
+    "c:/users/public/",
+];
+
+impl Facts<'_> {
+    fn reachable(&self) -> bool {
+        matches!(self.exposure, Exposure::AllInterfaces | Exposure::Address)
+    }
+
+    /// A level that depends on reach: `exposed` beyond loopback, `local` on loopback. Inside another network
+    /// namespace the listener is one step less exposed than its address says.
+    fn by_reach(&self, exposed: Verdict, local: Verdict) -> Verdict {
+        match self.exposure {
+            Exposure::AllInterfaces | Exposure::Address => exposed,
+            Exposure::Namespace if exposed == Verdict::Dangerous => Verdict::Review.max(local),
+            Exposure::Namespace => local,
+            Exposure::Loopback => local,
+        }
+    }
+
+    fn pp(&self) -> String {
+        format!("{}/{}", self.port, self.protocol)
+    }
+
+    fn reach(&self) -> &'static str {
+        match self.exposure {
+            Exposure::AllInterfaces => "on all interfaces",
+            Exposure::Address => "on a network address",
+            Exposure::Namespace => "inside another network namespace",
+            Exposure::Loopback => "on loopback",
+        }
+    }
+}
+
+/// One finding about one process.
+struct Finding {
+    verdict: Verdict,
+    reason: String,
+    flag: Option<FlagKind>,
+}
+
+impl Finding {
+    fn new(verdict: Verdict, flag: Option<FlagKind>, reason: String) -> Finding {
+        Finding { verdict, reason, flag }
+    }
+}
+
+/// The names a process goes by, lowercase without `.exe`: its name, its executable's file name and, for an
+/// interpreter or runtime, the script, module or jar it runs (`python3 -m http.server` is `http.server`).
+fn identities(p: &Process, k: &Knowledge) -> Vec<String> {
+    let mut names = vec![norm(&p.name)];
+    if let Some(exe) = &p.exe {
+        let base = norm(basename(exe.trim_end_matches(" (deleted)")));
+        if !base.is_empty() && !names.contains(&base) {
+            names.push(base);
+        }
+    }
+    let runs_scripts = names.iter().any(|n| matches!(k.class(n), Some(Class::Interpreter | Class::Runtime)));
+    if runs_scripts {
+        if let Some(script) = script_of(&p.cmdline) {
+            if !names.contains(&script) {
+                names.push(script);
+            }
+        }
+    }
+    names
+}
+
+fn norm(name: &str) -> String {
+    name.trim().trim_end_matches(".exe").trim_end_matches(".EXE").to_lowercase()
+}
+
+fn basename(path: &str) -> &str {
+    path.rsplit(['/', '\\']).next().unwrap_or(path)
+}
+
+/// The script an interpreter command line runs: the first argument that is not an option (after `-m`, the
+/// module; after `-jar`, the jar), its file name without the extension.
+fn script_of(cmdline: &str) -> Option<String> {
+    let mut args = cmdline.split_whitespace().skip(1);
+    while let Some(a) = args.next() {
+        if a == "-m" || a == "-jar" {
+            return args.next().map(|m| strip_ext(basename(m)));
+        }
+        if a.starts_with('-') {
+            continue;
+        }
+        return Some(strip_ext(basename(a)));
+    }
+    None
+}
+
+fn strip_ext(name: &str) -> String {
+    let lower = name.to_lowercase();
+    for ext in [".py", ".js", ".mjs", ".cjs", ".ts", ".rb", ".pl", ".php", ".jar", ".exe"] {
+        if let Some(stem) = lower.strip_suffix(ext) {
+            return stem.to_string();
+        }
+    }
+    lower
+}
+
+/// Signals from the executable alone: a kernel thread's name on a program, a deleted binary, a temporary or hidden
+/// directory.
+fn exe_findings(f: &Facts<'_>, p: &Process, k: &Knowledge, out: &mut Vec<Finding>) {
+    let Some(exe) = p.exe.as_deref().filter(|e| !e.is_empty()) else { return };
+    let who = format!("{} (pid {})", p.name, p.pid);
+    if k.kernel_thread_like(&norm(&p.name)) {
+        out.push(Finding::new(
+            Verdict::Dangerous,
+            Some(FlagKind::Masquerade),
+            format!("{who} is named like a kernel thread but runs the program {exe}: kernel threads have no executable; malware hides this way"),
+        ));
+    }
+    let deleted = exe.ends_with(" (deleted)");
+    if p.exe_state == Some(ExeState::Deleted) || (deleted && p.exe_state.is_none()) {
+        out.push(Finding::new(
+            f.by_reach(Verdict::Dangerous, Verdict::Review),
+            Some(FlagKind::DeletedExe),
+            format!("{who} runs {exe}: its executable was deleted and nothing is at that path; find out what it is (copy /proc/{}/exe) before it exits", p.pid),
+        ));
+    }
+    let path = super::knowledge::format::normalise_path(exe.trim_end_matches(" (deleted)")).to_lowercase();
+    let temp = TEMP_DIRS.iter().any(|t| path.starts_with(t)) || path.contains("/appdata/local/temp/");
+    let dirs: Vec<&str> = path.split('/').collect();
+    let hidden = dirs[..dirs.len().saturating_sub(1)]
+        .iter()
+        .any(|d| d.len() > 1 && d.starts_with('.') && *d != ".." && !k.is_tool_dir(d));
+    if temp || hidden {
+        let place = if temp { "a temporary directory" } else { "a hidden directory" };
+        out.push(Finding::new(
+            f.by_reach(Verdict::Dangerous, Verdict::Review),
+            Some(FlagKind::SuspiciousPath),
+            format!(
+                "{who} runs from {place} ({exe}), where installed software does not live; find out who put it there"
+            ),
+        ));
+    }
+}
+
+/// The judgement of one process holding the socket.
+fn judge_process(f: &Facts<'_>, p: &Process, k: &Knowledge, here: &[u32]) -> (Vec<Finding>, bool) {
+    let mut out = Vec::new();
+    exe_findings(f, p, k, &mut out);
+    let names = identities(p, k);
+    let class = names.iter().find_map(|n| k.class(n));
+    let who = format!("{} (pid {})", p.name, p.pid);
+    let pp = f.pp();
+    let specific: Vec<u32> = here.iter().copied().filter(|&i| !k.rows[i as usize].programs.is_empty()).collect();
+    let usual = || -> String {
+        let mut whats: Vec<&str> = specific.iter().map(|&i| k.rows[i as usize].what.as_str()).collect();
+        whats.dedup();
+        whats.truncate(2);
+        whats.join(" or ")
+    };
+
+    if let Some(c @ (Class::Shell | Class::Relay | Class::Lolbin)) = class {
+        let what = match c {
+            Class::Shell => "a shell: whoever connects may get a command line (a bind shell)",
+            Class::Relay => {
+                "a relay such as netcat or socat, which can hand the connection to any program, a shell included"
+            }
+            _ => "a system binary that is abused to run code and never serves anything",
+        };
+        out.push(Finding::new(
+            f.by_reach(Verdict::Dangerous, Verdict::Review),
+            Some(FlagKind::GenericHolder),
+            format!("{who} holds {pp} {}; it is {what}", f.reach()),
+        ));
+        return (out, false);
+    }
+
+    // Socket activation: the service manager holds the port for the service it starts; a proxy (docker-proxy,
+    // `ssh -L`) holds it for the service it forwards to. Either is judged as what normally listens there.
+    let stand_in = matches!(class, Some(Class::Activator | Class::Proxy)) || (p.pid == 1 && p.exe.is_none());
+    let own: Vec<u32> = specific.iter().copied().filter(|&i| names.iter().any(|n| k.names(i, n))).collect();
+    let matched: Vec<u32> = if stand_in && own.is_empty() {
+        let mut by_risk = specific.clone();
+        by_risk.sort_by_key(|&i| k.rows[i as usize].exposed);
+        by_risk
+    } else {
+        own
+    };
+    let activator = stand_in;
+    if let Some(&first) = matched.first() {
+        let exe = p.exe.as_deref().map(|e| e.trim_end_matches(" (deleted)"));
+        let trusted = p.exe_state.is_none_or(ExeState::trusted);
+        let checks: Vec<(u32, Option<bool>)> =
+            matched.iter().map(|&i| (i, exe.and_then(|e| k.exe_matches(i, e)))).collect();
+        let wrong_path = !activator && trusted && exe.is_some() && checks.iter().all(|(_, m)| *m == Some(false));
+        let row_i = checks.iter().find(|(_, m)| *m == Some(true)).map_or(first, |(i, _)| *i);
+        let row = &k.rows[row_i as usize];
+        if wrong_path {
+            let wanted = row.exe.first().map(String::as_str).unwrap_or("its usual path");
+            out.push(Finding::new(
+                f.by_reach(Verdict::Dangerous, Verdict::Review),
+                Some(FlagKind::WrongPath),
+                format!(
+                    "{who} holds {pp}, named like {}, but runs {}, not {wanted}: find out what it really is",
+                    row.what,
+                    exe.unwrap_or("?")
+                ),
+            ));
+            return (out, false);
+        }
+        let unverified = !trusted && checks.iter().any(|(_, m)| m.is_some());
+        let by = if activator { format!("{} for {}", p.name, row.what) } else { format!("{} ({})", row.what, p.name) };
+        let secured = row.secure_if.iter().any(|m| p.cmdline.contains(m.as_str()));
+        let exposed = if secured { Exposed::Normal } else { row.exposed };
+        let finding = match exposed {
+            Exposed::Dangerous => Finding::new(
+                f.by_reach(Verdict::Dangerous, Verdict::Expected),
+                Some(FlagKind::ExposedService),
+                format!("{by} {} on {pp}: {}", f.reach(), row.risk),
+            ),
+            Exposed::Review => Finding::new(
+                f.by_reach(Verdict::Review, Verdict::Expected),
+                Some(FlagKind::ExposedService),
+                format!("{by} {} on {pp}: {}", f.reach(), row.risk),
+            ),
+            Exposed::Normal if secured => {
+                Finding::new(Verdict::Expected, None, format!("{by} on {pp}, with authentication on its command line"))
+            }
+            Exposed::Normal => Finding::new(Verdict::Expected, None, format!("{by}, as usual on {pp}")),
+        };
+        if unverified && finding.verdict == Verdict::Expected {
+            // The name matched, the path could not be checked: expected on the name, said so.
+            out.push(Finding::new(
+                Verdict::Expected,
+                None,
+                format!(
+                    "{}; its path {} is seen through another mount namespace and could not be verified",
+                    finding.reason,
+                    exe.unwrap_or("?")
+                ),
+            ));
+        } else {
+            out.push(finding);
+        }
+        return (out, false);
+    }
+
+    // A port any program may hold (multicast discovery: mDNS, SSDP, WS-Discovery).
+    if let Some(shared) =
+        here.iter().map(|&i| &k.rows[i as usize]).find(|r| r.programs.is_empty() && r.exposed == Exposed::Normal)
+    {
+        if class != Some(Class::Interpreter) {
+            out.push(Finding::new(
+                Verdict::Expected,
+                None,
+                format!("{who} on {pp}: {}, shared by many programs", shared.what),
+            ));
+            return (out, false);
+        }
+    }
+    // A stranger on a port that belongs to a known program.
+    let risky_port = here.iter().any(|&i| k.rows[i as usize].programs.is_empty());
+    let well_known = !specific.is_empty() && (f.port < 1024 || risky_port);
+    if class == Some(Class::Interpreter) {
+        let (v, flag, reason) = if well_known {
+            (
+                f.by_reach(Verdict::Dangerous, Verdict::Review),
+                FlagKind::UnexpectedHolder,
+                format!(
+                    "{who} holds {pp} {}, where {} normally listens: a script answers in its place",
+                    f.reach(),
+                    usual()
+                ),
+            )
+        } else {
+            (
+                f.by_reach(Verdict::Review, Verdict::Expected),
+                FlagKind::GenericHolder,
+                format!(
+                    "{who} serves {pp} {}: a script, not an installed service ({}); check what it serves and to whom",
+                    f.reach(),
+                    p.cmdline
+                ),
+            )
+        };
+        out.push(Finding::new(v, Some(flag), reason));
+        return (out, false);
+    }
+    let elsewhere: Vec<u32> = names.iter().flat_map(|n| k.of_program(n, f.os)).collect();
+    if well_known {
+        out.push(Finding::new(
+            f.by_reach(Verdict::Review, Verdict::Review),
+            Some(FlagKind::UnexpectedHolder),
+            format!(
+                "{who} holds {pp} {}, where {} normally listens: confirm this program should answer there",
+                f.reach(),
+                usual()
+            ),
+        ));
+        return (out, false);
+    }
+    // A known program on another port than its usual ones: judged by its most ordinary role (Chrome's debugging
+    // port says nothing about Chrome's mDNS socket; every role of Redis is unsafe to expose).
+    let exe = p.exe.as_deref().map(|e| e.trim_end_matches(" (deleted)"));
+    let trusted = p.exe_state.is_none_or(ExeState::trusted);
+    let paths: Vec<Option<bool>> = elsewhere.iter().map(|&i| exe.and_then(|e| k.exe_matches(i, e))).collect();
+    if trusted && paths.iter().any(Option::is_some) && !paths.contains(&Some(true)) {
+        let row = &k.rows[elsewhere[paths.iter().position(Option::is_some).unwrap_or(0)] as usize];
+        let wanted = row.exe.first().map(String::as_str).unwrap_or("its usual path");
+        out.push(Finding::new(
+            f.by_reach(Verdict::Dangerous, Verdict::Review),
+            Some(FlagKind::WrongPath),
+            format!(
+                "{who} holds {pp}, named like {}, but runs {}, not {wanted}: find out what it really is",
+                row.what,
+                exe.unwrap_or("?")
+            ),
+        ));
+        return (out, false);
+    }
+    if let Some(worst) = elsewhere.iter().map(|&i| &k.rows[i as usize]).min_by_key(|r| r.exposed) {
+        let finding = match worst.exposed {
+            Exposed::Normal => Finding::new(
+                Verdict::Expected,
+                None,
+                format!("{} ({}), on {pp} instead of its usual port", worst.what, p.name),
+            ),
+            level => Finding::new(
+                f.by_reach(
+                    if level == Exposed::Dangerous { Verdict::Dangerous } else { Verdict::Review },
+                    Verdict::Expected,
+                ),
+                Some(FlagKind::ExposedService),
+                format!("{} ({}) {} on {pp}: {}", worst.what, p.name, f.reach(), worst.risk),
+            ),
+        };
+        out.push(finding);
+        return (out, false);
+    }
+    // Nothing known about the program: the port's own story decides.
+    (out, true)
+}
+
+/// The risky-port rows (any holder) and what they say.
+fn port_story(f: &Facts<'_>, k: &Knowledge, here: &[u32], holder: &str) -> Option<Finding> {
+    let row = here
+        .iter()
+        .map(|&i| &k.rows[i as usize])
+        .filter(|r| r.programs.is_empty() && r.exposed != Exposed::Normal)
+        .max_by_key(|r| r.exposed)?;
+    let level = if row.exposed == Exposed::Dangerous { Verdict::Dangerous } else { Verdict::Review };
+    Some(Finding::new(
+        f.by_reach(level, Verdict::Expected),
+        Some(FlagKind::ExposedService),
+        format!("{holder} {} on {}, the port of {}: {}", f.reach(), f.pp(), row.what, row.risk),
+    ))
+}
+
+/// Judges one listener.
+pub fn judge(f: &mut Facts<'_>) -> Judgement {
+    let k = Knowledge::get();
+    let here = k.at_port(f.port, f.protocol, f.os);
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut unknown_programs: Vec<&Process> = Vec::new();
+    if f.processes.is_empty() {
+        let rows = here.iter().map(|&i| &k.rows[i as usize]);
+        let finding = match rows.max_by_key(|r| r.exposed) {
+            Some(row) => {
+                let v = match row.exposed {
+                    Exposed::Normal => Verdict::Expected,
+                    Exposed::Review => f.by_reach(Verdict::Review, Verdict::Expected),
+                    Exposed::Dangerous => f.by_reach(Verdict::Dangerous, Verdict::Expected),
+                };
+                let tail = if v == Verdict::Expected { String::new() } else { format!(": {}", row.risk) };
+                Finding::new(
+                    v,
+                    (v != Verdict::Expected).then_some(FlagKind::ExposedService),
+                    format!(
+                        "the holder could not be seen; {} usually listens on {} {}{tail}",
+                        row.what,
+                        f.pp(),
+                        f.reach()
+                    ),
+                )
+            }
+            None => Finding::new(
+                f.by_reach(Verdict::Review, Verdict::Expected),
+                Some(FlagKind::OwnerUnknown),
+                format!("the holder could not be seen and nothing is known to listen on {} {}", f.pp(), f.reach()),
+            ),
+        };
+        findings.push(finding);
+    }
+    for p in f.processes.iter() {
+        let (mut found, unknown) = judge_process(f, p, k, &here);
+        findings.append(&mut found);
+        if unknown {
+            unknown_programs.push(p);
+        }
+    }
+    if let Some(p) = unknown_programs.first() {
+        let holder = format!("{} (pid {}), a program portwarden does not know,", p.name, p.pid);
+        match port_story(f, k, &here, &holder) {
+            Some(story) => findings.push(story),
+            None if f.reachable() => findings.push(Finding::new(
+                Verdict::Review,
+                Some(FlagKind::UnknownProgram),
+                format!("{} (pid {}) listens {} on {}, and portwarden does not know the program: confirm it should be reachable, then allow it in a policy", p.name, p.pid, f.reach(), f.pp()),
+            )),
+            None => findings.push(Finding::new(Verdict::Expected, None, format!("{} (pid {}) {} on {}: only this machine can reach it", p.name, p.pid, f.reach(), f.pp()))),
+        }
+    }
+    let verdict = findings.iter().map(|x| x.verdict).max().unwrap_or_default();
+    let worst = findings.iter().find(|x| x.verdict == verdict);
+    let reason = worst.map(|x| x.reason.clone()).unwrap_or_default();
+    if verdict == Verdict::Expected {
+        return Judgement { verdict, reason, flags: Vec::new() };
+    }
+    let mut flags: Vec<Flag> = Vec::new();
+    for x in findings.iter().filter(|x| x.verdict > Verdict::Expected) {
+        if let Some(kind) = x.flag {
+            if !flags.iter().any(|fl| fl.kind == kind) {
+                flags.push(Flag { kind, reason: x.reason.clone() });
+            }
+        }
+    }
+    if flags.iter().any(|fl| matches!(fl.kind, FlagKind::UnknownProgram | FlagKind::OwnerUnknown)) {
+        flags.extend((f.iana_flags)());
+    }
+    Judgement { verdict, reason, flags }
+}
