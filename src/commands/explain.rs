@@ -17,7 +17,7 @@ pub fn run(args: &ExplainArgs, cx: &mut Context<'_>) -> anyhow::Result<Outcome> 
     let mut stories = Vec::new();
     for spec in &specs {
         for protocol in spec.protocols() {
-            stories.push(verdict::story(registry, spec.port, protocol, &report.listeners));
+            stories.push(verdict::story(registry, spec.port, protocol, report.summary.os, &report.listeners));
         }
     }
     match args.format {

@@ -232,45 +232,6 @@ impl Registry {
     }
 }
 
-/// Software that commonly listens on a port without an IANA assignment for it, or against one
-/// (`registry/unofficial-ports.csv`): shown beside the IANA story, never changing it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Unofficial {
-    /// "5173" or "6881-6889".
-    #[serde(serialize_with = "serialize_ports")]
-    pub ports: (u16, u16),
-    pub protocol: &'static str,
-    pub software: &'static str,
-    pub note: &'static str,
-}
-
-fn serialize_ports<S: serde::Serializer>(ports: &(u16, u16), s: S) -> Result<S::Ok, S::Error> {
-    if ports.0 == ports.1 {
-        s.collect_str(&ports.0)
-    } else {
-        s.collect_str(&format_args!("{}-{}", ports.0, ports.1))
-    }
-}
-
-/// The software known to use `port`/`protocol` unofficially.
-pub fn commonly(port: u16, protocol: Protocol) -> Vec<Unofficial> {
-    builtin::UNOFFICIAL
-        .iter()
-        .filter(|(start, end, proto, _, _)| *start <= port && port <= *end && *proto == protocol.as_str())
-        .map(|&(start, end, protocol, software, note)| Unofficial { ports: (start, end), protocol, software, note })
-        .collect()
-}
-
-/// Every entry of the unofficial-ports list, by port.
-pub fn unofficial_ports() -> impl Iterator<Item = Unofficial> {
-    builtin::UNOFFICIAL.iter().map(|&(start, end, protocol, software, note)| Unofficial {
-        ports: (start, end),
-        protocol,
-        software,
-        note,
-    })
-}
-
 /// True when `service` is in the curated list of services common on real machines (`registry/common-services.csv`).
 pub fn is_common_service(service: &str) -> bool {
     builtin::COMMON.binary_search(&service).is_ok()
@@ -325,6 +286,8 @@ mod tests {
             .map(|r| r.service.to_string())
             .collect()
     }
+
+    const HEADER: &str = "Service Name,Port Number,Transport Protocol,Description,Assignee,Contact,Registration Date,Modification Date,Reference,Service Code,Unauthorized Use Reported,Assignment Notes\n";
 
     #[test]
     fn builtin_table_invariants() {
@@ -422,28 +385,6 @@ mod tests {
             assert_eq!(Registry::status(&reg.lookup(0, proto)), Status::Reserved);
         }
     }
-
-    #[test]
-    fn unofficial_ports_invariants() {
-        let all: Vec<Unofficial> = unofficial_ports().collect();
-        assert!(all.len() >= 20);
-        assert!(all.windows(2).all(|w| w[0].ports.0 <= w[1].ports.0), "sorted by port");
-        for u in &all {
-            assert!(u.ports.0 <= u.ports.1 && ["tcp", "udp"].contains(&u.protocol), "{u:?}");
-            assert!(!u.software.is_empty() && !u.note.is_empty(), "{u:?}");
-            assert!(!u.note.chars().any(crate::text::is_unsafe_char), "{u:?}");
-        }
-        for (port, software) in [(5173, "Vite"), (3000, "development"), (9200, "Elasticsearch"), (8888, "Jupyter")] {
-            assert!(commonly(port, Protocol::Tcp).iter().any(|u| u.software.contains(software)), "{port}");
-        }
-        assert!(commonly(5555, Protocol::Tcp)[0].software.contains("adb"));
-        assert!(commonly(27017, Protocol::Tcp)[0].software.contains("MongoDB"));
-        assert!(commonly(987, Protocol::Tcp)[0].software.contains("NetInfo"));
-        assert!(commonly(6885, Protocol::Udp)[0].software.contains("BitTorrent"));
-        assert!(commonly(5173, Protocol::Udp).is_empty());
-    }
-
-    const HEADER: &str = "Service Name,Port Number,Transport Protocol,Description,Assignee,Contact,Registration Date,Modification Date,Reference,Service Code,Unauthorized Use Reported,Assignment Notes\n";
 
     #[test]
     fn parse_refuses_bad_files_with_the_line() {

@@ -72,7 +72,7 @@ pub fn text(out: &mut dyn Write, r: &CheckReport<'_>, policy: &Policy, p: Painte
         let word = if c.check.is_failure() { p.bad(word) } else { p.warn(word) };
         writeln!(out, "{word} {} {}", socket_label(&c.listener), owners_cell(&c.listener))?;
         writeln!(out, "    IANA: {}", iana_label(&c.listener))?;
-        writeln!(out, "    {reason}")?;
+        writeln!(out, "    {}", escape(&reason))?;
     }
     let t = &r.tally;
     let verdict = match t.outcome() {

@@ -52,15 +52,30 @@ pub fn write(out: &mut dyn Write, stories: &[Story<'_>], p: Painter) -> io::Resu
         for r in &s.iana.entries {
             record(out, p, r)?;
         }
-        for u in &s.commonly {
-            writeln!(out, "  commonly: {} ({}; not an IANA assignment)", p.bold(u.software), u.note)?;
-        }
-        if s.flags.is_empty() {
-            writeln!(out, "  flags:  {}", p.good("none"))?;
+        if s.normally.is_empty() {
+            writeln!(out, "  normally here: {}", p.dim("nothing portwarden knows of"))?;
         } else {
-            writeln!(out, "  flags:")?;
+            writeln!(out, "  normally here:")?;
+            for u in &s.normally {
+                let who = if u.programs.is_empty() { "any program".to_string() } else { u.programs.join(", ") };
+                let at = if u.exe.is_empty() { String::new() } else { format!(" at {}", u.exe.join(" or ")) };
+                let systems = if u.os.len() == 3 { String::new() } else { format!(" [{}]", u.os.join(", ")) };
+                writeln!(out, "    - {} ({who}{at}){systems}", p.bold(&u.what))?;
+                let reach = match u.exposed {
+                    "normal" => "normal".to_string(),
+                    level => format!("{level}: {}", u.risk),
+                };
+                writeln!(out, "      beyond loopback: {reach}")?;
+                writeln!(out, "      source: {}", u.source)?;
+            }
+        }
+        writeln!(out, "  verdict: {}", s.expectation)?;
+        if s.flags.is_empty() {
+            writeln!(out, "  IANA flags: {}", p.good("none"))?;
+        } else {
+            writeln!(out, "  IANA flags (weak: they count only when nothing above explains a listener):")?;
             for f in &s.flags {
-                writeln!(out, "    - {}: {}", p.warn(f.kind.as_str()), f.reason)?;
+                writeln!(out, "    - {}: {}", p.warn(f.kind.as_str()), escape(&f.reason))?;
             }
         }
         if !s.related.is_empty() {
@@ -84,6 +99,12 @@ pub fn write(out: &mut dyn Write, stories: &[Story<'_>], p: Painter) -> io::Resu
                     l.exposure.as_str(),
                     owners_cell(l)
                 )?;
+                let word = match l.verdict {
+                    crate::verdict::Verdict::Expected => p.good("expected"),
+                    crate::verdict::Verdict::Review => p.warn("review"),
+                    crate::verdict::Verdict::Dangerous => p.bad("dangerous"),
+                };
+                writeln!(out, "        {word}: {}", escape(&l.reason))?;
                 for proc_ in &l.processes {
                     let exe = proc_.exe.as_deref().map(escape).unwrap_or_else(|| "(exe unreadable)".into());
                     let cmdline = escape(&proc_.cmdline);

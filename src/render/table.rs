@@ -4,8 +4,8 @@
 use super::Painter;
 use crate::registry::Status;
 use crate::text::escape;
-use crate::verdict::Severity;
 use crate::verdict::{Listener, Report};
+use crate::verdict::{Severity, Verdict};
 use std::io::{self, Write};
 use unicode_width::UnicodeWidthStr;
 
@@ -78,7 +78,7 @@ pub fn netns_suffix(l: &Listener<'_>) -> String {
 
 /// The IANA service names, or the status when nothing is assigned.
 pub fn service_cell(l: &Listener<'_>) -> String {
-    let mut cell = if l.iana.services.is_empty() {
+    let cell = if l.iana.services.is_empty() {
         match l.iana.status {
             Status::Reserved => "(reserved)".to_string(),
             _ => "(unassigned)".to_string(),
@@ -87,19 +87,15 @@ pub fn service_cell(l: &Listener<'_>) -> String {
         l.iana.services.join(", ")
     };
     // Software known to use the port without (or against) an IANA assignment; the IANA status is unchanged.
-    let commonly: Vec<&str> = crate::registry::commonly(l.port, l.protocol).iter().map(|u| u.software).collect();
-    if !commonly.is_empty() {
-        cell.push_str("; commonly: ");
-        cell.push_str(&commonly.join(", "));
-    }
     cell
 }
 
-fn flags_cell(l: &Listener<'_>) -> String {
-    let kinds: Vec<&str> = l.flags.iter().map(|f| f.kind.as_str()).collect();
-    match l.severity {
-        Some(sev) => format!("{} [{}]", kinds.join(","), sev.as_str()),
-        None => String::new(),
+/// The verdict, with the kind of its main finding: `dangerous (exposed-service)`; empty when expected.
+pub fn verdict_cell(l: &Listener<'_>) -> String {
+    match (l.verdict, l.flags.first()) {
+        (Verdict::Expected, _) => String::new(),
+        (v, Some(f)) => format!("{} ({})", v.as_str(), f.kind.as_str()),
+        (v, None) => v.as_str().to_string(),
     }
 }
 
@@ -118,7 +114,7 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>, p: Painter) -> io::Result
     if with_netns {
         headers.push("NETNS");
     }
-    headers.extend(["OWNERS", "SERVICE", "FLAGS"]);
+    headers.extend(["OWNERS", "SERVICE", "VERDICT"]);
     let (owners_col, service_col, flags_col) = (headers.len() - 3, headers.len() - 2, headers.len() - 1);
     let rows: Vec<Vec<String>> = report
         .listeners
@@ -128,7 +124,7 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>, p: Painter) -> io::Result
             if with_netns {
                 row.push(netns_cell(l));
             }
-            row.extend([owners_cell(l), service_cell(l), flags_cell(l)]);
+            row.extend([owners_cell(l), service_cell(l), verdict_cell(l)]);
             row
         })
         .collect();
@@ -163,28 +159,24 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>, p: Painter) -> io::Result
         writeln!(out, "{}", line.trim_end())?;
     }
 
-    let mut flagged: Vec<&Listener<'_>> = report.listeners.iter().filter(|l| !l.flags.is_empty()).collect();
+    let mut flagged: Vec<&Listener<'_>> = report.listeners.iter().filter(|l| l.verdict != Verdict::Expected).collect();
     if !flagged.is_empty() {
         flagged.sort_by(|a, b| crate::verdict::by_severity(a, b));
         writeln!(out)?;
         writeln!(out, "{}", p.bold("Why flagged (most severe first):"))?;
         let more = flagged.len().saturating_sub(MAX_REASONS);
         for l in flagged.into_iter().take(MAX_REASONS) {
-            for f in &l.flags {
-                let sev = l.severity.map(|s| s.as_str()).unwrap_or("");
-                writeln!(
-                    out,
-                    "  {}/{} {}{} {}: {} [{}]: {}",
-                    l.port,
-                    l.protocol,
-                    address_cell(l),
-                    netns_suffix(l),
-                    owners_cell(l),
-                    p.warn(f.kind.as_str()),
-                    sev,
-                    f.reason
-                )?;
-            }
+            let word =
+                if l.verdict == Verdict::Dangerous { p.bad(l.verdict.as_str()) } else { p.warn(l.verdict.as_str()) };
+            writeln!(
+                out,
+                "  {}/{} {}{}: {word}: {}",
+                l.port,
+                l.protocol,
+                address_cell(l),
+                netns_suffix(l),
+                escape(&l.reason)
+            )?;
         }
         if more > 0 {
             writeln!(out, "  ... and {more} more: see `portwarden explain PORT` or `--format json`")?;

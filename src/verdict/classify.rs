@@ -353,7 +353,10 @@ fn flags_ending(port: u16, protocol: Protocol, iana: &Iana<'_>, clause: Option<&
             )),
         }),
         Status::Assigned => {
-            let common = iana.services.iter().any(|s| registry::is_common_service(s));
+            // Common on real machines: in the curated list of services, or something the knowledge tables know to
+            // listen there.
+            let common = iana.services.iter().any(|s| registry::is_common_service(s))
+                || super::knowledge::Knowledge::get().knows_port(port, protocol);
             let all_silent = iana.assigned().all(is_silent);
             if !common && all_silent {
                 let who = iana

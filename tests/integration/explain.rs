@@ -24,9 +24,9 @@ fn explain_987_system_unassigned() {
     }
     let t = text(&["987/tcp"]);
     assert!(t.contains("system ports (0-1023") && t.contains("unassigned"), "{t}");
-    // Historic unofficial use is told beside the IANA status, without changing it.
-    assert!(t.contains("commonly: Apple NetInfo"), "{t}");
-    assert_eq!(s[0]["commonly"][0]["software"], "Apple NetInfo (historical)");
+    // Historic use is told beside the IANA status, without changing it, with the system it was on and a source.
+    assert!(t.contains("Apple NetInfo") && t.contains("[macos]") && t.contains("source: http"), "{t}");
+    assert!(s[0]["normally"][0]["what"].as_str().unwrap().contains("NetInfo"), "{:#}", s[0]);
 }
 
 #[test]
@@ -67,13 +67,24 @@ fn explain_1687_related_and_obscure() {
 }
 
 #[test]
-fn explain_tells_well_known_unofficial_ports() {
+fn explain_tells_what_normally_listens_there() {
     for (port, software, status) in [("5173/tcp", "Vite", "unassigned"), ("9200/tcp", "Elasticsearch", "assigned")] {
         let s = story(port);
-        assert_eq!(s[0]["commonly"][0]["software"], software, "{port}");
+        let whats: Vec<&str> =
+            s[0]["normally"].as_array().unwrap().iter().map(|u| u["what"].as_str().unwrap()).collect();
+        assert!(whats.iter().any(|w| w.contains(software)), "{port}: {whats:?}");
+        assert!(s[0]["normally"].as_array().unwrap().iter().all(|u| u["source"].as_str().unwrap().starts_with("http")));
         assert_eq!(s[0]["iana"]["status"], status, "{port}: the IANA status is unchanged");
     }
-    assert_eq!(story("5173/udp")[0]["commonly"], serde_json::json!([]));
+    assert_eq!(story("5173/udp")[0]["normally"], serde_json::json!([]));
+    // What a holder would have to be, and what reachability would mean, in words.
+    let t = text(&["6379/tcp"]);
+    assert!(t.contains("expected when held by redis-server") && t.contains("dangerous"), "{t}");
+    let t = text(&["11434/tcp"]);
+    assert!(
+        t.contains("Ollama") && t.contains("IANA flags: none"),
+        "a port software is known to use is not obscure: {t}"
+    );
 }
 
 #[test]

@@ -139,6 +139,19 @@ impl Knowledge {
         out
     }
 
+    /// Whether any row, for any operating system, is about this port and protocol (`dynamic` rows aside).
+    pub fn knows_port(&self, port: u16, protocol: Protocol) -> bool {
+        let about = |r: &ListenerRow| {
+            r.ports.iter().any(|&(a, b)| (a..=b).contains(&port))
+                && match protocol {
+                    Protocol::Tcp => r.tcp,
+                    Protocol::Udp => r.udp,
+                }
+        };
+        self.by_port.get(&port).is_some_and(|v| v.iter().any(|&i| about(&self.rows[i as usize])))
+            || self.wide.iter().any(|&i| about(&self.rows[i as usize]))
+    }
+
     /// Rows naming this program (lowercase, `.exe` stripped) for this operating system, on any port.
     pub fn of_program(&self, name: &str, os: Os) -> impl Iterator<Item = u32> + '_ {
         self.by_program
@@ -147,6 +160,16 @@ impl Knowledge {
             .flatten()
             .copied()
             .filter(move |&i| self.rows[i as usize].os & os_bit(os) != 0)
+    }
+
+    /// The systems a row applies to.
+    pub fn systems(&self, row: u32) -> Vec<&'static str> {
+        let bits = self.rows[row as usize].os;
+        [(format::LINUX, "linux"), (format::MACOS, "macos"), (format::WINDOWS, "windows")]
+            .into_iter()
+            .filter(|(b, _)| bits & b != 0)
+            .map(|(_, n)| n)
+            .collect()
     }
 
     /// Whether a row lists this program name.
@@ -185,6 +208,6 @@ impl Knowledge {
     /// Whether a hidden directory is one a developer tool installs into (`.cargo`, `.nvm`).
     pub fn is_tool_dir(&self, dir: &str) -> bool {
         let dir = dir.to_lowercase();
-        self.tool_dirs.iter().any(|d| *d == dir)
+        self.tool_dirs.contains(&dir)
     }
 }
