@@ -15,7 +15,7 @@ pub fn run(args: &BaselineArgs, cx: &mut Context<'_>) -> anyhow::Result<Outcome>
     }
     let query = Query { all_netns: args.all_netns, ..Query::default() };
     let report = cx.data.inventory_report(&query, &|_| true)?;
-    let (text, rules) = policy::baseline_policy(&report.listeners, "portwarden baseline");
+    let (text, rules) = policy::baseline_policy(&report.listeners, report.summary.os, "portwarden baseline");
     let io = &mut cx.io;
     // The policy we write must read back: a failure here is a bug, caught before anything is written.
     policy::Policy::parse(&text, std::path::Path::new("<baseline>"))?;

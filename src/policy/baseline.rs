@@ -8,10 +8,37 @@
 //! their containers (systemd-nspawn, machine, lxc), `runtime:*` for those whose ids change on every recreation
 //! (docker, containerd, cri-o, podman, kubernetes), with the ids of now in a comment.
 
-use crate::model::Container;
+use crate::model::{Container, ExeState, Os};
 use crate::text::escape;
-use crate::verdict::{Listener, Range};
+use crate::verdict::knowledge::dynamic_start;
+use crate::verdict::Listener;
 use std::fmt::Write as _;
+
+/// The owners' executable paths as exact patterns, when every owner's path is known and could be trusted (a path
+/// seen through another mount namespace names whatever that namespace put there).
+fn exe_patterns(l: &Listener<'_>) -> Vec<String> {
+    let mut exes = Vec::new();
+    for p in l.processes.iter() {
+        match (&p.exe, p.exe_state) {
+            (Some(exe), None) | (Some(exe), Some(ExeState::Verified | ExeState::Replaced)) => {
+                exes.push(glob::Pattern::escape(exe.trim_end_matches(" (deleted)")))
+            }
+            _ => return Vec::new(),
+        }
+    }
+    exes.sort();
+    exes.dedup();
+    exes
+}
+
+/// The owners' user names (sorted, without repeats); empty when any is unknown.
+fn user_patterns(l: &Listener<'_>) -> Vec<String> {
+    let users: Option<Vec<String>> = l.processes.iter().map(|p| p.user.as_deref().map(glob::Pattern::escape)).collect();
+    let mut users = users.unwrap_or_default();
+    users.sort();
+    users.dedup();
+    users
+}
 
 /// A TOML string literal (quoted and escaped by the toml crate).
 fn toml_str(s: &str) -> String {
@@ -71,7 +98,7 @@ fn toml_list(key: &str, values: &[String]) -> String {
 }
 
 /// Renders the baseline policy for these listeners, and says how many rules it holds.
-pub fn baseline_policy(listeners: &[Listener<'_>], command: &str) -> (String, usize) {
+pub fn baseline_policy(listeners: &[Listener<'_>], os: Os, command: &str) -> (String, usize) {
     let mut out = String::new();
     let _ = writeln!(out, "# portwarden policy: the listeners this machine is expected to have.");
     let _ = writeln!(out, "# Written by `{command}` from {} listeners; edit it by hand.", listeners.len());
@@ -91,24 +118,44 @@ pub fn baseline_policy(listeners: &[Listener<'_>], command: &str) -> (String, us
     let _ = writeln!(out, "# `portwarden check` exits 1 when a listener matches no rule.");
     let _ = writeln!(out);
     let _ = writeln!(out, "[settings]");
-    let _ = writeln!(out, "# Flags that fail the check even for an allowed listener:");
-    let _ = writeln!(out, "# \"unassigned\", \"reserved\", \"obscure\", \"dynamic-range\".");
+    let _ = writeln!(
+        out,
+        "# What fails the check even for an allowed listener: a verdict (\"review\" or \"dangerous\": that"
+    );
+    let _ = writeln!(
+        out,
+        "# verdict or worse) or a flag kind (\"exposed-service\", \"wrong-path\", \"deleted-exe\", ...)."
+    );
+    let _ =
+        writeln!(out, "# Empty, so that this first check passes; [\"dangerous\"] is the usual choice once reviewed.");
     let _ = writeln!(out, "fail_on = []");
     let _ =
         writeln!(out, "# May a listener whose owning process cannot be seen pass a rule that names a process or exe?");
     let _ = writeln!(out, "# When false, such a check ends with exit 2 (it cannot be trusted).");
     let _ = writeln!(out, "allow_unknown_owners = false");
 
-    // One rule per (protocol, port, processes, exposure, namespace, containers): v4 and v6 twins, and master and
-    // workers, share one.
-    type Seen<'a> = (String, u16, Vec<String>, &'a str, Option<String>, Vec<String>);
+    // One rule per (protocol, port, processes, executables, users, exposure, namespace, containers): v4 and v6
+    // twins, and master and workers, share one. A port in the system's dynamic range is written as that range: the
+    // program picks another one when it restarts.
+    type Seen<'a> = (String, String, Vec<String>, Vec<String>, Vec<String>, &'a str, Option<String>, Vec<String>);
     let mut seen: std::collections::HashSet<Seen<'_>> = std::collections::HashSet::new();
     for l in listeners {
         let procs = process_patterns(l);
+        let (exes, users) = (exe_patterns(l), user_patterns(l));
         let netns = netns_pattern(l);
         let containers = container_patterns(l);
-        let key =
-            (l.protocol.to_string(), l.port, procs.clone(), l.exposure.as_str(), netns.clone(), containers.clone());
+        let dynamic_from = dynamic_start(os);
+        let port = if l.port >= dynamic_from { format!("\"{dynamic_from}-65535\"") } else { l.port.to_string() };
+        let key = (
+            l.protocol.to_string(),
+            port.clone(),
+            procs.clone(),
+            exes.clone(),
+            users.clone(),
+            l.exposure.as_str(),
+            netns.clone(),
+            containers.clone(),
+        );
         if !seen.insert(key) {
             continue;
         }
@@ -135,12 +182,13 @@ pub fn baseline_policy(listeners: &[Listener<'_>], command: &str) -> (String, us
         for f in &l.flags {
             let _ = writeln!(out, "# flagged {}: see `portwarden explain {}/{}`", f.kind.as_str(), l.port, l.protocol);
         }
-        if Range::of(l.port) == Range::Dynamic {
-            let _ = writeln!(out, "# dynamic-range port: it may change on restart; consider port = \"49152-65535\"");
+        if l.port >= dynamic_from {
+            let _ =
+                writeln!(out, "# port {} is in the dynamic range: the program may get another one on restart", l.port);
         }
         let _ = writeln!(out, "[[allow]]");
         let _ = writeln!(out, "protocol = {}", toml_str(l.protocol.as_str()));
-        let _ = writeln!(out, "port = {}", l.port);
+        let _ = writeln!(out, "port = {port}");
         match procs.as_slice() {
             [] => {
                 let _ =
@@ -151,6 +199,24 @@ pub fn baseline_policy(listeners: &[Listener<'_>], command: &str) -> (String, us
             }
             many => {
                 let _ = writeln!(out, "{}", toml_list("process", many));
+            }
+        }
+        match exes.as_slice() {
+            [] => {}
+            [one] => {
+                let _ = writeln!(out, "exe = {}", toml_str(one));
+            }
+            many => {
+                let _ = writeln!(out, "{}", toml_list("exe", many));
+            }
+        }
+        match users.as_slice() {
+            [] => {}
+            [one] => {
+                let _ = writeln!(out, "user = {}", toml_str(one));
+            }
+            many => {
+                let _ = writeln!(out, "{}", toml_list("user", many));
             }
         }
         let _ = writeln!(out, "exposure = {}", toml_str(l.exposure.as_str()));
@@ -222,7 +288,7 @@ mod tests {
             listener(&reg, 8082, ns(4026532400, None, false), &[Some(("lxc", "web*1")), Some(("lxc", "web*1"))]),
             listener(&reg, 8083, ns(4026532401, None, false), &[Some(("podman", &docker)), None]),
         ];
-        let (text, rules) = baseline_policy(&listeners, "portwarden baseline --all-netns");
+        let (text, rules) = baseline_policy(&listeners, Os::Linux, "portwarden baseline --all-netns");
         assert_eq!(rules, 5);
         assert!(text.contains("netns = \"pw-test\"\n"), "{text}");
         assert!(text.contains("container = \"docker:*\"\n"), "{text}");

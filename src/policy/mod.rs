@@ -7,4 +7,4 @@ mod rules;
 
 pub use baseline::baseline_policy;
 pub use check::{judge, CheckOutcome, CheckReport, CheckTally, Checked};
-pub use rules::{Closest, Decision, Glob, Policy, PortRange, Rule, Settings};
+pub use rules::{Closest, Decision, FailOn, Glob, Policy, PortRange, Rule, Settings};

@@ -3,7 +3,7 @@
 //!
 //! ```toml
 //! [settings]
-//! fail_on = ["unassigned", "reserved"]   # flags that fail even an allowed listener
+//! fail_on = ["dangerous", "unassigned"]  # verdicts (review, dangerous) or flags that fail even an allowed listener
 //! allow_unknown_owners = false           # may a listener whose owner cannot be seen pass a rule naming a process?
 //!
 //! [[allow]]
@@ -22,7 +22,7 @@
 use crate::model::Protocol;
 use crate::text::line_col;
 use crate::verdict::Listener;
-use crate::verdict::{Exposure, FlagKind};
+use crate::verdict::{Exposure, FlagKind, Verdict};
 use anyhow::Context;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
@@ -32,13 +32,40 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
-    /// Flags that fail the check even when a rule allows the listener.
+    /// Verdicts and flags that fail the check even when a rule allows the listener.
     #[serde(default)]
-    pub fail_on: Vec<FlagKind>,
+    pub fail_on: Vec<FailOn>,
     /// Whether a listener whose owning process cannot be seen may pass a rule that names a process or executable.
     /// When false (the default) such a check cannot be trusted and ends with exit 2.
     #[serde(default)]
     pub allow_unknown_owners: bool,
+}
+
+/// One entry of `fail_on`: a verdict level (that verdict or a worse one fails) or a flag kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOn {
+    Verdict(Verdict),
+    Flag(FlagKind),
+}
+
+impl<'de> Deserialize<'de> for FailOn {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match (Verdict::parse(&s), FlagKind::parse(&s)) {
+            (Some(Verdict::Expected), _) => Err(de::Error::custom(
+                "\"expected\" would fail every listener; fail_on takes \"review\" or \"dangerous\", or a flag kind",
+            )),
+            (Some(v), _) => Ok(FailOn::Verdict(v)),
+            (None, Some(k)) => Ok(FailOn::Flag(k)),
+            (None, None) => {
+                let kinds: Vec<&str> = FlagKind::ALL.iter().map(|k| k.as_str()).collect();
+                Err(de::Error::custom(format!(
+                    "unknown fail_on entry {s:?}: expected a verdict (review, dangerous) or a flag kind ({})",
+                    kinds.join(", ")
+                )))
+            }
+        }
+    }
 }
 
 /// A glob pattern with the text it was written as.
@@ -436,8 +463,14 @@ impl Policy {
             let needs: Vec<&'static str> =
                 conds.iter().filter_map(|c| if let Cond::NeedsOwner(w) = c { Some(*w) } else { None }).collect();
             if !failed && (needs.is_empty() || self.settings.allow_unknown_owners) {
-                let flags: Vec<FlagKind> =
-                    l.flags.iter().map(|f| f.kind).filter(|k| self.settings.fail_on.contains(k)).collect();
+                let by_verdict =
+                    self.settings.fail_on.iter().any(|f| matches!(f, FailOn::Verdict(v) if l.verdict >= *v));
+                let flags: Vec<FlagKind> = l
+                    .flags
+                    .iter()
+                    .map(|f| f.kind)
+                    .filter(|k| by_verdict || self.settings.fail_on.contains(&FailOn::Flag(*k)))
+                    .collect();
                 return if flags.is_empty() {
                     Decision::Allowed { rule: i, line: rule.line }
                 } else {
@@ -584,6 +617,22 @@ mod tests {
     }
 
     #[test]
+    fn fail_on_a_verdict_fails_that_verdict_and_worse() {
+        let reg = Registry::builtin();
+        let p = policy("[settings]\nfail_on = [\"dangerous\"]\n[[allow]]\nport = 22\n");
+        // The test owners run from /usr/sbin/NAME: sshd there is OpenSSH; python3 there holds OpenSSH's port.
+        let sshd = listener(&reg, 22, "0.0.0.0", &[("sshd", "root")]);
+        assert_eq!(sshd.verdict, Verdict::Expected, "{}", sshd.reason);
+        assert!(matches!(p.check(&sshd), Decision::Allowed { .. }));
+        let python = listener(&reg, 22, "0.0.0.0", &[("python3", "root")]);
+        assert_eq!(python.verdict, Verdict::Dangerous, "{}", python.reason);
+        let Decision::FlagFailed { flags, .. } = p.check(&python) else { panic!("{:?}", p.check(&python)) };
+        assert!(flags.contains(&FlagKind::UnexpectedHolder), "{flags:?}");
+        let review = policy("[settings]\nfail_on = [\"review\"]\n[[allow]]\nport = 22\n");
+        assert!(matches!(review.check(&python), Decision::FlagFailed { .. }), "review or worse");
+    }
+
+    #[test]
     fn globs_and_addresses() {
         let reg = Registry::builtin();
         let p = policy(
@@ -676,7 +725,8 @@ mod tests {
             ("[[allow]]\nexposure = \"public\"\n", "p.toml:2:12", "namespace"),
             ("[[allow]]\nnetns = 4026532201\n", "p.toml:2:9", "string"),
             ("[[allow]]\ncontainer = \"[\"\n", "p.toml:2:13", "pattern"),
-            ("[settings]\nfail_on = [\"weird\"]\n", "p.toml:2:12", "obscure"),
+            ("[settings]\nfail_on = [\"weird\"]\n", "p.toml:2:11", "obscure"),
+            ("[settings]\nfail_on = [\"expected\"]\n", "p.toml:2:11", "every listener"),
             ("[settings]\nallow_unknown_owners = \"yes\"\n", "p.toml:2:24", "bool"),
             ("[[allow]]\nport = 1\nport = 2\n", "p.toml:3:1", "duplicate"),
             ("[[allow]\n", "p.toml:1:", ""),

@@ -71,6 +71,7 @@ pub fn text(out: &mut dyn Write, r: &CheckReport<'_>, policy: &Policy, p: Painte
         let word = decision_word(&c.check);
         let word = if c.check.is_failure() { p.bad(word) } else { p.warn(word) };
         writeln!(out, "{word} {} {}", socket_label(&c.listener), owners_cell(&c.listener))?;
+        writeln!(out, "    verdict: {}: {}", c.listener.verdict.as_str(), escape(&c.listener.reason))?;
         writeln!(out, "    IANA: {}", iana_label(&c.listener))?;
         writeln!(out, "    {}", escape(&reason))?;
     }
@@ -148,7 +149,7 @@ pub fn junit(out: &mut dyn Write, r: &CheckReport<'_>, policy: &Policy) -> io::R
                 let tag = if c.check.is_failure() { "failure" } else { "error" };
                 let kind = decision_word(&c.check).to_ascii_lowercase();
                 let message = format!("{} listener: {}", kind, name);
-                let body = format!("{reason}\nIANA: {}", iana_label(l));
+                let body = format!("{reason}\nverdict: {}: {}\nIANA: {}", l.verdict.as_str(), l.reason, iana_label(l));
                 writeln!(out)?;
                 writeln!(
                     out,
@@ -180,7 +181,15 @@ pub fn github(out: &mut dyn Write, r: &CheckReport<'_>, policy: &Policy) -> io::
         let l = &c.listener;
         let title =
             format!("portwarden: {} listener {}", decision_word(&c.check).to_ascii_lowercase(), socket_label(l));
-        let message = format!("{} {}: {} (IANA: {})", socket_label(l), owners_cell(l), reason, iana_label(l));
+        let message = format!(
+            "{} {}: {} (verdict: {}: {}; IANA: {})",
+            socket_label(l),
+            owners_cell(l),
+            reason,
+            l.verdict.as_str(),
+            l.reason,
+            iana_label(l)
+        );
         writeln!(out, "::error title={}::{}", github_property(&title), github_data(&message))?;
     }
     let t = &r.tally;

@@ -8,7 +8,7 @@ use crate::verdict::Report;
 use std::io::{self, Write};
 
 /// The header row.
-pub const HEADER: [&str; 19] = [
+pub const HEADER: [&str; 21] = [
     "protocol",
     "family",
     "address",
@@ -24,6 +24,8 @@ pub const HEADER: [&str; 19] = [
     "range",
     "iana_status",
     "services",
+    "verdict",
+    "reason",
     "flags",
     "severity",
     "netns",
@@ -55,6 +57,8 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
             l.range.as_str().to_string(),
             l.iana.status.as_str().to_string(),
             l.iana.services.join(";"),
+            l.verdict.as_str().to_string(),
+            l.reason.clone(),
             flags.join(";"),
             l.severity.map(|s| s.as_str().to_string()).unwrap_or_default(),
             l.netns.as_ref().map(|n| n.label()).unwrap_or_default(),

@@ -2,7 +2,7 @@
 //! a fleet's listeners reach the monitoring it already runs.
 //!
 //! `portwarden_listener` is a gauge per distinct label set (protocol, address, port, exposure, process, status,
-//! flags; with `--all-netns` also netns and container) whose value is the number of such sockets (usually 1;
+//! verdict, flags; with `--all-netns` also netns and container) whose value is the number of such sockets (usually 1;
 //! SO_REUSEPORT twins share a series). Counts per status and flag, and of unknown owners, follow.
 
 use crate::registry::Status;
@@ -26,7 +26,7 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
         names.dedup();
         let flags: Vec<&str> = l.flags.iter().map(|f| f.kind.as_str()).collect();
         let labels = format!(
-            "protocol=\"{}\",address=\"{}\",port=\"{}\",exposure=\"{}\",process=\"{}\",status=\"{}\",service=\"{}\",flags=\"{}\"",
+            "protocol=\"{}\",address=\"{}\",port=\"{}\",exposure=\"{}\",process=\"{}\",status=\"{}\",service=\"{}\",verdict=\"{}\",flags=\"{}\"",
             l.protocol,
             label(&l.address),
             l.port,
@@ -34,6 +34,7 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
             label(&names.join(",")),
             l.iana.status.as_str(),
             label(&l.iana.services.join(",")),
+            l.verdict.as_str(),
             flags.join(",")
         );
         let mut labels = labels;
@@ -61,6 +62,12 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
     for status in [Status::Assigned, Status::Reserved, Status::Unassigned] {
         let n = s.by_status.get(status.as_str()).copied().unwrap_or(0);
         writeln!(out, "portwarden_listeners{{status=\"{}\"}} {n}", status.as_str())?;
+    }
+    writeln!(out, "# HELP portwarden_verdict_listeners Listeners by verdict: expected, review, dangerous.")?;
+    writeln!(out, "# TYPE portwarden_verdict_listeners gauge")?;
+    for v in crate::verdict::Verdict::ALL {
+        let n = s.by_verdict.get(v.as_str()).copied().unwrap_or(0);
+        writeln!(out, "portwarden_verdict_listeners{{verdict=\"{}\"}} {n}", v.as_str())?;
     }
     writeln!(out, "# HELP portwarden_flagged_listeners Listeners carrying each kind of flag.")?;
     writeln!(out, "# TYPE portwarden_flagged_listeners gauge")?;

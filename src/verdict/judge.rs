@@ -143,6 +143,11 @@ fn identities(p: &Process, k: &Knowledge) -> Vec<String> {
     names
 }
 
+/// Text from a process (or a snapshot) shortened for a reason: a reason is one line, not a command line's 100 kB.
+fn short(s: &str) -> std::borrow::Cow<'_, str> {
+    crate::text::truncate(s, 120)
+}
+
 fn norm(name: &str) -> String {
     name.trim().trim_end_matches(".exe").trim_end_matches(".EXE").to_lowercase()
 }
@@ -181,7 +186,8 @@ fn strip_ext(name: &str) -> String {
 /// directory.
 fn exe_findings(f: &Facts<'_>, p: &Process, k: &Knowledge, out: &mut Vec<Finding>) {
     let Some(exe) = p.exe.as_deref().filter(|e| !e.is_empty()) else { return };
-    let who = format!("{} (pid {})", p.name, p.pid);
+    let who = format!("{} (pid {})", short(&p.name), p.pid);
+    let exe = short(exe);
     if k.kernel_thread_like(&norm(&p.name)) {
         out.push(Finding::new(
             Verdict::Dangerous,
@@ -221,7 +227,7 @@ fn judge_process(f: &Facts<'_>, p: &Process, k: &Knowledge, here: &[u32]) -> (Ve
     exe_findings(f, p, k, &mut out);
     let names = identities(p, k);
     let class = names.iter().find_map(|n| k.class(n));
-    let who = format!("{} (pid {})", p.name, p.pid);
+    let who = format!("{} (pid {})", short(&p.name), p.pid);
     let pp = f.pp();
     let specific: Vec<u32> = here.iter().copied().filter(|&i| !k.rows[i as usize].programs.is_empty()).collect();
     let usual = || -> String {
@@ -275,13 +281,17 @@ fn judge_process(f: &Facts<'_>, p: &Process, k: &Knowledge, here: &[u32]) -> (Ve
                 format!(
                     "{who} holds {pp}, named like {}, but runs {}, not {wanted}: find out what it really is",
                     row.what,
-                    exe.unwrap_or("?")
+                    short(exe.unwrap_or("?"))
                 ),
             ));
             return (out, false);
         }
         let unverified = !trusted && checks.iter().any(|(_, m)| m.is_some());
-        let by = if activator { format!("{} for {}", p.name, row.what) } else { format!("{} ({})", row.what, p.name) };
+        let by = if activator {
+            format!("{} for {}", short(&p.name), row.what)
+        } else {
+            format!("{} ({})", row.what, short(&p.name))
+        };
         let secured = row.secure_if.iter().any(|m| p.cmdline.contains(m.as_str()));
         let exposed = if secured { Exposed::Normal } else { row.exposed };
         let finding = match exposed {
@@ -308,7 +318,7 @@ fn judge_process(f: &Facts<'_>, p: &Process, k: &Knowledge, here: &[u32]) -> (Ve
                 format!(
                     "{}; its path {} is seen through another mount namespace and could not be verified",
                     finding.reason,
-                    exe.unwrap_or("?")
+                    short(exe.unwrap_or("?"))
                 ),
             ));
         } else {
@@ -351,7 +361,7 @@ fn judge_process(f: &Facts<'_>, p: &Process, k: &Knowledge, here: &[u32]) -> (Ve
                 format!(
                     "{who} serves {pp} {}: a script, not an installed service ({}); check what it serves and to whom",
                     f.reach(),
-                    p.cmdline
+                    short(&p.cmdline)
                 ),
             )
         };
@@ -385,7 +395,7 @@ fn judge_process(f: &Facts<'_>, p: &Process, k: &Knowledge, here: &[u32]) -> (Ve
             format!(
                 "{who} holds {pp}, named like {}, but runs {}, not {wanted}: find out what it really is",
                 row.what,
-                exe.unwrap_or("?")
+                short(exe.unwrap_or("?"))
             ),
         ));
         return (out, false);
@@ -395,7 +405,7 @@ fn judge_process(f: &Facts<'_>, p: &Process, k: &Knowledge, here: &[u32]) -> (Ve
             Exposed::Normal => Finding::new(
                 Verdict::Expected,
                 None,
-                format!("{} ({}), on {pp} instead of its usual port", worst.what, p.name),
+                format!("{} ({}), on {pp} instead of its usual port", worst.what, short(&p.name)),
             ),
             level => Finding::new(
                 f.by_reach(
@@ -403,7 +413,7 @@ fn judge_process(f: &Facts<'_>, p: &Process, k: &Knowledge, here: &[u32]) -> (Ve
                     Verdict::Expected,
                 ),
                 Some(FlagKind::ExposedService),
-                format!("{} ({}) {} on {pp}: {}", worst.what, p.name, f.reach(), worst.risk),
+                format!("{} ({}) {} on {pp}: {}", worst.what, short(&p.name), f.reach(), worst.risk),
             ),
         };
         out.push(finding);
@@ -471,15 +481,15 @@ pub fn judge(f: &mut Facts<'_>) -> Judgement {
         }
     }
     if let Some(p) = unknown_programs.first() {
-        let holder = format!("{} (pid {}), a program portwarden does not know,", p.name, p.pid);
+        let holder = format!("{} (pid {}), a program portwarden does not know,", short(&p.name), p.pid);
         match port_story(f, k, &here, &holder) {
             Some(story) => findings.push(story),
             None if f.reachable() => findings.push(Finding::new(
                 Verdict::Review,
                 Some(FlagKind::UnknownProgram),
-                format!("{} (pid {}) listens {} on {}, and portwarden does not know the program: confirm it should be reachable, then allow it in a policy", p.name, p.pid, f.reach(), f.pp()),
+                format!("{} (pid {}) listens {} on {}, and portwarden does not know the program: confirm it should be reachable, then allow it in a policy", short(&p.name), p.pid, f.reach(), f.pp()),
             )),
-            None => findings.push(Finding::new(Verdict::Expected, None, format!("{} (pid {}) {} on {}: only this machine can reach it", p.name, p.pid, f.reach(), f.pp()))),
+            None => findings.push(Finding::new(Verdict::Expected, None, format!("{} (pid {}) {} on {}: only this machine can reach it", short(&p.name), p.pid, f.reach(), f.pp()))),
         }
     }
     let verdict = findings.iter().map(|x| x.verdict).max().unwrap_or_default();

@@ -217,9 +217,11 @@ fn check_baseline_and_diff_take_namespaces_in() {
     let out = run(portwarden().args(["baseline", "--all-netns"]));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let baseline = String::from_utf8(out.stdout).unwrap();
+    // The holder's ephemeral port is written as the dynamic range, and its user. Not its path: `ip netns exec`
+    // gives it a mount namespace of its own, so the path it shows cannot be checked from here.
     let rule = format!(
-        "port = {}\nprocess = \"pw-ns-check\"\nexposure = \"namespace\"\nnetns = \"{}\"\n",
-        a.ports[0], named.name
+        "port = \"32768-65535\"\nprocess = \"pw-ns-check\"\nuser = \"root\"\nexposure = \"namespace\"\nnetns = \"{}\"\n",
+        named.name
     );
     assert!(baseline.contains(&rule), "{baseline}");
     assert!(baseline.contains(&format!("# in unnamed network namespace {inode}")), "{baseline}");
@@ -228,9 +230,10 @@ fn check_baseline_and_diff_take_namespaces_in() {
     let ours: Vec<&str> = baseline
         .split("\n\n")
         .filter(|block| {
-            [(a.ports[0], "pw-ns-check"), (b.ports[0], "pw-ns-check2")]
-                .iter()
-                .any(|(port, name)| block.contains(&format!("\nport = {port}\nprocess = \"{name}\"\n")))
+            [(a.ports[0], "pw-ns-check"), (b.ports[0], "pw-ns-check2")].iter().any(|(port, name)| {
+                block.contains(&format!("# port {port} is in the dynamic range"))
+                    && block.contains(&format!("\nprocess = \"{name}\"\n"))
+            })
         })
         .collect();
     assert_eq!(ours.len(), 2, "{baseline}");
