@@ -265,13 +265,27 @@ fn judge_process(f: &Facts<'_>, p: &Process, k: &Knowledge, here: &[u32]) -> (Ve
         own
     };
     let activator = stand_in;
+    // A script's executable is its interpreter, and a runtime (java, node) is installed anywhere: neither path says
+    // which program it is, so no path is expected of them.
+    let exe = p.exe.as_deref().map(|e| e.trim_end_matches(" (deleted)"));
+    let runs_runtime = exe.is_some_and(|e| {
+        let base = norm(basename(e));
+        matches!(k.class(&base), Some(Class::Interpreter | Class::Runtime))
+    });
+    let trusted = p.exe_state.is_none_or(ExeState::trusted);
     if let Some(&first) = matched.first() {
-        let exe = p.exe.as_deref().map(|e| e.trim_end_matches(" (deleted)"));
-        let trusted = p.exe_state.is_none_or(ExeState::trusted);
         let checks: Vec<(u32, Option<bool>)> =
             matched.iter().map(|&i| (i, exe.and_then(|e| k.exe_matches(i, e)))).collect();
-        let wrong_path = !activator && trusted && exe.is_some() && checks.iter().all(|(_, m)| *m == Some(false));
-        let row_i = checks.iter().find(|(_, m)| *m == Some(true)).map_or(first, |(i, _)| *i);
+        let wrong_path =
+            !activator && !runs_runtime && trusted && exe.is_some() && checks.iter().all(|(_, m)| *m == Some(false));
+        // Of the rows that fit the holder (its path, or no path to check), the most cautious: each is a true
+        // statement about it (the print spooler is an RPC endpoint, and one worth a look).
+        let fitting: Vec<u32> = checks.iter().filter(|(_, m)| *m != Some(false)).map(|(i, _)| *i).collect();
+        let row_i = if activator {
+            first
+        } else {
+            fitting.iter().copied().max_by_key(|&i| (k.rows[i as usize].exposed, std::cmp::Reverse(i))).unwrap_or(first)
+        };
         let row = &k.rows[row_i as usize];
         if wrong_path {
             let wanted = row.exe.first().map(String::as_str).unwrap_or("its usual path");
@@ -368,7 +382,31 @@ fn judge_process(f: &Facts<'_>, p: &Process, k: &Knowledge, here: &[u32]) -> (Ve
         out.push(Finding::new(v, Some(flag), reason));
         return (out, false);
     }
-    let elsewhere: Vec<u32> = names.iter().flat_map(|n| k.of_program(n, f.os)).collect();
+    // Windows services register RPC endpoints on ports of the dynamic range that change every boot (msdtc, dfsr,
+    // ismserv, lsass): a system binary from System32 there is one of them.
+    if f.os == Os::Windows && trusted && f.port >= super::knowledge::dynamic_start(Os::Windows) {
+        if let Some(e) = exe {
+            let path = super::knowledge::format::normalise_path(e);
+            if path.starts_with("c:/windows/system32/") || path.starts_with("c:/windows/syswow64/") {
+                out.push(Finding::new(
+                    Verdict::Expected,
+                    None,
+                    format!(
+                        "{} (pid {}), a Windows system program, on an RPC endpoint in the dynamic range ({pp})",
+                        short(&p.name),
+                        p.pid
+                    ),
+                ));
+                return (out, false);
+            }
+        }
+    }
+    // The program's other roles, by the names that say which program it is (not "java" or "python3").
+    let elsewhere: Vec<u32> = names
+        .iter()
+        .filter(|n| !matches!(k.class(n), Some(Class::Interpreter | Class::Runtime)))
+        .flat_map(|n| k.of_program(n, f.os))
+        .collect();
     if well_known {
         out.push(Finding::new(
             f.by_reach(Verdict::Review, Verdict::Review),
@@ -383,10 +421,8 @@ fn judge_process(f: &Facts<'_>, p: &Process, k: &Knowledge, here: &[u32]) -> (Ve
     }
     // A known program on another port than its usual ones: judged by its most ordinary role (Chrome's debugging
     // port says nothing about Chrome's mDNS socket; every role of Redis is unsafe to expose).
-    let exe = p.exe.as_deref().map(|e| e.trim_end_matches(" (deleted)"));
-    let trusted = p.exe_state.is_none_or(ExeState::trusted);
     let paths: Vec<Option<bool>> = elsewhere.iter().map(|&i| exe.and_then(|e| k.exe_matches(i, e))).collect();
-    if trusted && paths.iter().any(Option::is_some) && !paths.contains(&Some(true)) {
+    if trusted && !runs_runtime && paths.iter().any(Option::is_some) && !paths.contains(&Some(true)) {
         let row = &k.rows[elsewhere[paths.iter().position(Option::is_some).unwrap_or(0)] as usize];
         let wanted = row.exe.first().map(String::as_str).unwrap_or("its usual path");
         out.push(Finding::new(

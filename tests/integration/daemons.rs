@@ -6,7 +6,7 @@ use serde_json::Value;
 use std::fs::File;
 use std::net::{IpAddr, TcpListener, UdpSocket};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
@@ -63,11 +63,7 @@ fn skip(test: &str, binaries: &[&str]) -> bool {
     if skip_unless_root(test) {
         return true;
     }
-    if let Some(missing) = binaries.iter().find(|b| !Path::new(b).exists()) {
-        eprintln!("SKIP {test}: {missing} not installed");
-        return true;
-    }
-    false
+    binaries.iter().any(|b| missing_tool(test, b))
 }
 
 /// True (after printing why) when something on this machine already holds one of the daemon's sockets.

@@ -10,6 +10,7 @@ mod churn;
 mod corpus;
 mod daemons;
 mod ecosystem;
+mod evaluation;
 mod explain;
 mod failclosed;
 mod formats;

@@ -119,6 +119,26 @@ pub fn skip_unless_root(test: &str) -> bool {
     true
 }
 
+/// Whether CI runs the tests (`CI=true`): there a missing tool is a failure, never a skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// True (after printing why) when `tool` is not installed, so the test should skip; under `CI=true` it fails
+/// instead: CI installs every tool the tests need, and a skip there would pass without testing.
+pub fn missing_tool(test: &str, tool: &str) -> bool {
+    let in_dir = |d: &std::path::Path| d.join(tool).is_file();
+    let found = (tool.starts_with('/') && std::path::Path::new(tool).exists())
+        || std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|d| in_dir(&d)))
+        || ["/usr/sbin", "/sbin"].iter().any(|d| in_dir(std::path::Path::new(d)));
+    if found {
+        return false;
+    }
+    assert!(!in_ci(), "{test}: {tool} is not installed, and under CI=true a missing tool is a failure");
+    eprintln!("SKIP {test}: {tool} not installed");
+    true
+}
+
 const HOLDER: &str = r#"
 import os, socket, sys
 name, specs = sys.argv[1], sys.argv[2:]
