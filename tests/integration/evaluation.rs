@@ -175,15 +175,13 @@ fn evaluation_sets_offline() {
     assert!(score.false_alarm_rate() <= 3.0, "{}", score.report(TUNING));
     assert!(score.flagged_rate() >= 95.0, "{}", score.report(TUNING));
 
-    // The held-out sets: reported, and held to the figures the README states (no worse).
-    for (file, max_false_alarms, min_flagged) in [(HOLDOUTS[0], HOLDOUT_MAX_FALSE_ALARMS, HOLDOUT_MIN_FLAGGED)] {
-        let set = rows(file);
-        let all: Vec<(usize, &Row)> = set.iter().enumerate().collect();
-        let score = Score::of(&all, &judge_offline(&set));
-        println!("{}", score.report(file));
-        assert!(score.false_alarm_rate() <= max_false_alarms, "{}", score.report(file));
-        assert!(score.flagged_rate() >= min_flagged, "{}", score.report(file));
-    }
+    // The held-out sets: reported, and the first held to the figures the README states (no worse).
+    let set = rows(HOLDOUTS[0]);
+    let all: Vec<(usize, &Row)> = set.iter().enumerate().collect();
+    let score = Score::of(&all, &judge_offline(&set));
+    println!("{}", score.report(HOLDOUTS[0]));
+    assert!(score.false_alarm_rate() <= HOLDOUT_MAX_FALSE_ALARMS, "{}", score.report(HOLDOUTS[0]));
+    assert!(score.flagged_rate() >= HOLDOUT_MIN_FLAGGED, "{}", score.report(HOLDOUTS[0]));
     if eval_dir().join(HOLDOUTS[1]).exists() {
         let set = rows(HOLDOUTS[1]);
         let all: Vec<(usize, &Row)> = set.iter().enumerate().collect();
@@ -296,14 +294,17 @@ impl Drop for Sandbox {
 
 /// Rows run at once must not want the same port (a wildcard and a specific address of one port do not mix) nor,
 /// for a deleted executable, share its path.
+type Batch = (BTreeSet<(String, bool, u16)>, BTreeSet<String>, Vec<(usize, Row)>);
+
 fn batches(rows: &[(usize, &Row)]) -> Vec<Vec<(usize, Row)>> {
-    let mut out: Vec<(BTreeSet<(String, bool, u16)>, BTreeSet<String>, Vec<(usize, Row)>)> = Vec::new();
+    let mut out: Vec<Batch> = Vec::new();
     for (i, r) in rows {
         let key = (r.proto.clone(), r.address.contains(':'), r.port);
         let path = r.exe.trim_end_matches(" (deleted)").to_string();
         let deleted = r.exe.ends_with(" (deleted)");
         let fits = out.iter_mut().find(|(ports, paths, _)| {
-            !ports.contains(&key) && !(deleted && paths.contains(&path)) && !paths.contains(&format!("deleted:{path}"))
+            let taken = ports.contains(&key) || paths.contains(&format!("deleted:{path}"));
+            !(taken || deleted && paths.contains(&path))
         });
         let batch = match fits {
             Some(b) => b,
