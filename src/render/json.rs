@@ -16,7 +16,7 @@ use crate::model::{Inventory, OwnedSocket};
 use crate::registry::Record;
 use crate::registry::Registry;
 use crate::verdict::Flag;
-use crate::verdict::{self, Listener, Report, Summary, Tally, SCHEMA_VERSION};
+use crate::verdict::{self, Judge, Listener, Report, Summary, Tally, SCHEMA_VERSION};
 use rustc_hash::FxHashMap as HashMap;
 
 /// Bytes gathered before they are handed to the output.
@@ -71,6 +71,7 @@ fn write_in_blocks<'r>(
     // Renders a block into `bytes` (cleared first; reused, so its pages are touched once). Each item's address (if
     // written already) and processes are moved out, the rest of its socket copied (no interface name is long).
     let render = |writer: &mut ListenerWriter<'r>,
+                  judge: &mut Judge,
                   block: &mut [(Option<String>, OwnedSocket)],
                   mut bytes: Vec<u8>|
      -> Rendered {
@@ -78,7 +79,7 @@ fn write_in_blocks<'r>(
         let mut tally = Tally::default();
         for (address, owned) in block {
             let owned = OwnedSocket { socket: owned.socket.clone(), processes: std::mem::take(&mut owned.processes) };
-            let l = verdict::listener_at(owned, std::mem::take(address), registry, os, &mut |uid| name(uid));
+            let l = verdict::listener_at(owned, std::mem::take(address), registry, judge, &mut |uid| name(uid));
             if keep(&l) {
                 tally.add(&l);
                 writer.write(&mut bytes, &l, false);
@@ -90,6 +91,7 @@ fn write_in_blocks<'r>(
     let mut listing = JsonListing::begin(out)?;
     let mut tally = Tally::default();
     let mut writer = ListenerWriter::default();
+    let mut judge = Judge::new(os);
     let mut mine = Vec::new();
     std::thread::scope(|scope| -> io::Result<()> {
         // Every other block goes to the helper, which sends its JSON back; main sends the buffer back for reuse.
@@ -99,9 +101,10 @@ fn write_in_blocks<'r>(
             std::thread::Builder::new()
                 .spawn_scoped(scope, move || {
                     let mut writer = ListenerWriter::default();
+                    let mut judge = Judge::new(os);
                     for (block, bytes) in helper_work {
                         // The receiver is gone when writing failed: stop.
-                        if helper_done.send(render(&mut writer, block, bytes)).is_err() {
+                        if helper_done.send(render(&mut writer, &mut judge, block, bytes)).is_err() {
                             break;
                         }
                     }
@@ -123,7 +126,7 @@ fn write_in_blocks<'r>(
                 }
                 None => false,
             };
-            let (bytes, part) = render(&mut writer, block, std::mem::take(&mut mine));
+            let (bytes, part) = render(&mut writer, &mut judge, block, std::mem::take(&mut mine));
             listing.block(&bytes)?;
             tally.merge(&part);
             mine = bytes;

@@ -2,7 +2,7 @@
 //! the data every renderer (table, JSON) and later the policy check work from.
 
 use super::classify::{self, Exposure, Flag, Iana, Range, Severity};
-use super::judge::{self, Facts, Verdict};
+use super::judge::{Judge, Verdict};
 use crate::model::{Family, Inventory, Netns, Os, OwnedSocket, Process, Protocol};
 use crate::registry::{Info, Registry, Status};
 use serde::Serialize;
@@ -96,7 +96,7 @@ pub fn listener<'r>(
     registry: &'r Registry,
     user_name: &mut dyn FnMut(u32) -> Option<String>,
 ) -> Listener<'r> {
-    listener_at(owned, None, registry, Os::current(), user_name)
+    listener_at(owned, None, registry, &mut Judge::new(Os::current()), user_name)
 }
 
 /// [`listener`], with the address already written out if it was.
@@ -104,20 +104,15 @@ pub(crate) fn listener_at<'r>(
     owned: OwnedSocket,
     address: Option<String>,
     registry: &'r Registry,
-    os: Os,
+    judge: &mut Judge,
     user_name: &mut dyn FnMut(u32) -> Option<String>,
 ) -> Listener<'r> {
     let OwnedSocket { socket, processes } = owned;
     let address = address.unwrap_or_else(|| socket.address.to_string());
     let iana = Iana::of(registry, socket.port, socket.protocol);
     let exposure = Exposure::of(&socket);
-    let judgement = judge::judge(&mut Facts {
-        port: socket.port,
-        protocol: socket.protocol,
-        exposure,
-        os,
-        processes: &processes,
-        iana_flags: &mut || classify::socket_flags(&socket, &iana),
+    let judgement = judge.judge(socket.port, socket.protocol, exposure, &processes, &mut || {
+        classify::socket_flags(&socket, &iana)
     });
     let severity = match judgement.verdict {
         Verdict::Expected => None,
@@ -159,8 +154,9 @@ pub fn build<'r>(
     hint: &str,
 ) -> Report<'r> {
     let Inventory { os, sockets, warnings, owners_partly_hidden, namespaces } = inventory;
+    let mut judge = Judge::new(os);
     let mut listeners: Vec<Listener<'r>> =
-        sockets.into_iter().map(|s| listener_at(s, None, registry, os, user_name)).filter(|l| keep(l)).collect();
+        sockets.into_iter().map(|s| listener_at(s, None, registry, &mut judge, user_name)).filter(|l| keep(l)).collect();
     sort_by_port(&mut listeners);
     let mut summary = summarise(&listeners, warnings, owners_partly_hidden, hint, registry.info().clone());
     summary.os = os;
@@ -181,8 +177,9 @@ pub fn stream<'r, E>(
 ) -> Result<Summary, E> {
     let Inventory { os, sockets, warnings, owners_partly_hidden, namespaces } = inventory;
     let mut tally = Tally::default();
+    let mut judge = Judge::new(os);
     for (address, owned) in in_report_order(sockets) {
-        let listener = listener_at(owned, address, registry, os, user_name);
+        let listener = listener_at(owned, address, registry, &mut judge, user_name);
         if keep(&listener) {
             tally.add(&listener);
             each(&listener)?;

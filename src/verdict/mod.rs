@@ -12,7 +12,7 @@ pub use classify::{
     is_silent, obscure_share, obscure_signals, port_flags, related, socket_flags, stem, Exposure, Flag, FlagKind, Iana,
     ObscureShare, Range, Severity, Signal,
 };
-pub use judge::{judge, Facts, Judgement, Verdict};
+pub use judge::{Judge, Judgement, Verdict};
 pub use listener::{
     build, by_severity, listener, sort_by_port, sort_by_severity, stream, summarise, Listener, Report, Summary,
     SCHEMA_VERSION,

@@ -22,10 +22,13 @@ const COMM_LEN: usize = 15;
 /// The compiled-in tables, indexed for lookups by port and by program name.
 pub struct Knowledge {
     pub rows: Vec<ListenerRow>,
-    exe: Vec<Vec<glob::Pattern>>,
+    /// Each row's exe patterns, compiled when first needed (most rows are never asked).
+    exe: Vec<OnceLock<Vec<glob::Pattern>>>,
     by_port: FxHashMap<u16, Vec<u32>>,
     /// Rows with a range wider than a few ports, or `dynamic`: checked one by one.
     wide: Vec<u32>,
+    /// The port ranges of those rows.
+    wide_ranges: Vec<(u16, u16)>,
     by_program: FxHashMap<String, Vec<u32>>,
     classes: FxHashMap<String, Class>,
     class_globs: Vec<(glob::Pattern, Class)>,
@@ -71,6 +74,7 @@ impl Knowledge {
             exe: Vec::with_capacity(rows.len()),
             by_port: FxHashMap::default(),
             wide: Vec::new(),
+            wide_ranges: Vec::new(),
             by_program: FxHashMap::default(),
             classes: FxHashMap::default(),
             class_globs: Vec::new(),
@@ -80,17 +84,11 @@ impl Knowledge {
         };
         for (i, row) in rows.iter().enumerate() {
             let i = i as u32;
-            let mut patterns = Vec::new();
-            for e in &row.exe {
-                patterns.push(
-                    glob::Pattern::new(e)
-                        .map_err(|err| format!("listeners.csv: line {}: exe {e:?}: {err}", row.line))?,
-                );
-            }
-            k.exe.push(patterns);
+            k.exe.push(OnceLock::new());
             let span: u32 = row.ports.iter().map(|(a, b)| u32::from(b - a) + 1).sum();
             if row.dynamic || span > 64 {
                 k.wide.push(i);
+                k.wide_ranges.extend(row.ports.iter().copied());
             } else {
                 for &(a, b) in &row.ports {
                     for p in a..=b {
@@ -128,6 +126,11 @@ impl Knowledge {
                 Protocol::Tcp => row.tcp,
                 Protocol::Udp => row.udp,
             }
+    }
+
+    /// Whether some row names this port itself (not as part of the dynamic range).
+    pub fn has_own_rows(&self, port: u16) -> bool {
+        self.by_port.contains_key(&port) || self.wide_ranges.iter().any(|&(a, b)| (a..=b).contains(&port))
     }
 
     /// Rows for this port, protocol and operating system, in table order.
@@ -182,7 +185,10 @@ impl Knowledge {
 
     /// Whether an executable path matches the row's patterns; `None` when the row names no path.
     pub fn exe_matches(&self, row: u32, exe: &str) -> Option<bool> {
-        let pats = &self.exe[row as usize];
+        // build.rs compiled every pattern once already: one that fails here cannot occur, and matches nothing.
+        let pats = self.exe[row as usize].get_or_init(|| {
+            self.rows[row as usize].exe.iter().filter_map(|e| glob::Pattern::new(e).ok()).collect()
+        });
         if pats.is_empty() {
             return None;
         }
