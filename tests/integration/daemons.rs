@@ -285,6 +285,21 @@ fn check(report: &Value, port: u16, want: &Want, owners: &[u32], expect: &Expect
         want.protocol
     );
     assert!(l["severity"].is_null(), "{l:#}");
+    assert_eq!(l["verdict"], "expected", "{} on {port}/{}: {l:#}", d.name, want.protocol);
+}
+
+/// Starts a daemon on all interfaces and asserts that its listener on `port` is judged dangerous, with the
+/// exposed-service finding and a reason that names the program.
+fn exposed_is_dangerous(test: &str, port: u16, want: Want, program: &'static str, dir: TempDir, cmd: &mut Command) {
+    let mut d = Daemon::start(program, dir, cmd);
+    let pid = d.pid();
+    let report = d.wait_for(port, |r| all_owned(r, port, std::slice::from_ref(&want), &[pid]));
+    let l = listener(&report, port, &want, &d);
+    assert_eq!(l["exposure"], "all-interfaces", "{l:#}");
+    assert_eq!((l["verdict"].as_str(), l["severity"].as_str()), (Some("dangerous"), Some("high")), "{l:#}");
+    assert!(flag_kinds(l).contains(&"exposed-service".to_string()), "{l:#}");
+    assert!(l["reason"].as_str().unwrap().contains(program), "{l:#}");
+    eprintln!("{test}: {program} (PID {pid}) on 0.0.0.0:{port}/{} judged dangerous", want.protocol);
 }
 
 /// Starts a single-process daemon, waits for its listeners and checks them.
@@ -405,6 +420,17 @@ fn redis_owns_redis() {
         .arg("--dir")
         .arg(dir.path());
     single(test, 6379, &wants, &Expect::new("redis-server", REDIS, "redis", "user"), "redis-server", dir, &mut cmd);
+
+    // The same daemon on all interfaces, without a password: dangerous.
+    if port_taken(test, 6379, &[tcp("0.0.0.0")]) {
+        return;
+    }
+    let dir = tempdir("redis-exposed");
+    let mut cmd = Command::new(REDIS);
+    cmd.args(["--port", "6379", "--bind", "0.0.0.0", "--protected-mode", "no", "--save", "", "--appendonly", "no"])
+        .args(["--daemonize", "no", "--dir"])
+        .arg(dir.path());
+    exposed_is_dangerous(test, 6379, tcp("0.0.0.0"), "redis-server", dir, &mut cmd);
 }
 
 const MEMCACHED: &str = "/usr/bin/memcached";
@@ -426,6 +452,15 @@ fn memcached_owns_memcache_tcp_and_udp() {
     cmd.args(["-p", "11211", "-U", "11211", "-l", "127.0.0.1", "-u", "nobody", "-m", "16"]);
     let expect = Expect::new("memcached", MEMCACHED, "memcache", "user");
     single(test, 11211, &wants, &expect, "memcached", dir, &mut cmd);
+
+    // UDP on all interfaces: the amplification vector (US-CERT TA14-017A): dangerous.
+    if port_taken(test, 11211, &[udp("0.0.0.0")]) {
+        return;
+    }
+    let dir = tempdir("memcached-exposed");
+    let mut cmd = Command::new(MEMCACHED);
+    cmd.args(["-p", "0", "-U", "11211", "-l", "0.0.0.0", "-u", "nobody", "-m", "16"]);
+    exposed_is_dangerous(test, 11211, udp("0.0.0.0"), "memcached", dir, &mut cmd);
 }
 
 const SSHD: &str = "/usr/sbin/sshd";

@@ -413,3 +413,38 @@ fn linux_rows_judged_live() {
     assert!(score.false_alarm_rate() <= 3.0, "{}", score.report(TUNING));
     assert!(score.flagged_rate() >= 95.0, "{}", score.report(TUNING));
 }
+
+#[test]
+fn list_from_judges_a_saved_listing_and_refuses_a_malformed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    // A Windows listing judged here: lsass on an RPC port of the dynamic range is expected there, python on 445 not.
+    let snap = json!({ "schema_version": 1, "summary": { "os": "windows", "warnings": [] }, "listeners": [
+        { "protocol": "tcp", "address": "0.0.0.0", "port": 49664, "processes": [{ "pid": 700, "name": "lsass.exe",
+          "exe": "C:\\Windows\\System32\\lsass.exe", "cmdline": "C:\\Windows\\system32\\lsass.exe", "user": "SYSTEM" }] },
+        { "protocol": "tcp", "address": "0.0.0.0", "port": 445, "processes": [{ "pid": 800, "name": "python.exe",
+          "exe": "C:\\Users\\Public\\python.exe", "cmdline": "python.exe -m smb", "user": "bob" }] } ] });
+    let file = dir.path().join("windows.json");
+    std::fs::write(&file, serde_json::to_vec(&snap).unwrap()).unwrap();
+    let report = json(&["list", "--from", file.to_str().unwrap(), "--format", "json"]);
+    let verdicts: Vec<(u64, &str)> = report["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["port"].as_u64().unwrap(), l["verdict"].as_str().unwrap()))
+        .collect();
+    assert_eq!(verdicts, [(445, "dangerous"), (49664, "expected")], "{report:#}");
+    assert_eq!(report["summary"]["os"], "windows");
+
+    for (text, wanted) in [
+        ("{\"schema_version\": 1, \"listeners\": [{\"protocol\": \"tcp\"}]}", "port"),
+        ("{\"schema_version\": 1, \"listeners\": [{\"protocol\": \"sctp\", \"address\": \"::\", \"port\": 1, \"processes\": []}]}", "sctp"),
+        ("not json", "expected"),
+    ] {
+        let bad = dir.path().join("bad.json");
+        std::fs::write(&bad, text).unwrap();
+        let out = run(portwarden().args(["list", "--from", bad.to_str().unwrap()]));
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("bad.json") && err.contains(wanted), "{text}: {err}");
+    }
+}

@@ -16,7 +16,7 @@ pub const KERNEL_THREADS_HEADER: [&str; 2] = ["prefix", "source"];
 pub const TOOL_DIRS_HEADER: [&str; 3] = ["dir", "tool", "source"];
 
 /// What it means when the program is reachable beyond loopback.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Exposed {
     /// Meant to be reachable (sshd, a web server, mDNS).
     Normal,

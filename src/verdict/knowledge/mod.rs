@@ -11,10 +11,29 @@ pub use format::{Class, Exposed, ListenerRow};
 use rustc_hash::FxHashMap;
 use std::sync::OnceLock;
 
-const LISTENERS: &str = include_str!("../../../registry/knowledge/listeners.csv");
-const PROGRAMS: &str = include_str!("../../../registry/knowledge/programs.csv");
-const KERNEL_THREADS: &str = include_str!("../../../registry/knowledge/kernel-threads.csv");
-const TOOL_DIRS: &str = include_str!("../../../registry/knowledge/tool-dirs.csv");
+/// The tables as `build.rs` checked them, compiled in.
+mod builtin {
+    use super::{Class, Exposed};
+
+    /// One row of `listeners.csv` as static data.
+    pub(super) struct StaticRow {
+        pub line: usize,
+        pub os: u8,
+        pub programs: &'static [&'static str],
+        pub exe: &'static [&'static str],
+        pub ports: &'static [(u16, u16)],
+        pub dynamic: bool,
+        pub tcp: bool,
+        pub udp: bool,
+        pub exposed: Exposed,
+        pub secure_if: &'static [&'static str],
+        pub what: &'static str,
+        pub risk: &'static str,
+        pub source: &'static str,
+    }
+
+    include!(concat!(env!("OUT_DIR"), "/knowledge_data.rs"));
+}
 
 /// Linux's comm is the first 15 bytes of the name: a longer name is matched by that prefix.
 const COMM_LEN: usize = 15;
@@ -54,15 +73,43 @@ pub fn dynamic_start(os: Os) -> u16 {
 }
 
 impl Knowledge {
-    /// The built-in tables (parsed once; `build.rs` has already checked every row).
+    /// The built-in tables (indexed once, on first use; `build.rs` has already checked every row).
     pub fn get() -> &'static Knowledge {
         static K: OnceLock<Knowledge> = OnceLock::new();
         K.get_or_init(|| {
-            Knowledge::from_texts(LISTENERS, PROGRAMS, KERNEL_THREADS, TOOL_DIRS)
-                .unwrap_or_else(|e| panic!("registry/knowledge passed build.rs but not the parser: {e}"))
+            let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+            let rows = builtin::LISTENERS
+                .iter()
+                .map(|r| ListenerRow {
+                    line: r.line,
+                    os: r.os,
+                    programs: owned(r.programs),
+                    exe: owned(r.exe),
+                    ports: r.ports.to_vec(),
+                    dynamic: r.dynamic,
+                    tcp: r.tcp,
+                    udp: r.udp,
+                    exposed: r.exposed,
+                    secure_if: owned(r.secure_if),
+                    what: r.what.to_string(),
+                    risk: r.risk.to_string(),
+                    source: r.source.to_string(),
+                })
+                .collect();
+            let programs = builtin::PROGRAMS
+                .iter()
+                .map(|&(name, class)| format::ProgramRow {
+                    line: 0,
+                    name: name.to_string(),
+                    class,
+                    source: String::new(),
+                })
+                .collect();
+            Knowledge::from_rows(rows, programs, owned(builtin::KERNEL_THREADS), owned(builtin::TOOL_DIRS))
         })
     }
 
+    /// Parses and indexes tables given as text (tests, fuzzing): errors name the file and line.
     pub fn from_texts(listeners: &str, programs: &str, kthreads: &str, tool_dirs: &str) -> Result<Knowledge, String> {
         let rows = format::parse_listeners(listeners).map_err(|e| format!("listeners.csv: {e}"))?;
         let programs = format::parse_programs(programs).map_err(|e| format!("programs.csv: {e}"))?;
@@ -70,6 +117,15 @@ impl Knowledge {
             .map_err(|e| format!("kernel-threads.csv: {e}"))?;
         let tool_dirs =
             format::parse_words(tool_dirs, &format::TOOL_DIRS_HEADER).map_err(|e| format!("tool-dirs.csv: {e}"))?;
+        Ok(Knowledge::from_rows(rows, programs, kernel_threads, tool_dirs))
+    }
+
+    fn from_rows(
+        rows: Vec<ListenerRow>,
+        programs: Vec<format::ProgramRow>,
+        kernel_threads: Vec<String>,
+        tool_dirs: Vec<String>,
+    ) -> Knowledge {
         let mut k = Knowledge {
             exe: Vec::with_capacity(rows.len()),
             by_port: FxHashMap::default(),
@@ -106,14 +162,16 @@ impl Knowledge {
         }
         for p in programs {
             if p.name.contains(['*', '?', '[']) {
-                let g = glob::Pattern::new(&p.name).map_err(|e| format!("programs.csv: line {}: {e}", p.line))?;
-                k.class_globs.push((g, p.class));
+                // build.rs (or the parser) checked the pattern; one that does not compile names nothing.
+                if let Ok(g) = glob::Pattern::new(&p.name) {
+                    k.class_globs.push((g, p.class));
+                }
             } else {
                 k.classes.insert(p.name, p.class);
             }
         }
         k.rows = rows;
-        Ok(k)
+        k
     }
 
     fn row_has_port(&self, row: &ListenerRow, port: u16, os: Os) -> bool {
@@ -186,9 +244,8 @@ impl Knowledge {
     /// Whether an executable path matches the row's patterns; `None` when the row names no path.
     pub fn exe_matches(&self, row: u32, exe: &str) -> Option<bool> {
         // build.rs compiled every pattern once already: one that fails here cannot occur, and matches nothing.
-        let pats = self.exe[row as usize].get_or_init(|| {
-            self.rows[row as usize].exe.iter().filter_map(|e| glob::Pattern::new(e).ok()).collect()
-        });
+        let pats = self.exe[row as usize]
+            .get_or_init(|| self.rows[row as usize].exe.iter().filter_map(|e| glob::Pattern::new(e).ok()).collect());
         if pats.is_empty() {
             return None;
         }
@@ -215,5 +272,100 @@ impl Knowledge {
     pub fn is_tool_dir(&self, dir: &str) -> bool {
         let dir = dir.to_lowercase();
         self.tool_dirs.contains(&dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: &str = "os,programs,exe,ports,proto,exposed,secure_if,what,risk,source\n";
+    const SRC: &str = "https://example.org/doc";
+
+    fn listeners(body: &str) -> Result<Vec<ListenerRow>, String> {
+        format::parse_listeners(&format!("{H}{body}"))
+    }
+
+    #[test]
+    fn bad_rows_are_refused_with_their_line() {
+        let cases = [
+            ("linux,sshd,,22,tcp,normal,,OpenSSH,,not-a-url\n".to_string(), "line 2: source"),
+            (format!("mars,sshd,,22,tcp,normal,,OpenSSH,,{SRC}\n"), "line 2: os \"mars\""),
+            (format!("linux,sshd,,70000,tcp,normal,,OpenSSH,,{SRC}\n"), "line 2: port \"70000\""),
+            (format!("linux,sshd,,30-20,tcp,normal,,OpenSSH,,{SRC}\n"), "ends before it starts"),
+            (format!("linux,sshd,,22,sctp,normal,,OpenSSH,,{SRC}\n"), "proto \"sctp\""),
+            (format!("linux,sshd,,22,tcp,open,,OpenSSH,,{SRC}\n"), "exposed \"open\""),
+            (format!("linux,redis,,6379,tcp,dangerous,,Redis,,{SRC}\n"), "`risk` is empty"),
+            (format!("linux,sshd,,22,tcp,normal,,,,{SRC}\n"), "`what` is empty"),
+            (format!("linux,sshd,sbin/sshd,22,tcp,normal,,OpenSSH,,{SRC}\n"), "absolute path"),
+            (format!("linux,*,/usr/sbin/x,22,tcp,review,,X,r,{SRC}\n"), "need program names"),
+            (format!("linux,sshd,,22,tcp,normal,,Open\u{202e}SSH,,{SRC}\n"), "invisible"),
+            (
+                format!("linux,sshd,,22,tcp,normal,,OpenSSH,,{SRC}\nlinux,sshd,,22,tcp,normal,,again,,{SRC}\n"),
+                "line 3: the same",
+            ),
+            ("linux,sshd,,22,tcp,normal,,OpenSSH\n".to_string(), "line 2: 8 fields"),
+        ];
+        for (text, wanted) in cases {
+            let e = listeners(&text).expect_err(&text);
+            assert!(e.contains(wanted), "{text:?}: {e}");
+        }
+        assert!(format::parse_listeners("os,programs\n").unwrap_err().starts_with("line 1: expected the header"));
+        let e = format::parse_programs("name,class,source\nbash,wizard,https://x.org/a\n").unwrap_err();
+        assert!(e.starts_with("line 2: class \"wizard\""), "{e}");
+    }
+
+    #[test]
+    fn the_builtin_tables_hold_their_promises() {
+        let k = Knowledge::get();
+        assert!(k.rows.len() >= 300, "aim wide: {} rows", k.rows.len());
+        for (os, bit) in [(Os::Linux, format::LINUX), (Os::Macos, format::MACOS), (Os::Windows, format::WINDOWS)] {
+            let n = k.rows.iter().filter(|r| r.os & bit != 0).count();
+            assert!(n >= 40, "{os:?}: {n} rows");
+        }
+        for r in &k.rows {
+            assert!(r.source.starts_with("http"), "line {}: {}", r.line, r.source);
+            assert!(!r.what.is_empty() && (r.exposed == Exposed::Normal || !r.risk.is_empty()), "line {}", r.line);
+            assert!(r.programs.iter().all(|p| *p == p.to_lowercase() && !p.ends_with(".exe")), "line {}", r.line);
+        }
+        // A few facts the verdict rests on, one per kind of row.
+        let what = |port, proto, os| -> Vec<String> {
+            k.at_port(port, proto, os).iter().map(|&i| k.rows[i as usize].what.clone()).collect()
+        };
+        assert!(what(22, Protocol::Tcp, Os::Linux).iter().any(|w| w.contains("OpenSSH")));
+        let redis = k.at_port(6379, Protocol::Tcp, Os::Linux);
+        assert!(redis.iter().all(|&i| k.rows[i as usize].exposed == Exposed::Dangerous));
+        assert!(what(5000, Protocol::Tcp, Os::Macos).iter().any(|w| w.contains("AirPlay")));
+        assert!(k.at_port(49666, Protocol::Tcp, Os::Windows).iter().any(|&i| k.names(i, "lsass")));
+        assert_eq!(k.class("bash"), Some(Class::Shell));
+        assert_eq!(k.class("python3.12"), Some(Class::Interpreter), "globs in programs.csv");
+        assert_eq!(k.class("docker-proxy"), Some(Class::Proxy));
+        assert!(
+            k.kernel_thread_like("kworker/0:1") && k.kernel_thread_like("[kswapd0]") && !k.kernel_thread_like("nginx")
+        );
+        assert!(k.is_tool_dir(".cargo") && !k.is_tool_dir(".x"));
+        // Linux truncates names to 15 bytes: the cut name finds the row of the whole one.
+        assert!(k.of_program("kube-controller", Os::Linux).next().is_some());
+    }
+
+    #[test]
+    fn the_text_tables_and_the_compiled_ones_agree() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("registry/knowledge");
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+        let parsed = Knowledge::from_texts(
+            &read("listeners.csv"),
+            &read("programs.csv"),
+            &read("kernel-threads.csv"),
+            &read("tool-dirs.csv"),
+        )
+        .unwrap();
+        let built = Knowledge::get();
+        assert_eq!(parsed.rows.len(), built.rows.len());
+        for (a, b) in parsed.rows.iter().zip(&built.rows) {
+            assert_eq!(
+                (a.line, &a.programs, &a.ports, a.exposed, &a.what),
+                (b.line, &b.programs, &b.ports, b.exposed, &b.what)
+            );
+        }
     }
 }
