@@ -13,20 +13,11 @@
 
 use super::classify::{Exposure, Flag, FlagKind};
 use super::knowledge::{dynamic_start, Class, Exposed, Knowledge};
-use crate::model::{ExeState, Os, Process, Protocol};
+use super::profile::{short, Profile};
+use crate::model::{Os, Process, Protocol};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::sync::Arc;
-
-/// A reason, written once into a buffer with room for the usual sentence (thousands are made per listing; growing
-/// a string as it is formatted costs more than the formatting).
-macro_rules! reason {
-    ($($t:tt)*) => {{
-        let mut s = String::with_capacity(200);
-        let _ = std::fmt::Write::write_fmt(&mut s, format_args!($($t)*));
-        s
-    }};
-}
 
 /// Should it be listening?
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Default)]
@@ -72,20 +63,6 @@ struct Facts {
     exposure: Exposure,
 }
 
-/// Temporary directories: installed software does not run from them.
-const TEMP_DIRS: [&str; 10] = [
-    "/tmp/",
-    "/var/tmp/",
-    "/dev/shm/",
-    "/dev/",
-    "/run/shm/",
-    "/private/tmp/",
-    "/private/var/tmp/",
-    "/users/shared/",
-    "c:/windows/temp/",
-    "c:/users/public/",
-];
-
 impl Facts {
     fn reachable(&self) -> bool {
         matches!(self.exposure, Exposure::AllInterfaces | Exposure::Address)
@@ -126,98 +103,6 @@ struct Finding {
 impl Finding {
     fn new(verdict: Verdict, flag: Option<FlagKind>, reason: String) -> Finding {
         Finding { verdict, reason, flag }
-    }
-}
-
-/// What is judged of a process once, whatever socket it holds: who it says it is, where its executable lives and
-/// in what state. Built once per process per listing ([`Judge`] keeps them), so thousands of sockets of one process
-/// cost one look at it.
-struct Profile {
-    class: Option<Class>,
-    /// "name (pid N)", shortened.
-    who: String,
-    /// The executable path without " (deleted)".
-    exe: Option<String>,
-    /// Its executable is an interpreter or a runtime: the path does not say which program it is.
-    runs_runtime: bool,
-    /// The path may be relied on (not seen through another mount namespace, not unverified).
-    trusted: bool,
-    /// A program named like a kernel thread.
-    masquerade: bool,
-    /// Its executable was deleted, nothing at its path.
-    deleted: bool,
-    /// "a temporary directory" or "a hidden directory" when it runs from one.
-    place: Option<&'static str>,
-    /// A Windows system program (System32 or SysWOW64, trusted).
-    windows_system: bool,
-    /// Knowledge rows of its program on any port, by the names that say which program it is.
-    elsewhere: Vec<u32>,
-    /// Knowledge rows naming it by any of its names (runtimes too), on any port.
-    rows: Vec<u32>,
-    /// The command line, shortened for a reason.
-    cmdline: String,
-}
-
-impl Profile {
-    fn of(p: &Process, k: &Knowledge, os: Os) -> Profile {
-        let mut names = vec![norm(&p.name)];
-        let exe = p.exe.as_deref().filter(|e| !e.is_empty()).map(|e| e.trim_end_matches(" (deleted)").to_string());
-        if let Some(exe) = &exe {
-            let base = norm(basename(exe));
-            if !base.is_empty() && !names.contains(&base) {
-                names.push(base);
-            }
-        }
-        let is_runtime = |n: &str| matches!(k.class(n), Some(Class::Interpreter | Class::Runtime));
-        if names.iter().any(|n| is_runtime(n)) {
-            if let Some(script) = script_of(&p.cmdline) {
-                if !names.contains(&script) {
-                    names.push(script);
-                }
-            }
-        }
-        let class = names.iter().find_map(|n| k.class(n));
-        let runs_runtime = exe.as_deref().is_some_and(|e| is_runtime(&norm(basename(e))));
-        let trusted = p.exe_state.is_none_or(ExeState::trusted);
-        let (mut masquerade, mut deleted, mut place, mut windows_system) = (false, false, None, false);
-        if let Some(raw) = p.exe.as_deref().filter(|e| !e.is_empty()) {
-            masquerade = k.kernel_thread_like(&names[0]);
-            deleted = p.exe_state == Some(ExeState::Deleted) || (raw.ends_with(" (deleted)") && p.exe_state.is_none());
-            let path = super::knowledge::format::normalise_path(raw.trim_end_matches(" (deleted)")).to_lowercase();
-            let temp = TEMP_DIRS.iter().any(|t| path.starts_with(t)) || path.contains("/appdata/local/temp/");
-            let dirs: Vec<&str> = path.split('/').collect();
-            let hidden = dirs[..dirs.len().saturating_sub(1)]
-                .iter()
-                .any(|d| d.len() > 1 && d.starts_with('.') && *d != ".." && !k.is_tool_dir(d));
-            place = if temp {
-                Some("a temporary directory")
-            } else if hidden {
-                Some("a hidden directory")
-            } else {
-                None
-            };
-            windows_system = os == Os::Windows
-                && trusted
-                && (path.starts_with("c:/windows/system32/") || path.starts_with("c:/windows/syswow64/"));
-        }
-        let elsewhere = names.iter().filter(|n| !is_runtime(n)).flat_map(|n| k.of_program(n, os)).collect();
-        let mut rows: Vec<u32> = names.iter().flat_map(|n| k.of_program(n, os)).collect();
-        rows.sort_unstable();
-        rows.dedup();
-        Profile {
-            who: reason!("{} (pid {})", short(&p.name), p.pid),
-            class,
-            exe,
-            runs_runtime,
-            trusted,
-            masquerade,
-            deleted,
-            place,
-            windows_system,
-            elsewhere,
-            rows,
-            cmdline: short(&p.cmdline).into_owned(),
-        }
     }
 }
 
@@ -272,45 +157,6 @@ impl Judge {
             processes.iter().map(|p| (p.as_ref(), &self.profiles[&Arc::as_ptr(p)].1)).collect();
         judge(&Facts { port, protocol, exposure }, k, at, &profiles, iana_flags)
     }
-}
-
-/// Text from a process (or a snapshot) shortened for a reason: a reason is one line, not a command line's 100 kB.
-fn short(s: &str) -> std::borrow::Cow<'_, str> {
-    crate::text::truncate(s, 120)
-}
-
-fn norm(name: &str) -> String {
-    name.trim().trim_end_matches(".exe").trim_end_matches(".EXE").to_lowercase()
-}
-
-fn basename(path: &str) -> &str {
-    path.rsplit(['/', '\\']).next().unwrap_or(path)
-}
-
-/// The script an interpreter command line runs: the first argument that is not an option (after `-m`, the
-/// module; after `-jar`, the jar), its file name without the extension.
-fn script_of(cmdline: &str) -> Option<String> {
-    let mut args = cmdline.split_whitespace().skip(1);
-    while let Some(a) = args.next() {
-        if a == "-m" || a == "-jar" {
-            return args.next().map(|m| strip_ext(basename(m)));
-        }
-        if a.starts_with('-') {
-            continue;
-        }
-        return Some(strip_ext(basename(a)));
-    }
-    None
-}
-
-fn strip_ext(name: &str) -> String {
-    let lower = name.to_lowercase();
-    for ext in [".py", ".js", ".mjs", ".cjs", ".ts", ".rb", ".pl", ".php", ".jar", ".exe"] {
-        if let Some(stem) = lower.strip_suffix(ext) {
-            return stem.to_string();
-        }
-    }
-    lower
 }
 
 /// Signals from the executable alone: a kernel thread's name on a program, a deleted binary, a temporary or hidden
@@ -656,4 +502,133 @@ fn judge(
         flags.extend(iana_flags());
     }
     Judgement { verdict, reason, flags }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ExeState;
+
+    fn process(pid: u32, name: &str, exe: Option<&str>, state: Option<ExeState>, cmdline: &str) -> Arc<Process> {
+        Arc::new(Process {
+            pid,
+            name: name.to_string(),
+            exe: exe.map(str::to_string),
+            exe_state: state,
+            cmdline: cmdline.to_string(),
+            user: Some("root".to_string()),
+            uid: Some(0),
+            start_time: None,
+            container: None,
+        })
+    }
+
+    /// The verdict, its first flag kind and its reason, for one holder (or none) of `port`/`protocol`.
+    fn judged(os: Os, port: u16, protocol: Protocol, exposure: Exposure, owners: &[Arc<Process>]) -> Judgement {
+        Judge::new(os).judge(port, protocol, exposure, owners, &mut || {
+            vec![Flag { kind: FlagKind::Unassigned, reason: "IANA says nothing".into() }]
+        })
+    }
+
+    fn kinds(j: &Judgement) -> Vec<FlagKind> {
+        j.flags.iter().map(|f| f.kind).collect()
+    }
+
+    const ALL: Exposure = Exposure::AllInterfaces;
+    const LO: Exposure = Exposure::Loopback;
+    const V: Option<ExeState> = Some(ExeState::Verified);
+
+    #[test]
+    fn the_usual_holder_is_expected_and_silent() {
+        let sshd = process(10, "sshd", Some("/usr/sbin/sshd"), V, "sshd: /usr/sbin/sshd -D");
+        let j = judged(Os::Linux, 22, Protocol::Tcp, ALL, &[sshd]);
+        assert_eq!((j.verdict, j.flags.len()), (Verdict::Expected, 0), "{}", j.reason);
+        assert!(j.reason.contains("OpenSSH"), "{}", j.reason);
+    }
+
+    #[test]
+    fn a_known_name_from_the_wrong_place_is_not() {
+        let fake = process(11, "sshd", Some("/usr/local/games/sshd"), V, "sshd");
+        let j = judged(Os::Linux, 22, Protocol::Tcp, ALL, &[fake]);
+        assert_eq!((j.verdict, kinds(&j)[0]), (Verdict::Dangerous, FlagKind::WrongPath), "{}", j.reason);
+        // The same path seen through another mount namespace cannot be checked: the name alone decides, and says
+        // so; a name never makes an unsafe exposure expected.
+        let boxed = process(12, "sshd", Some("/usr/local/games/sshd"), Some(ExeState::OtherMountNamespace), "sshd");
+        let j = judged(Os::Linux, 22, Protocol::Tcp, ALL, &[boxed]);
+        assert_eq!(j.verdict, Verdict::Expected, "{}", j.reason);
+        assert!(j.reason.contains("could not be verified"), "{}", j.reason);
+        let redis = process(13, "redis-server", Some("/tmp/r"), Some(ExeState::OtherMountNamespace), "redis-server");
+        assert_eq!(judged(Os::Linux, 6379, Protocol::Tcp, ALL, &[redis]).verdict, Verdict::Dangerous);
+    }
+
+    #[test]
+    fn generic_holders_and_strangers_on_well_known_ports() {
+        let bash = process(20, "bash", Some("/usr/bin/bash"), V, "bash -i");
+        let j = judged(Os::Linux, 4444, Protocol::Tcp, ALL, std::slice::from_ref(&bash));
+        assert_eq!((j.verdict, kinds(&j)[0]), (Verdict::Dangerous, FlagKind::GenericHolder), "{}", j.reason);
+        assert_eq!(judged(Os::Linux, 4444, Protocol::Tcp, LO, &[bash]).verdict, Verdict::Review);
+        let py = process(21, "python3", Some("/usr/bin/python3.11"), V, "python3 -c import socket");
+        let j = judged(Os::Linux, 22, Protocol::Tcp, ALL, std::slice::from_ref(&py));
+        assert_eq!((j.verdict, kinds(&j)[0]), (Verdict::Dangerous, FlagKind::UnexpectedHolder), "{}", j.reason);
+        // A script serving a port nothing owns: worth a look beyond loopback, quiet on it.
+        assert_eq!(judged(Os::Linux, 8765, Protocol::Tcp, ALL, std::slice::from_ref(&py)).verdict, Verdict::Review);
+        assert_eq!(judged(Os::Linux, 8765, Protocol::Tcp, LO, &[py]).verdict, Verdict::Expected);
+    }
+
+    #[test]
+    fn executables_that_hide() {
+        let gone = process(30, "updater", Some("/opt/u/updater (deleted)"), None, "updater");
+        let j = judged(Os::Linux, 9999, Protocol::Tcp, ALL, &[gone]);
+        assert_eq!((j.verdict, kinds(&j)[0]), (Verdict::Dangerous, FlagKind::DeletedExe), "{}", j.reason);
+        let kworker = process(31, "kworker/0:2", Some("/var/tmp/.cache/kw"), V, "kw");
+        let j = judged(Os::Linux, 31337, Protocol::Tcp, LO, &[kworker]);
+        assert_eq!(j.verdict, Verdict::Dangerous, "a kernel thread's name on a program, even on loopback");
+        assert!(kinds(&j).contains(&FlagKind::Masquerade) && kinds(&j).contains(&FlagKind::SuspiciousPath));
+        // A developer tool's hidden home is not hiding.
+        let cargo = process(32, "trunk", Some("/home/a/.cargo/bin/trunk"), V, "trunk serve");
+        assert_eq!(judged(Os::Linux, 8080, Protocol::Tcp, LO, &[cargo]).verdict, Verdict::Expected);
+    }
+
+    #[test]
+    fn exposure_of_services_without_authentication() {
+        let redis = process(40, "redis-server", Some("/usr/bin/redis-server"), V, "redis-server *:6379");
+        assert_eq!(judged(Os::Linux, 6379, Protocol::Tcp, LO, std::slice::from_ref(&redis)).verdict, Verdict::Expected);
+        let j = judged(Os::Linux, 6379, Protocol::Tcp, ALL, &[redis]);
+        assert_eq!((j.verdict, kinds(&j)[0]), (Verdict::Dangerous, FlagKind::ExposedService), "{}", j.reason);
+        let locked = process(41, "redis-server", Some("/usr/bin/redis-server"), V, "redis-server --requirepass x");
+        assert_eq!(judged(Os::Linux, 6379, Protocol::Tcp, ALL, &[locked]).verdict, Verdict::Expected);
+        // Inside a container's namespace the same socket is one step less exposed.
+        let boxed = process(42, "redis-server", Some("/usr/bin/redis-server"), V, "redis-server");
+        assert_eq!(judged(Os::Linux, 6379, Protocol::Tcp, Exposure::Namespace, &[boxed]).verdict, Verdict::Review);
+    }
+
+    #[test]
+    fn stand_ins_and_unseen_holders_are_judged_by_the_port() {
+        let init = process(1, "systemd", None, None, "");
+        assert_eq!(judged(Os::Linux, 22, Protocol::Tcp, ALL, std::slice::from_ref(&init)).verdict, Verdict::Expected);
+        assert_eq!(judged(Os::Linux, 6379, Protocol::Tcp, ALL, &[init]).verdict, Verdict::Dangerous);
+        let proxy = process(50, "docker-proxy", Some("/usr/bin/docker-proxy"), V, "docker-proxy -host-port 5432");
+        let j = judged(Os::Linux, 5432, Protocol::Tcp, ALL, &[proxy]);
+        assert_eq!(j.verdict, Verdict::Review, "a published port goes around the firewall: {}", j.reason);
+        let j = judged(Os::Linux, 6379, Protocol::Tcp, ALL, &[]);
+        assert_eq!(j.verdict, Verdict::Dangerous, "{}", j.reason);
+        assert!(j.reason.contains("could not be seen"), "{}", j.reason);
+        // Nothing known on the port: the IANA story is the last word, beyond loopback only.
+        let j = judged(Os::Linux, 2024, Protocol::Tcp, ALL, &[]);
+        assert_eq!(kinds(&j), [FlagKind::OwnerUnknown, FlagKind::Unassigned], "{}", j.reason);
+        assert_eq!(judged(Os::Linux, 2024, Protocol::Tcp, LO, &[]).verdict, Verdict::Expected);
+    }
+
+    #[test]
+    fn other_systems_are_judged_by_their_own_rows() {
+        let sys = "C:\\Windows\\System32\\";
+        let lsass = process(60, "lsass.exe", Some(&format!("{sys}lsass.exe")), None, "lsass.exe");
+        assert_eq!(judged(Os::Windows, 49664, Protocol::Tcp, ALL, &[lsass]).verdict, Verdict::Expected);
+        let fake = process(61, "svchost.exe", Some("C:\\Users\\Public\\svchost.exe"), None, "svchost.exe");
+        let j = judged(Os::Windows, 135, Protocol::Tcp, ALL, &[fake]);
+        assert_eq!(j.verdict, Verdict::Dangerous, "{}", j.reason);
+        let airplay = "/System/Library/CoreServices/ControlCenter.app/Contents/MacOS/ControlCenter";
+        let cc = process(62, "ControlCenter", Some(airplay), None, airplay);
+        assert_eq!(judged(Os::Macos, 7000, Protocol::Tcp, ALL, &[cc]).verdict, Verdict::Expected);
+    }
 }

@@ -2,10 +2,22 @@
 //! [`Listener`]: range tier, exposure, flags with reasons, severity ([`classify`]); many make a [`Report`]
 //! ([`listener`]); [`story`] tells the whole story of one port for `explain`.
 
+// Before the modules that use it: macro_rules are in scope from their definition on.
+/// A reason, written once into a buffer with room for the usual sentence (thousands are made per listing; growing
+/// a string as it is formatted costs more than the formatting).
+macro_rules! reason {
+    ($($t:tt)*) => {{
+        let mut s = String::with_capacity(200);
+        let _ = std::fmt::Write::write_fmt(&mut s, format_args!($($t)*));
+        s
+    }};
+}
+
 mod classify;
 mod judge;
 pub mod knowledge;
 mod listener;
+mod profile;
 mod story;
 
 pub use classify::{
