@@ -346,8 +346,23 @@ fn conditions(rule: &Rule, l: &Listener<'_>, describe: bool) -> Vec<Cond> {
         out.push(all_match(&names, &rule.process, "process", describe));
     }
     if !rule.exe.is_empty() {
-        let exes: Vec<Option<&str>> = l.processes.iter().map(|p| p.exe.as_deref()).collect();
-        out.push(all_match(&exes, &rule.exe, "exe", describe));
+        // A path seen through another mount namespace, or one that names another file than the one running, is
+        // whatever its owner made it: it never satisfies an exe rule.
+        let unverified = l.processes.iter().find(|p| p.exe.is_some() && p.exe_state.is_some_and(|s| !s.trusted()));
+        match unverified {
+            Some(p) => out.push(fail(describe, || {
+                format!(
+                    "exe {:?} of PID {} could not be verified ({}), so no exe rule can match it",
+                    crate::text::escape(p.exe.as_deref().unwrap_or("")),
+                    p.pid,
+                    p.exe_state.map_or("", |s| s.as_str())
+                )
+            })),
+            None => {
+                let exes: Vec<Option<&str>> = l.processes.iter().map(|p| p.exe.as_deref()).collect();
+                out.push(all_match(&exes, &rule.exe, "exe", describe));
+            }
+        }
     }
     if !rule.user.is_empty() {
         // The owners' users when they are visible, else the socket's owner as the kernel reports it.

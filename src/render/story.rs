@@ -106,7 +106,10 @@ pub fn write(out: &mut dyn Write, stories: &[Story<'_>], p: Painter) -> io::Resu
                 };
                 writeln!(out, "        {word}: {}", escape(&l.reason))?;
                 for proc_ in &l.processes {
-                    let exe = proc_.exe.as_deref().map(escape).unwrap_or_else(|| "(exe unreadable)".into());
+                    let mut exe = proc_.exe.as_deref().map(escape).unwrap_or_else(|| "(exe unreadable)".into());
+                    if let Some(state) = proc_.exe_state.filter(|s| !s.trusted()) {
+                        exe = format!("{exe} (path not verified: {})", state.as_str()).into();
+                    }
                     let cmdline = escape(&proc_.cmdline);
                     writeln!(out, "        {} {} {}", proc_.pid, exe, p.dim(&truncate(&cmdline, MAX_CMDLINE)))?;
                 }

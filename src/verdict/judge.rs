@@ -391,7 +391,16 @@ fn judge_process(f: &Facts, p: &Process, prof: &Profile, k: &Knowledge, at: &Por
             Exposed::Normal => Finding::new(
                 Verdict::Expected,
                 None,
-                reason!("{} ({}), on {pp} instead of its usual port", worst.what, short(&p.name)),
+                if prof.exe.is_some() && !prof.trusted {
+                    reason!(
+                        "{} ({}), on {pp} instead of its usual port; its path {} could not be verified",
+                        worst.what,
+                        short(&p.name),
+                        short(prof.exe.as_deref().unwrap_or("?"))
+                    )
+                } else {
+                    reason!("{} ({}), on {pp} instead of its usual port", worst.what, short(&p.name))
+                },
             ),
             level => Finding::new(
                 f.by_reach(

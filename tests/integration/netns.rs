@@ -506,3 +506,40 @@ fn an_owner_in_a_docker_named_cgroup_is_attributed_to_that_container() {
     assert_eq!(one(&checked, h.pid(), h.ports[0])["check"]["verdict"], "allowed");
     drop(h);
 }
+
+#[test]
+fn a_cgroup_a_user_could_name_is_no_container() {
+    let test = "a_cgroup_a_user_could_name_is_no_container";
+    if skip_unless_root(test) {
+        return;
+    }
+    let id = "5c825dc642cb6eb9a060e54bf8d69288fbee4904".to_string() + "0123456789abcdef01234567";
+    // A docker-named scope under a user's delegated subtree (what `systemd-run --user --scope` makes), and one
+    // outside it whose directory the user owns: neither is attributed to docker, so `container = "docker:*"`
+    // (which baseline writes) cannot be satisfied by a name the user chose.
+    for (v2, v1, chown) in [
+        (
+            format!("user.slice/user@65534.service/docker-{id}.scope"),
+            format!("user.slice/user@65534.service/docker/{id}"),
+            false,
+        ),
+        (format!("docker-{id}.scope"), format!("docker/{id}"), true),
+    ] {
+        let Some(cgroup) = TestCgroup::create(&v2, &v1) else {
+            assert!(!in_ci(), "{test}: no writable cgroup hierarchy under CI=true");
+            eprintln!("SKIP {test}: no writable cgroup hierarchy");
+            return;
+        };
+        if chown {
+            let status = std::process::Command::new("chown").arg("65534").arg(&cgroup.leaf).status().unwrap();
+            assert!(status.success());
+        }
+        let named = NamedNs::create("usercg");
+        let h = named.holder("pw-ns-usercg", &[tcp4("0.0.0.0", 0)]);
+        cgroup.enter(h.pid()).unwrap();
+        let report = json(&["list", "--all-netns", "--format", "json", "--pid", &h.pid().to_string()]);
+        let l = one(&report, h.pid(), h.ports[0]);
+        assert_eq!(l["processes"][0]["container"], Value::Null, "{v2} (chowned: {chown}): {l:#}");
+        drop(h);
+    }
+}

@@ -322,3 +322,20 @@ pub fn pids(listener: &Value) -> Vec<u64> {
 pub fn flag_kinds(v: &Value) -> Vec<String> {
     v["flags"].as_array().expect("flags array").iter().map(|f| f["kind"].as_str().expect("kind").to_string()).collect()
 }
+
+/// The stand-in program of `tests/eval/holder.c`, compiled once per test run into a directory every user can read:
+/// it names itself `PW_COMM`, binds `PW_PROTO` `PW_ADDR`:`PW_PORT`, prints "ok" and waits.
+pub fn stand_in_binary() -> std::path::PathBuf {
+    static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let dir = tempfile::Builder::new().prefix("pw-stand-in").tempdir().unwrap().keep();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let bin = dir.join("holder");
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/eval/holder.c");
+        let out = Command::new("cc").args(["-O2", "-o"]).arg(&bin).arg(src).output().expect("cc");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        bin
+    })
+    .clone()
+}

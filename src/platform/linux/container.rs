@@ -17,6 +17,12 @@
 //!
 //! Both cgroup v2 (`0::/path`) and v1 (`N:controllers:/path`) lines are read; the v2 line is tried first. Only the
 //! owners of listeners are looked up, so the cost is one small read per owning process.
+//!
+//! A cgroup's name is chosen by whoever creates it, and users may create their own under the subtree systemd
+//! delegates to them (`systemd-run --user --scope --unit=docker-<64 hex>`). So only runtime-owned cgroups count: none
+//! under `user.slice` or a `user@UID.service` (rootless containers are not attributed), and the cgroup's directory
+//! must be owned by root (a delegated subtree belongs to its user). A cgroup that cannot be checked names no
+//! container.
 
 use crate::model::Container;
 use crate::text::decode_bytes;
@@ -25,7 +31,10 @@ use crate::text::decode_bytes;
 /// start time the owner scan saw: when the PID no longer has it, the process was replaced and `None` is returned.
 pub fn of_pid(pid: u32, expected_start: Option<u64>) -> Option<Container> {
     let cgroup = std::fs::read(format!("/proc/{pid}/cgroup")).ok()?;
-    let container = parse_cgroup_file(&cgroup)?;
+    let (container, controllers, path) = find_in_cgroup_file(&cgroup)?;
+    if !root_owned(&controllers, &path) {
+        return None;
+    }
     // Read the start time after the cgroup: if it is unchanged, the cgroup file was the owner's own.
     if let Some(expected) = expected_start {
         let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
@@ -37,24 +46,65 @@ pub fn of_pid(pid: u32, expected_start: Option<u64>) -> Option<Container> {
 }
 
 /// The container named by the text of `/proc/PID/cgroup`: the cgroup v2 line first, then the v1 lines in order.
+#[cfg(test)]
 pub fn parse_cgroup_file(text: &[u8]) -> Option<Container> {
+    find_in_cgroup_file(text).map(|(c, _, _)| c)
+}
+
+/// [`parse_cgroup_file`], with the controllers and the path of the line that named the container.
+fn find_in_cgroup_file(text: &[u8]) -> Option<(Container, String, String)> {
     // "hierarchy-ID:controller-list:path"; the path itself may contain ':'.
-    let lines: Vec<(&[u8], &[u8])> = text
+    let lines: Vec<(&[u8], &[u8], &[u8])> = text
         .split(|&b| b == b'\n')
         .filter_map(|line| {
             let mut fields = line.splitn(3, |&b| b == b':');
-            let (id, _controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
-            Some((id, path))
+            let (id, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+            Some((id, controllers, path))
         })
         .collect();
-    let v2 = lines.iter().filter(|(id, _)| *id == b"0");
-    let v1 = lines.iter().filter(|(id, _)| *id != b"0");
-    v2.chain(v1).find_map(|(_, path)| parse_cgroup_path(&decode_bytes(path)))
+    let v2 = lines.iter().filter(|(id, _, _)| *id == b"0");
+    let v1 = lines.iter().filter(|(id, _, _)| *id != b"0");
+    v2.chain(v1).find_map(|(_, controllers, path)| {
+        let path = decode_bytes(path);
+        parse_cgroup_path(&path).map(|c| (c, decode_bytes(controllers), path))
+    })
 }
 
-/// The container named by one cgroup path, e.g. `/system.slice/docker-<id>.scope`.
+/// Whether the cgroup directory of `path` in the hierarchy of `controllers` (empty: cgroup v2) is owned by root.
+/// The hierarchy is found where it is mounted (`/proc/self/mountinfo`): cgroup2, or the v1 mount whose options
+/// hold exactly those controllers.
+fn root_owned(controllers: &str, path: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else { return false };
+    let wanted: Vec<&str> = controllers.split(',').filter(|c| !c.is_empty()).collect();
+    let mount = mountinfo.lines().find_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        let point = left.split(' ').nth(4)?;
+        let mut fs = right.split(' ');
+        let (kind, _source, options) = (fs.next()?, fs.next()?, fs.next()?);
+        let fits = match kind {
+            "cgroup2" => wanted.is_empty(),
+            "cgroup" => {
+                let have: Vec<&str> =
+                    options.split(',').filter(|o| wanted.contains(o) || o.starts_with("name=")).collect();
+                !wanted.is_empty() && wanted.iter().all(|w| have.contains(w))
+            }
+            _ => false,
+        };
+        fits.then(|| point.to_string())
+    });
+    let Some(mount) = mount else { return false };
+    let dir = std::path::Path::new(&mount).join(path.trim_start_matches('/'));
+    std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir() && m.uid() == 0)
+}
+
+/// The container named by one cgroup path, e.g. `/system.slice/docker-<id>.scope`; none below a user's own
+/// subtree (`user.slice`, `user@UID.service`), where the user names the cgroups.
 pub fn parse_cgroup_path(path: &str) -> Option<Container> {
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    if parts.iter().any(|p| *p == "user.slice" || p.starts_with("user@")) {
+        return None;
+    }
     let mut found = None;
     for (i, part) in parts.iter().enumerate() {
         let next = parts.get(i + 1).copied();
@@ -184,8 +234,11 @@ mod tests {
     #[test]
     fn podman_rootful_rootless_and_cgroupfs() {
         assert_eq!(parse_cgroup_path(&format!("/machine.slice/libpod-{ID}.scope")), c("podman", ID));
+        // Rootless: in the user's own subtree, where any name can be chosen by the user: no container.
         let rootless = format!("/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-{ID}.scope/container");
-        assert_eq!(parse_cgroup_path(&rootless), c("podman", ID));
+        assert_eq!(parse_cgroup_path(&rootless), None);
+        let planted = format!("/user.slice/user-1000.slice/user@1000.service/app.slice/docker-{ID}.scope");
+        assert_eq!(parse_cgroup_path(&planted), None, "systemd-run --user --scope --unit=docker-...");
         assert_eq!(parse_cgroup_path(&format!("/libpod_parent/libpod-{ID}")), c("podman", ID));
         assert_eq!(parse_cgroup_path(&format!("/machine.slice/libpod-conmon-{ID}.scope")), None);
     }
