@@ -86,6 +86,32 @@ pub struct CheckReport<'r> {
     pub tally: CheckTally,
     pub listeners: Vec<Checked<'r>>,
     pub summary: verdict::Summary,
+    /// Gaps in the recording checked (see [`crate::model::Inventory::gaps`]): any makes the check undecidable
+    /// unless `gaps_allowed`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gaps: Vec<String>,
+    /// The gaps were accepted (`check --allow-gaps`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub gaps_allowed: bool,
+}
+
+impl CheckReport<'_> {
+    /// The outcome of the whole check: undecidable when the input has a gap not allowed, else the tally's.
+    pub fn outcome(&self) -> CheckOutcome {
+        if !self.gaps.is_empty() && !self.gaps_allowed {
+            CheckOutcome::Undecidable
+        } else {
+            self.tally.outcome()
+        }
+    }
+
+    /// Records the gaps of the input (and whether they are accepted), updating the result.
+    pub fn set_gaps(&mut self, gaps: Vec<String>, allowed: bool) {
+        self.gaps = gaps;
+        self.gaps_allowed = allowed;
+        self.result = self.outcome().as_str();
+        self.exit_code = self.outcome().code();
+    }
 }
 
 /// Judges every listener of a report.
@@ -101,5 +127,7 @@ pub fn judge<'r>(policy: &Policy, report: Report<'r>) -> CheckReport<'r> {
         tally,
         listeners,
         summary: report.summary,
+        gaps: Vec::new(),
+        gaps_allowed: false,
     }
 }

@@ -75,22 +75,31 @@ pub fn text(out: &mut dyn Write, r: &CheckReport<'_>, policy: &Policy, p: Painte
         writeln!(out, "    IANA: {}", iana_label(&c.listener))?;
         writeln!(out, "    {}", escape(&reason))?;
     }
+    for gap in &r.gaps {
+        let word = if r.gaps_allowed { p.warn("GAP (allowed)") } else { p.bad("GAP") };
+        writeln!(out, "{word} {}", escape(gap))?;
+    }
     let t = &r.tally;
-    let verdict = match t.outcome() {
+    let verdict = match r.outcome() {
         CheckOutcome::Pass => p.good("PASS"),
         CheckOutcome::Fail => p.bad("FAIL"),
         CheckOutcome::Undecidable => p.bad("UNDECIDABLE"),
     };
     writeln!(
         out,
-        "{verdict}: {} checked against {} ({}): {} allowed, {} unexpected, {} failing fail_on, {} undecidable",
+        "{verdict}: {} checked against {} ({}): {} allowed, {} unexpected, {} failing fail_on, {} undecidable{}",
         plural(t.listeners, "listener"),
         escape(&r.policy),
         plural(policy.rules.len(), "rule"),
         t.allowed,
         t.unexpected,
         t.flag_failed,
-        t.undecidable
+        t.undecidable,
+        match (r.gaps.len(), r.gaps_allowed) {
+            (0, _) => String::new(),
+            (n, false) => format!("; the recording has {}", plural(n, "gap")),
+            (n, true) => format!("; the recording has {} (allowed)", plural(n, "gap")),
+        }
     )
 }
 
@@ -120,19 +129,29 @@ pub fn xml_escape(s: &str) -> String {
 pub fn junit(out: &mut dyn Write, r: &CheckReport<'_>, policy: &Policy) -> io::Result<()> {
     let t = &r.tally;
     let failures = t.unexpected + t.flag_failed;
+    let errors = t.undecidable + if r.gaps_allowed { 0 } else { r.gaps.len() };
+    let tests = t.listeners + r.gaps.len();
     writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
+    writeln!(out, r#"<testsuites name="portwarden" tests="{tests}" failures="{failures}" errors="{errors}">"#)?;
     writeln!(
         out,
-        r#"<testsuites name="portwarden" tests="{}" failures="{failures}" errors="{}">"#,
-        t.listeners, t.undecidable
-    )?;
-    writeln!(
-        out,
-        r#"  <testsuite name="portwarden check {}" tests="{}" failures="{failures}" errors="{}" skipped="0">"#,
+        r#"  <testsuite name="portwarden check {}" tests="{tests}" failures="{failures}" errors="{errors}" skipped="0">"#,
         xml_escape(&r.policy),
-        t.listeners,
-        t.undecidable
     )?;
+    for gap in &r.gaps {
+        write!(out, r#"    <testcase classname="portwarden.recording" name="{}" time="0">"#, xml_escape(gap))?;
+        if r.gaps_allowed {
+            writeln!(out, "</testcase>")?;
+        } else {
+            writeln!(out)?;
+            writeln!(
+                out,
+                r#"      <error type="gap" message="{}">the recording does not show every listener; record again, or pass --allow-gaps</error>"#,
+                xml_escape(gap)
+            )?;
+            writeln!(out, "    </testcase>")?;
+        }
+    }
     for c in &r.listeners {
         let l = &c.listener;
         let name = format!("{} {}", socket_label(l), owners_cell(l));
@@ -191,6 +210,10 @@ pub fn github(out: &mut dyn Write, r: &CheckReport<'_>, policy: &Policy) -> io::
             iana_label(l)
         );
         writeln!(out, "::error title={}::{}", github_property(&title), github_data(&message))?;
+    }
+    for gap in &r.gaps {
+        let level = if r.gaps_allowed { "warning" } else { "error" };
+        writeln!(out, "::{level} title=portwarden%3A gap in the recording::{}", github_data(gap))?;
     }
     let t = &r.tally;
     writeln!(

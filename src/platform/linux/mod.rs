@@ -111,7 +111,14 @@ pub fn enumerate(query: &Query) -> Result<Inventory, Error> {
     let owners_partly_hidden =
         !scan.unreadable.is_empty() || (!is_root && (any_unowned || hidepid)) || (hidepid && any_unowned);
 
-    Ok(Inventory { os: crate::model::Os::Linux, sockets, warnings, owners_partly_hidden, namespaces: netns.namespaces })
+    Ok(Inventory {
+        os: crate::model::Os::Linux,
+        sockets,
+        warnings,
+        owners_partly_hidden,
+        namespaces: netns.namespaces,
+        gaps: Vec::new(),
+    })
 }
 
 /// The processes holding each socket inode, sorted by PID, each once. `holdings` is sorted and free of duplicates,
