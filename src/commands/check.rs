@@ -4,7 +4,7 @@
 //! `fail_on`; 2 when the check cannot be trusted (owners unknown where rules need them, or a gap in the recording
 //! checked without `--allow-gaps`) or the input is bad.
 
-use super::{warn_unknown_owners, Context, Outcome};
+use super::{file_hint, warn_unknown_owners, Context, Outcome};
 use crate::cli::{CheckArgs, CheckFormat};
 use portwarden::policy::{self, Policy};
 use portwarden::render::table::plural;
@@ -15,17 +15,20 @@ pub fn run(args: &CheckArgs, cx: &mut Context<'_>) -> anyhow::Result<Outcome> {
     let policy = Policy::load(&args.policy)?;
     let registry = cx.data.registry()?;
     let mut gaps = Vec::new();
+    let mut hint = portwarden::platform::hidden_owner_hint().to_string();
     let report = match &args.from {
         Some(file) => {
             let mut inventory = history::read(file)?;
             gaps = std::mem::take(&mut inventory.gaps);
-            let hint = portwarden::platform::hidden_owner_hint();
-            verdict::build(inventory, registry, &mut cx.data.user_names(), &|_| true, hint)
+            // Made elsewhere, maybe: this machine's advice on seeing owners would not apply.
+            hint = file_hint(file);
+            verdict::build(inventory, registry, &mut cx.data.user_names(), &|_| true, &hint)
         }
         None => cx.data.inventory_report(&Query { all_netns: args.all_netns, ..Query::default() }, &|_| true)?,
     };
     let mut checked = policy::judge(&policy, report);
     checked.set_gaps(gaps, args.allow_gaps);
+    checked.owner_hint = hint;
     let painter = cx.painter;
     match args.format {
         CheckFormat::Text => render::check::text(cx.io.out, &checked, &policy, painter)?,

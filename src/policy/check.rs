@@ -90,6 +90,10 @@ pub struct CheckReport<'r> {
     /// unless `gaps_allowed`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub gaps: Vec<String>,
+    /// What to say about owners that could not be seen: this machine's advice for a live check, a neutral word for
+    /// a file written elsewhere.
+    #[serde(skip)]
+    pub owner_hint: String,
     /// The gaps were accepted (`check --allow-gaps`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub gaps_allowed: bool,
@@ -128,6 +132,7 @@ pub fn judge<'r>(policy: &Policy, report: Report<'r>) -> CheckReport<'r> {
         listeners,
         summary: report.summary,
         gaps: Vec::new(),
+        owner_hint: crate::platform::hidden_owner_hint().to_string(),
         gaps_allowed: false,
     }
 }

@@ -24,7 +24,7 @@ fn iana_label(l: &Listener<'_>) -> String {
 }
 
 /// Why a listener failed, in one or more sentences; None when it passed.
-fn why(c: &Checked<'_>, policy: &Policy) -> Option<String> {
+fn why(c: &Checked<'_>, policy: &Policy, owner_hint: &str) -> Option<String> {
     let rule = |i: usize| policy.rules.get(i).map_or_else(|| format!("rule {}", i + 1), |r| r.label(i));
     match &c.check {
         Decision::Allowed { .. } => None,
@@ -51,7 +51,7 @@ fn why(c: &Checked<'_>, policy: &Policy) -> Option<String> {
              allow_unknown_owners = true in [settings]",
             rule(*i),
             needs.join(" and "),
-            crate::platform::hidden_owner_hint()
+            owner_hint
         )),
     }
 }
@@ -67,7 +67,7 @@ fn decision_word(v: &Decision) -> &'static str {
 
 pub fn text(out: &mut dyn Write, r: &CheckReport<'_>, policy: &Policy, p: Painter) -> io::Result<()> {
     for c in &r.listeners {
-        let Some(reason) = why(c, policy) else { continue };
+        let Some(reason) = why(c, policy, &r.owner_hint) else { continue };
         let word = decision_word(&c.check);
         let word = if c.check.is_failure() { p.bad(word) } else { p.warn(word) };
         writeln!(out, "{word} {} {}", socket_label(&c.listener), owners_cell(&c.listener))?;
@@ -162,7 +162,7 @@ pub fn junit(out: &mut dyn Write, r: &CheckReport<'_>, policy: &Policy) -> io::R
             l.port,
             xml_escape(&name)
         )?;
-        match why(c, policy) {
+        match why(c, policy, &r.owner_hint) {
             None => writeln!(out, "</testcase>")?,
             Some(reason) => {
                 let tag = if c.check.is_failure() { "failure" } else { "error" };
@@ -196,7 +196,7 @@ pub fn github_property(s: &str) -> String {
 
 pub fn github(out: &mut dyn Write, r: &CheckReport<'_>, policy: &Policy) -> io::Result<()> {
     for c in &r.listeners {
-        let Some(reason) = why(c, policy) else { continue };
+        let Some(reason) = why(c, policy, &r.owner_hint) else { continue };
         let l = &c.listener;
         let title =
             format!("portwarden: {} listener {}", decision_word(&c.check).to_ascii_lowercase(), socket_label(l));

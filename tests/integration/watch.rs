@@ -523,3 +523,43 @@ fn check_from_a_recording_with_a_gap_is_undecidable_unless_allowed() {
         .unwrap();
     assert_eq!(check("text", &[]).status.code(), Some(0));
 }
+
+/// Owners missing from a recording were hidden from the run that wrote it, maybe on another machine: `check --from`
+/// says so, not this machine's "run as root" advice.
+#[test]
+fn check_from_says_the_writing_run_could_not_see_owners() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("elsewhere.ndjson");
+    std::fs::write(
+        &rec,
+        [
+            r#"{"event":"started","time":"2026-01-02T10:00:00.000Z","schema_version":1,"interval_ms":500}"#,
+            r#"{"event":"appeared","time":"2026-01-02T10:00:00.100Z","initial":true,"inode":7,"listener":{"protocol":"tcp","address":"127.0.0.1","port":8080,"processes":[],"uid":1000}}"#,
+            r#"{"event":"stopped","time":"2026-01-02T10:00:09.000Z","reason":"signal","scans":3}"#,
+        ]
+        .join("\n")
+            + "\n",
+    )
+    .unwrap();
+    let policy = dir.path().join("p.toml");
+    std::fs::write(&policy, "[[allow]]\nport = 8080\nprocess = \"web\"\n").unwrap();
+    for format in ["text", "json"] {
+        let out = run(portwarden().args([
+            "check",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--from",
+            rec.to_str().unwrap(),
+            "--format",
+            format,
+        ]));
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+        let neutral = format!("the run that wrote {} could not see these owners", rec.display());
+        assert!(stderr.contains(&neutral), "{format}: {stderr}");
+        assert!(stdout.contains(&neutral), "{format}: {stdout}");
+        for text in [&stdout, &stderr] {
+            assert!(!text.contains("run as root") && !text.contains("even root"), "{format}: {text}");
+        }
+    }
+}
