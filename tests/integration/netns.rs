@@ -506,3 +506,32 @@ fn an_owner_in_a_docker_named_cgroup_is_attributed_to_that_container() {
     assert_eq!(one(&checked, h.pid(), h.ports[0])["check"]["verdict"], "allowed");
     drop(h);
 }
+
+/// portwarden in a network namespace of its own (not PID 1's) judges exposure for that namespace, and says so once;
+/// in PID 1's namespace it says nothing. A private PID namespace gives a PID 1 whose namespace root can read.
+#[test]
+fn a_run_outside_pid_1s_network_namespace_says_exposure_is_judged_there() {
+    if skip_unless_root("a_run_outside_pid_1s_network_namespace_says_exposure_is_judged_there")
+        || missing_tool("a_run_outside_pid_1s_network_namespace_says_exposure_is_judged_there", "unshare")
+    {
+        return;
+    }
+    let in_pid_ns = |script: &str| {
+        run(Command::new("unshare")
+            .args(["--pid", "--fork", "--mount-proc", "sh", "-c", script, "sh", bin()])
+            .env("NO_COLOR", "1")
+            .env("PORTWARDEN_DATA_DIR", std::env::temp_dir()))
+    };
+    let needle = "exposure is judged for this network namespace";
+    let out = in_pid_ns("unshare --net \"$1\" list --format json");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stderr.matches(needle).count(), 1, "warned once: {stderr}");
+    // The table says it in its last lines, with the run's other warnings.
+    let out = in_pid_ns("unshare --net \"$1\" list");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).matches(needle).count(), 1);
+    let out = in_pid_ns("\"$1\" list --format json");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains(needle), "PID 1's own namespace: no warning: {stderr}");
+}

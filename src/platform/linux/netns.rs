@@ -278,6 +278,22 @@ fn has_cap_sys_admin() -> bool {
         .is_none_or(|caps| caps & (1 << CAP_SYS_ADMIN) != 0)
 }
 
+/// A warning when portwarden runs in another network namespace than PID 1 (normally the host's): exposure
+/// (loopback, all-interfaces...) is then judged for this namespace's interfaces, not the host's. Nothing when PID
+/// 1's namespace cannot be read (not root, or PID 1 protected even from root).
+pub fn foreign_namespace_warning() -> Option<String> {
+    let ours = std::fs::read_link("/proc/self/ns/net").ok()?;
+    let init = std::fs::read_link("/proc/1/ns/net").ok()?;
+    let (ours, init) = (parse_ns_link(ours.as_os_str().as_bytes())?, parse_ns_link(init.as_os_str().as_bytes())?);
+    (ours != init).then(|| {
+        format!(
+            "portwarden runs in network namespace {ours}, not in PID 1's ({init}, normally the host's): exposure is \
+             judged for this network namespace, whose interfaces may not be the host's; run it in the host's \
+             namespace to judge what the host exposes"
+        )
+    })
+}
+
 /// The inode of the calling thread's network namespace.
 fn current_inode() -> io::Result<u64> {
     let link = std::fs::read_link("/proc/thread-self/ns/net")?;
