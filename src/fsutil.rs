@@ -76,6 +76,16 @@ pub fn open_append(path: &Path) -> anyhow::Result<File> {
     bail!("{}: the file keeps appearing and disappearing; refusing to write to it", path.display())
 }
 
+/// Opens `path` for reading without following a symbolic link in its last component and without blocking on a
+/// FIFO (`O_NOFOLLOW|O_NONBLOCK` on Unix): for paths another user may have planted something at. The caller checks
+/// what it got (e.g. its inode) before using it.
+pub fn open_read_no_follow(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    no_follow(&mut options, 0);
+    options.open(path)
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file beside it is written, flushed to disk and renamed over
 /// `path`. An existing `path` must pass the module's checks (it is never a link, nor someone else's file). On any
 /// error `path` is left as it was and the temporary file is removed.

@@ -535,3 +535,33 @@ fn a_run_outside_pid_1s_network_namespace_says_exposure_is_judged_there() {
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains(needle), "PID 1's own namespace: no warning: {stderr}");
 }
+
+/// A namespace bind mount listed in mountinfo whose path now leads elsewhere (a directory mounted over it, where a
+/// FIFO or a symbolic link sits at that name) is not followed, and a FIFO does not block the run: `--all-netns`
+/// finishes and says the namespace could not be opened.
+#[test]
+fn all_netns_neither_blocks_on_a_fifo_nor_follows_a_link_at_a_mountinfo_path() {
+    let test = "all_netns_neither_blocks_on_a_fifo_nor_follows_a_link_at_a_mountinfo_path";
+    if skip_unless_root(test) || missing_tool(test, "unshare") || missing_tool(test, "timeout") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for plant in ["mkfifo \"$D/x/ns\"", "mkfifo \"$D/fifo\" && ln -s \"$D/fifo\" \"$D/x/ns\""] {
+        // In a private mount namespace: bind a new network namespace at D/x/ns, mount a tmpfs over D/x, and plant
+        // the FIFO (or a link to one) at D/x/ns, where mountinfo still says the namespace is.
+        let script = format!(
+            "set -e; mkdir -p \"$D/x\"; touch \"$D/x/ns\"; unshare --net=\"$D/x/ns\" true; \
+             mount -t tmpfs tmpfs \"$D/x\"; {plant}; exec timeout 20 \"$1\" list --all-netns --format json"
+        );
+        let out = run(Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c", &script, "sh", bin()])
+            .env("D", dir.path())
+            .env("NO_COLOR", "1")
+            .env("PORTWARDEN_DATA_DIR", std::env::temp_dir()));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{plant}: finished, not blocked (124 is timeout's): {stderr}");
+        assert!(stderr.contains("vanished before it could be opened"), "{plant}: {stderr}");
+        let _ = std::fs::remove_dir_all(dir.path().join("x"));
+        let _ = std::fs::remove_file(dir.path().join("fifo"));
+    }
+}

@@ -125,7 +125,7 @@ pub fn add_other_namespaces(
     let mut vanished: Vec<Netns> = Vec::new();
     for (inode, candidate) in namespaces {
         let netns = Netns { inode, name: candidate.name, current: false };
-        match open_namespace(inode, &candidate.ways_in) {
+        match open_namespace(inode, &candidate.ways_in, candidate.mounts) {
             Some(file) => opened.push((netns, file)),
             None => vanished.push(netns),
         }
@@ -319,6 +319,8 @@ struct Candidate {
     ways_in: Vec<PathBuf>,
     /// How many of those are `/proc/PID/ns/net`.
     pids: usize,
+    /// How many of those are bind mounts (the first ones): paths from mountinfo, opened without following links.
+    mounts: usize,
 }
 
 #[derive(Debug, Default)]
@@ -339,7 +341,8 @@ fn discover() -> Discovery {
             if c.name.is_none() {
                 c.name = name;
             }
-            c.ways_in.push(path);
+            c.ways_in.insert(c.mounts, path);
+            c.mounts += 1;
         }
     }
     let entries = match std::fs::read_dir("/proc") {
@@ -428,11 +431,16 @@ fn named(path: &std::path::Path) -> Option<String> {
 }
 
 /// Opens the first of `ways_in` that still refers to namespace `inode` (a PID may have exited, or been reused by a
-/// process in another namespace).
-fn open_namespace(inode: u64, ways_in: &[PathBuf]) -> Option<File> {
-    ways_in.iter().find_map(|path| {
-        let file = File::open(path).ok()?;
-        (file.metadata().ok()?.ino() == inode).then_some(file)
+/// process in another namespace). The first `mounts` are mount points from mountinfo: what is at such a path now
+/// may be something else (a directory mounted over it, where another user put a FIFO or a link), so they are opened
+/// without following a link or blocking on a FIFO; `/proc/PID/ns/net` are the kernel's own links, followed.
+/// What is opened must be on the namespace filesystem (the device of our own namespace's file), with that inode.
+fn open_namespace(inode: u64, ways_in: &[PathBuf], mounts: usize) -> Option<File> {
+    let nsfs = std::fs::metadata("/proc/thread-self/ns/net").ok().map(|m| m.dev());
+    ways_in.iter().enumerate().find_map(|(i, path)| {
+        let file = if i < mounts { crate::fsutil::open_read_no_follow(path) } else { File::open(path) }.ok()?;
+        let meta = file.metadata().ok()?;
+        (meta.ino() == inode && nsfs.is_none_or(|dev| meta.dev() == dev)).then_some(file)
     })
 }
 
