@@ -553,8 +553,8 @@ mod tests {
         // Our own process is always readable, so our namespace is always found, with at most a few PIDs.
         let c = found.namespaces.get(&own).unwrap_or_else(|| panic!("{own} not in {:?}", found.namespaces.keys()));
         assert!((1..=PIDS_PER_NAMESPACE).contains(&c.pids), "{c:?}");
-        assert!(open_namespace(own, &c.ways_in).is_some());
-        assert!(open_namespace(own + 1, &c.ways_in).is_none(), "a file of another namespace is refused");
+        assert!(open_namespace(own, &c.ways_in, c.mounts).is_some());
+        assert!(open_namespace(own + 1, &c.ways_in, c.mounts).is_none(), "a file of another namespace is refused");
         assert!(!is_kernel_thread(std::process::id()));
         // The test runs wherever CI runs it; at least the check must agree with what /proc says.
         let pid_ns = std::fs::read_link("/proc/self/ns/pid").unwrap();
