@@ -3,8 +3,9 @@
 //! Every file portwarden writes goes through here, and:
 //! * a path whose last component is a symbolic link is never followed (`O_NOFOLLOW`), nor replaced;
 //! * an existing file is used only if it is a regular file (a FIFO or device is refused without blocking: it is
-//!   opened `O_NONBLOCK` and checked before anything is written), owned by the user portwarden runs as, with a
-//!   single link (no hard link to someone else's file) and not writable by group or others;
+//!   opened `O_NONBLOCK` and checked before anything is written), owned by the user portwarden runs as and with a
+//!   single link (no hard link to someone else's file); one to be replaced must also not be writable by group or
+//!   others;
 //! * new files are created `O_EXCL` with mode 0600;
 //! * whole-file writes are atomic: a temporary file (`O_EXCL|O_NOFOLLOW`, 0600) in the target's directory is
 //!   written and flushed to disk, renamed over the target, and the directory is flushed so the rename survives a
@@ -45,7 +46,7 @@ mod sys {
 }
 
 /// Opens `path` for reading and appending, creating it (mode 0600) if it does not exist. An existing file must be a
-/// regular file that we own, with one link, writable by no one else (see the module's rules).
+/// regular file that we own, with one link (see the module's rules).
 pub fn open_append(path: &Path) -> anyhow::Result<File> {
     // A file removed between our two attempts is looked for again, a few times.
     for _ in 0..3 {
@@ -66,7 +67,7 @@ pub fn open_append(path: &Path) -> anyhow::Result<File> {
         match existing.open(path) {
             Ok(file) => {
                 let meta = file.metadata().with_context(|| format!("{}: cannot read its metadata", path.display()))?;
-                check_ours(path, &meta)?;
+                check_ours(path, &meta, false)?;
                 return Ok(file);
             }
             Err(e) if e.kind() == ErrorKind::NotFound => continue,
@@ -103,7 +104,7 @@ pub fn write_new_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// commands that want to refuse before doing their work; the write checks again.
 pub fn check_replaceable(path: &Path) -> anyhow::Result<()> {
     match std::fs::symlink_metadata(path) {
-        Ok(meta) => check_ours(path, &meta),
+        Ok(meta) => check_ours(path, &meta, true),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e).with_context(|| format!("{}: cannot read its metadata", path.display())),
     }
@@ -214,8 +215,8 @@ fn refusal(path: &Path, e: std::io::Error) -> anyhow::Error {
 }
 
 /// Refuses an existing file that is not safe to write or replace: a link, not a regular file, someone else's,
-/// hard-linked elsewhere, or writable by group or others.
-fn check_ours(path: &Path, meta: &std::fs::Metadata) -> anyhow::Result<()> {
+/// hard-linked elsewhere, or (to be `replaced`) writable by group or others.
+fn check_ours(path: &Path, meta: &std::fs::Metadata, replaced: bool) -> anyhow::Result<()> {
     let name = path.display();
     if meta.file_type().is_symlink() {
         bail!("{name}: is a symbolic link; refusing to follow or replace it");
@@ -223,6 +224,8 @@ fn check_ours(path: &Path, meta: &std::fs::Metadata) -> anyhow::Result<()> {
     if !meta.is_file() {
         bail!("{name}: is not a regular file (a FIFO, device, socket or directory); refusing to write to it");
     }
+    #[cfg(not(unix))]
+    let _ = replaced;
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
@@ -236,9 +239,12 @@ fn check_ours(path: &Path, meta: &std::fs::Metadata) -> anyhow::Result<()> {
             }
         }
         if meta.nlink() > 1 {
-            bail!("{name}: has {} hard links; refusing to write to a file that is also elsewhere", meta.nlink());
+            bail!(
+                "{name}: is a hard link ({} links); refusing to write to a file that is also elsewhere",
+                meta.nlink()
+            );
         }
-        if meta.mode() & 0o022 != 0 {
+        if replaced && meta.mode() & 0o022 != 0 {
             bail!(
                 "{name}: is writable by others (mode {:o}); refusing to write to it (chmod go-w it, or remove it)",
                 meta.mode() & 0o7777
@@ -292,7 +298,7 @@ mod tests {
         }
         let hard = dir.path().join("hard");
         std::fs::hard_link(&victim, &hard).unwrap();
-        assert!(format!("{:#}", open_append(&hard).unwrap_err()).contains("hard links"));
+        assert!(format!("{:#}", open_append(&hard).unwrap_err()).contains("hard link"));
         std::fs::remove_file(&hard).unwrap();
         std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o620)).unwrap();
         assert!(format!("{:#}", write_atomic(&victim, b"x").unwrap_err()).contains("writable by others"));
