@@ -95,6 +95,10 @@ pub struct CheckArgs {
     /// needs root).
     #[arg(long, conflicts_with = "from")]
     pub all_netns: bool,
+    /// Check a recording with gaps anyway (a recorder killed, then another appending to the same file: what
+    /// listened in between is missing). Without it a gap makes the check undecidable (exit 2).
+    #[arg(long, requires = "from")]
+    pub allow_gaps: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]

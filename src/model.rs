@@ -262,6 +262,9 @@ pub struct Inventory {
     /// With `Query::all_netns`: how many network namespaces were listed (the current one included); `None` when
     /// only the current namespace was asked for.
     pub namespaces: Option<usize>,
+    /// Gaps in a recording read back (a recorder killed and another started on the same file): what happened
+    /// between them is missing, each said with its file and line. Empty for a live listing and a snapshot.
+    pub gaps: Vec<String>,
 }
 
 impl Default for Inventory {
@@ -272,6 +275,7 @@ impl Default for Inventory {
             warnings: Vec::new(),
             owners_partly_hidden: false,
             namespaces: None,
+            gaps: Vec::new(),
         }
     }
 }

@@ -9,8 +9,14 @@ use portwarden::{fsutil, policy, Query};
 /// Runs `baseline`.
 pub fn run(args: &BaselineArgs, cx: &mut Context<'_>) -> anyhow::Result<Outcome> {
     if let Some(path) = &args.output {
-        if !args.force && path.exists() {
-            bail!("{} exists; not overwriting it (use --force to replace it)", path.display());
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                bail!("{}: is a symbolic link; refusing to follow or replace it", path.display())
+            }
+            Ok(_) if !args.force => {
+                bail!("{} exists; not overwriting it (use --force to replace it)", path.display())
+            }
+            _ => fsutil::check_replaceable(path)?,
         }
     }
     let query = Query { all_netns: args.all_netns, ..Query::default() };

@@ -1,26 +1,34 @@
 //! `check`: judge every listener against the policy and report in text, JSON, JUnit or GitHub annotations.
 //!
 //! Exit status: 0 when every listener is allowed and none fails `fail_on`; 1 when any is unexpected or fails
-//! `fail_on`; 2 when the check cannot be trusted (owners unknown where rules need them) or the input is bad.
+//! `fail_on`; 2 when the check cannot be trusted (owners unknown where rules need them, or a gap in the recording
+//! checked without `--allow-gaps`) or the input is bad.
 
-use super::{warn_unknown_owners, Context, Outcome};
+use super::{file_hint, warn_unknown_owners, Context, Outcome};
 use crate::cli::{CheckArgs, CheckFormat};
 use portwarden::policy::{self, Policy};
+use portwarden::render::table::plural;
 use portwarden::{history, render, verdict, Query};
 
 /// Runs `check`.
 pub fn run(args: &CheckArgs, cx: &mut Context<'_>) -> anyhow::Result<Outcome> {
     let policy = Policy::load(&args.policy)?;
     let registry = cx.data.registry()?;
+    let mut gaps = Vec::new();
+    let mut hint = portwarden::platform::hidden_owner_hint().to_string();
     let report = match &args.from {
         Some(file) => {
-            let inventory = history::read(file)?;
-            let hint = portwarden::platform::hidden_owner_hint();
-            verdict::build(inventory, registry, &mut cx.data.user_names(), &|_| true, hint)
+            let mut inventory = history::read(file)?;
+            gaps = std::mem::take(&mut inventory.gaps);
+            // Made elsewhere, maybe: this machine's advice on seeing owners would not apply.
+            hint = file_hint(file);
+            verdict::build(inventory, registry, &mut cx.data.user_names(), &|_| true, &hint)
         }
         None => cx.data.inventory_report(&Query { all_netns: args.all_netns, ..Query::default() }, &|_| true)?,
     };
-    let checked = policy::judge(&policy, report);
+    let mut checked = policy::judge(&policy, report);
+    checked.set_gaps(gaps, args.allow_gaps);
+    checked.owner_hint = hint;
     let painter = cx.painter;
     match args.format {
         CheckFormat::Text => render::check::text(cx.io.out, &checked, &policy, painter)?,
@@ -29,5 +37,13 @@ pub fn run(args: &CheckArgs, cx: &mut Context<'_>) -> anyhow::Result<Outcome> {
         CheckFormat::Github => render::check::github(cx.io.out, &checked, &policy)?,
     }
     warn_unknown_owners(&checked.summary, cx.io.err)?;
-    Ok(checked.tally.outcome().into())
+    if !checked.gaps.is_empty() && !checked.gaps_allowed {
+        writeln!(
+            cx.io.err,
+            "portwarden: check undecidable: the recording has {}, so it does not show every listener; record \
+             again, or pass --allow-gaps to check what it holds",
+            plural(checked.gaps.len(), "gap")
+        )?;
+    }
+    Ok(checked.outcome().into())
 }

@@ -1,7 +1,7 @@
 //! `diff`: listeners added and removed between two snapshots or recordings (or one and this machine now); see
 //! [`portwarden::history::compare`] for what counts as the same listener.
 
-use super::{warn_unknown_owners, Context, Outcome};
+use super::{file_hint, warn_unknown_owners, Context, Outcome};
 use crate::cli::{DiffArgs, TextOrJson};
 use anyhow::Context as _;
 use portwarden::history::{self, Changes, Key};
@@ -31,11 +31,12 @@ pub fn run(args: &DiffArgs, cx: &mut Context<'_>) -> anyhow::Result<Outcome> {
     };
     let registry = cx.data.registry()?;
     let mut names = cx.data.user_names();
-    let build = |inv: Inventory, names: &mut dyn FnMut(u32) -> Option<String>| -> Report<'_> {
-        verdict::build(inv, registry, names, &|_| true, platform::hidden_owner_hint())
+    let build = |inv: Inventory, names: &mut dyn FnMut(u32) -> Option<String>, hint: &str| -> Report<'_> {
+        verdict::build(inv, registry, names, &|_| true, hint)
     };
-    let old = build(old_inv, &mut names);
-    let new = build(new_inv, &mut names);
+    let old = build(old_inv, &mut names, &file_hint(&args.old));
+    let new_hint = args.new.as_deref().map_or_else(|| platform::hidden_owner_hint().to_string(), file_hint);
+    let new = build(new_inv, &mut names, &new_hint);
     for w in &old.summary.warnings {
         writeln!(io.err, "portwarden: warning: {}", escape(w))?;
     }

@@ -1,6 +1,6 @@
 //! `list` (the default command): every listener, filtered and sorted, in the format asked for.
 
-use super::{warn_unknown_owners, Context, Outcome};
+use super::{file_hint, warn_unknown_owners, Context, Outcome};
 use crate::cli::{ListArgs, ListFormat, SortKey};
 use anyhow::Context as _;
 use portwarden::verdict::{self, Listener, Verdict};
@@ -31,16 +31,16 @@ pub fn run(args: &ListArgs, cx: &mut Context<'_>) -> anyhow::Result<Outcome> {
             Some(file) => history::read(file)?,
             None => platform::enumerate(&query).context("cannot list the sockets of this machine")?,
         };
-        let hint = platform::hidden_owner_hint();
+        let hint = args.from.as_deref().map_or_else(|| platform::hidden_owner_hint().to_string(), file_hint);
         let summary =
-            render::json::write_inventory(io.out, inventory, registry, &mut cx.data.user_names(), &keep, hint)?;
+            render::json::write_inventory(io.out, inventory, registry, &mut cx.data.user_names(), &keep, &hint)?;
         warn_unknown_owners(&summary, io.err)?;
         return Ok(Outcome::Clean);
     }
     let mut report = match &args.from {
         Some(file) => {
             let inventory = history::read(file)?;
-            verdict::build(inventory, registry, &mut cx.data.user_names(), &keep, platform::hidden_owner_hint())
+            verdict::build(inventory, registry, &mut cx.data.user_names(), &keep, &file_hint(file))
         }
         None => cx.data.inventory_report(&query, &keep)?,
     };

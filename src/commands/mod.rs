@@ -88,6 +88,12 @@ pub struct Context<'a> {
     pub data: Data,
 }
 
+/// The hint for owners missing from a snapshot or recording: they were hidden from the run that wrote it, maybe on
+/// another machine, so this machine's advice (run as root...) would not apply.
+pub fn file_hint(file: &std::path::Path) -> String {
+    format!("the run that wrote {} could not see these owners", file.display())
+}
+
 /// Says on stderr how many listeners have unknown owners (with the hint) and repeats the run's warnings.
 pub fn warn_unknown_owners(s: &Summary, err: &mut dyn Write) -> std::io::Result<()> {
     if s.owner_unknown > 0 {

@@ -1,5 +1,6 @@
 //! The append-only file `watch --record` writes: one complete JSON line per write (see [`super::snapshot`]).
 
+use crate::fsutil;
 use anyhow::Context;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -10,22 +11,17 @@ pub struct Recording {
     file: File,
     /// Where it is, for messages.
     pub path: PathBuf,
-    /// A regular file (synced to disk after each scan that wrote to it); not a pipe or terminal.
-    regular: bool,
 }
 
 impl Recording {
-    /// Opens `path` for appending, creating it if needed. Refuses a file that ends in the middle of a line (a
-    /// recorder killed while writing): new events would be glued to that half line.
+    /// Opens `path` for appending, creating it (mode 0600) if needed. Refuses what [`fsutil::open_append`]
+    /// refuses (a symbolic link, a FIFO or other non-regular file, another user's file, a hard link, a file others
+    /// can write), and a file that ends in the middle of a line (a recorder killed while writing): new events would
+    /// be glued to that half line.
     pub fn open(path: &Path) -> anyhow::Result<Recording> {
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)
-            .with_context(|| format!("{}: cannot open the recording for appending", path.display()))?;
+        let mut file = fsutil::open_append(path).context("cannot open the recording for appending")?;
         let meta = file.metadata().with_context(|| format!("{}: cannot read its metadata", path.display()))?;
-        if meta.is_file() && meta.len() > 0 {
+        if meta.len() > 0 {
             let mut last = [0u8; 1];
             file.seek(SeekFrom::End(-1))
                 .and_then(|_| file.read_exact(&mut last))
@@ -38,7 +34,7 @@ impl Recording {
                 );
             }
         }
-        Ok(Recording { file, path: path.to_path_buf(), regular: meta.is_file() })
+        Ok(Recording { file, path: path.to_path_buf() })
     }
 
     /// Appends one complete line with a single write, so a reader never sees a half line from us (unless we are
@@ -51,11 +47,6 @@ impl Recording {
     }
 
     pub fn sync(&mut self) -> anyhow::Result<()> {
-        if self.regular {
-            self.file
-                .sync_data()
-                .with_context(|| format!("{}: cannot flush the recording to disk", self.path.display()))?;
-        }
-        Ok(())
+        self.file.sync_data().with_context(|| format!("{}: cannot flush the recording to disk", self.path.display()))
     }
 }

@@ -22,7 +22,9 @@
 //! the middle of a write would leave: the event it held is lost, so the recording cannot be trusted. A `stopped`
 //! event carrying an `error` (the recorder could no longer list sockets) is refused the same way. A recording that
 //! does not end with `stopped` (the recorder is still running, or was killed between events) is read, with a
-//! warning.
+//! warning. A `started` event after a run that has no `stopped` (a recorder killed, then another appending to the
+//! same file) is a **gap**: it is read, with a warning naming its line, and listed in [`Inventory::gaps`] (`check`
+//! treats it as undecidable).
 
 use super::{EventKind, Identity};
 use crate::model::{Inventory, Netns, Os, OwnedSocket, Process, Protocol, Socket};
@@ -228,6 +230,9 @@ fn read_recording(bytes: &[u8], name: &str) -> anyhow::Result<Inventory> {
     let mut sockets = Vec::new();
     let mut seen = HashSet::new();
     let mut last: Option<(EventKind, String)> = None;
+    // The line and time of the `started` of the run being read, until its `stopped`.
+    let mut open_run: Option<(usize, String)> = None;
+    let mut gaps = Vec::new();
     let mut offset = 0;
     let mut number = 0;
     while offset < bytes.len() {
@@ -269,6 +274,15 @@ fn read_recording(bytes: &[u8], name: &str) -> anyhow::Result<Inventory> {
                         );
                     }
                 }
+                if let (Some((line, started)), Some((_, time))) = (&open_run, &last) {
+                    gaps.push(format!(
+                        "{name}:{number}: gap: this \"started\" event follows the run started at line {line} ({started}) \
+                         that has no \"stopped\" event: that recorder was killed, so listeners between {time} and \
+                         {} are missing",
+                        event.time
+                    ));
+                }
+                open_run = Some((number, event.time.clone()));
             }
             EventKind::Appeared | EventKind::Disappeared => {
                 let Some(listener) = event.listener else {
@@ -289,6 +303,7 @@ fn read_recording(bytes: &[u8], name: &str) -> anyhow::Result<Inventory> {
                         crate::text::truncate(error, 4 * MAX_QUOTED)
                     );
                 }
+                open_run = None;
             }
         }
         last = Some((event.event, event.time));
@@ -302,7 +317,8 @@ fn read_recording(bytes: &[u8], name: &str) -> anyhow::Result<Inventory> {
              killed; it holds the listeners seen up to {time}"
         )),
     }
-    Ok(inventory(sockets, warnings))
+    warnings.extend(gaps.iter().cloned());
+    Ok(Inventory { gaps, ..inventory(sockets, warnings) })
 }
 
 fn inventory(sockets: Vec<OwnedSocket>, warnings: Vec<String>) -> Inventory {
@@ -312,7 +328,7 @@ fn inventory(sockets: Vec<OwnedSocket>, warnings: Vec<String>) -> Inventory {
     let namespaces: HashSet<u64> = sockets.iter().filter_map(|s| s.socket.netns.as_ref().map(|n| n.inode)).collect();
     let namespaces = (!namespaces.is_empty()).then_some(namespaces.len());
     let os = guess_os(&sockets);
-    Inventory { os, sockets, warnings, owners_partly_hidden, namespaces }
+    Inventory { os, sockets, warnings, owners_partly_hidden, namespaces, gaps: Vec::new() }
 }
 
 /// The system a file without an `os` was written on: Windows when an executable path has a drive letter, else
@@ -475,6 +491,19 @@ mod tests {
         // An empty recording (nothing listened) is fine.
         let text = format!("{}\n{}\n", started(), stopped());
         assert!(parse(text.as_bytes(), "r.ndjson").unwrap().sockets.is_empty());
+    }
+
+    #[test]
+    fn a_run_without_stop_followed_by_another_is_a_gap() {
+        let text = [started(), ev("appeared", 7, L1), started(), ev("appeared", 8, L2), stopped()].join("\n") + "\n";
+        let inv = parse(text.as_bytes(), "r.ndjson").unwrap();
+        assert_eq!(inv.sockets.len(), 2);
+        assert_eq!(inv.gaps.len(), 1, "{:?}", inv.gaps);
+        assert!(inv.gaps[0].starts_with("r.ndjson:3: gap:") && inv.gaps[0].contains("line 1"), "{:?}", inv.gaps);
+        assert!(inv.warnings.contains(&inv.gaps[0]), "{:?}", inv.warnings);
+        // Whole runs one after another are no gap.
+        let text = [started(), stopped(), started(), ev("appeared", 7, L1), stopped()].join("\n") + "\n";
+        assert!(parse(text.as_bytes(), "r.ndjson").unwrap().gaps.is_empty());
     }
 
     #[test]

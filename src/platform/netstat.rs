@@ -109,7 +109,14 @@ pub fn enumerate(query: &Query) -> Result<Inventory, Error> {
     if query.all_netns {
         warnings.push("--all-netns: network namespaces are a Linux feature; this is the only listing".to_string());
     }
-    Ok(Inventory { os: crate::model::Os::current(), sockets, warnings, owners_partly_hidden, namespaces: None })
+    Ok(Inventory {
+        os: crate::model::Os::current(),
+        sockets,
+        warnings,
+        owners_partly_hidden,
+        namespaces: None,
+        gaps: Vec::new(),
+    })
 }
 
 /// Runs netstat2, skipping (and counting) rows it fails on instead of failing the whole listing.

@@ -86,6 +86,36 @@ pub struct CheckReport<'r> {
     pub tally: CheckTally,
     pub listeners: Vec<Checked<'r>>,
     pub summary: verdict::Summary,
+    /// Gaps in the recording checked (see [`crate::model::Inventory::gaps`]): any makes the check undecidable
+    /// unless `gaps_allowed`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gaps: Vec<String>,
+    /// What to say about owners that could not be seen: this machine's advice for a live check, a neutral word for
+    /// a file written elsewhere.
+    #[serde(skip)]
+    pub owner_hint: String,
+    /// The gaps were accepted (`check --allow-gaps`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub gaps_allowed: bool,
+}
+
+impl CheckReport<'_> {
+    /// The outcome of the whole check: undecidable when the input has a gap not allowed, else the tally's.
+    pub fn outcome(&self) -> CheckOutcome {
+        if !self.gaps.is_empty() && !self.gaps_allowed {
+            CheckOutcome::Undecidable
+        } else {
+            self.tally.outcome()
+        }
+    }
+
+    /// Records the gaps of the input (and whether they are accepted), updating the result.
+    pub fn set_gaps(&mut self, gaps: Vec<String>, allowed: bool) {
+        self.gaps = gaps;
+        self.gaps_allowed = allowed;
+        self.result = self.outcome().as_str();
+        self.exit_code = self.outcome().code();
+    }
 }
 
 /// Judges every listener of a report.
@@ -101,5 +131,8 @@ pub fn judge<'r>(policy: &Policy, report: Report<'r>) -> CheckReport<'r> {
         tally,
         listeners,
         summary: report.summary,
+        gaps: Vec::new(),
+        owner_hint: crate::platform::hidden_owner_hint().to_string(),
+        gaps_allowed: false,
     }
 }

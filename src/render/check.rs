@@ -24,7 +24,7 @@ fn iana_label(l: &Listener<'_>) -> String {
 }
 
 /// Why a listener failed, in one or more sentences; None when it passed.
-fn why(c: &Checked<'_>, policy: &Policy) -> Option<String> {
+fn why(c: &Checked<'_>, policy: &Policy, owner_hint: &str) -> Option<String> {
     let rule = |i: usize| policy.rules.get(i).map_or_else(|| format!("rule {}", i + 1), |r| r.label(i));
     match &c.check {
         Decision::Allowed { .. } => None,
@@ -51,7 +51,7 @@ fn why(c: &Checked<'_>, policy: &Policy) -> Option<String> {
              allow_unknown_owners = true in [settings]",
             rule(*i),
             needs.join(" and "),
-            crate::platform::hidden_owner_hint()
+            owner_hint
         )),
     }
 }
@@ -67,7 +67,7 @@ fn decision_word(v: &Decision) -> &'static str {
 
 pub fn text(out: &mut dyn Write, r: &CheckReport<'_>, policy: &Policy, p: Painter) -> io::Result<()> {
     for c in &r.listeners {
-        let Some(reason) = why(c, policy) else { continue };
+        let Some(reason) = why(c, policy, &r.owner_hint) else { continue };
         let word = decision_word(&c.check);
         let word = if c.check.is_failure() { p.bad(word) } else { p.warn(word) };
         writeln!(out, "{word} {} {}", socket_label(&c.listener), owners_cell(&c.listener))?;
@@ -75,22 +75,31 @@ pub fn text(out: &mut dyn Write, r: &CheckReport<'_>, policy: &Policy, p: Painte
         writeln!(out, "    IANA: {}", iana_label(&c.listener))?;
         writeln!(out, "    {}", escape(&reason))?;
     }
+    for gap in &r.gaps {
+        let word = if r.gaps_allowed { p.warn("GAP (allowed)") } else { p.bad("GAP") };
+        writeln!(out, "{word} {}", escape(gap))?;
+    }
     let t = &r.tally;
-    let verdict = match t.outcome() {
+    let verdict = match r.outcome() {
         CheckOutcome::Pass => p.good("PASS"),
         CheckOutcome::Fail => p.bad("FAIL"),
         CheckOutcome::Undecidable => p.bad("UNDECIDABLE"),
     };
     writeln!(
         out,
-        "{verdict}: {} checked against {} ({}): {} allowed, {} unexpected, {} failing fail_on, {} undecidable",
+        "{verdict}: {} checked against {} ({}): {} allowed, {} unexpected, {} failing fail_on, {} undecidable{}",
         plural(t.listeners, "listener"),
         escape(&r.policy),
         plural(policy.rules.len(), "rule"),
         t.allowed,
         t.unexpected,
         t.flag_failed,
-        t.undecidable
+        t.undecidable,
+        match (r.gaps.len(), r.gaps_allowed) {
+            (0, _) => String::new(),
+            (n, false) => format!("; the recording has {}", plural(n, "gap")),
+            (n, true) => format!("; the recording has {} (allowed)", plural(n, "gap")),
+        }
     )
 }
 
@@ -120,19 +129,29 @@ pub fn xml_escape(s: &str) -> String {
 pub fn junit(out: &mut dyn Write, r: &CheckReport<'_>, policy: &Policy) -> io::Result<()> {
     let t = &r.tally;
     let failures = t.unexpected + t.flag_failed;
+    let errors = t.undecidable + if r.gaps_allowed { 0 } else { r.gaps.len() };
+    let tests = t.listeners + r.gaps.len();
     writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
+    writeln!(out, r#"<testsuites name="portwarden" tests="{tests}" failures="{failures}" errors="{errors}">"#)?;
     writeln!(
         out,
-        r#"<testsuites name="portwarden" tests="{}" failures="{failures}" errors="{}">"#,
-        t.listeners, t.undecidable
-    )?;
-    writeln!(
-        out,
-        r#"  <testsuite name="portwarden check {}" tests="{}" failures="{failures}" errors="{}" skipped="0">"#,
+        r#"  <testsuite name="portwarden check {}" tests="{tests}" failures="{failures}" errors="{errors}" skipped="0">"#,
         xml_escape(&r.policy),
-        t.listeners,
-        t.undecidable
     )?;
+    for gap in &r.gaps {
+        write!(out, r#"    <testcase classname="portwarden.recording" name="{}" time="0">"#, xml_escape(gap))?;
+        if r.gaps_allowed {
+            writeln!(out, "</testcase>")?;
+        } else {
+            writeln!(out)?;
+            writeln!(
+                out,
+                r#"      <error type="gap" message="{}">the recording does not show every listener; record again, or pass --allow-gaps</error>"#,
+                xml_escape(gap)
+            )?;
+            writeln!(out, "    </testcase>")?;
+        }
+    }
     for c in &r.listeners {
         let l = &c.listener;
         let name = format!("{} {}", socket_label(l), owners_cell(l));
@@ -143,7 +162,7 @@ pub fn junit(out: &mut dyn Write, r: &CheckReport<'_>, policy: &Policy) -> io::R
             l.port,
             xml_escape(&name)
         )?;
-        match why(c, policy) {
+        match why(c, policy, &r.owner_hint) {
             None => writeln!(out, "</testcase>")?,
             Some(reason) => {
                 let tag = if c.check.is_failure() { "failure" } else { "error" };
@@ -177,7 +196,7 @@ pub fn github_property(s: &str) -> String {
 
 pub fn github(out: &mut dyn Write, r: &CheckReport<'_>, policy: &Policy) -> io::Result<()> {
     for c in &r.listeners {
-        let Some(reason) = why(c, policy) else { continue };
+        let Some(reason) = why(c, policy, &r.owner_hint) else { continue };
         let l = &c.listener;
         let title =
             format!("portwarden: {} listener {}", decision_word(&c.check).to_ascii_lowercase(), socket_label(l));
@@ -191,6 +210,10 @@ pub fn github(out: &mut dyn Write, r: &CheckReport<'_>, policy: &Policy) -> io::
             iana_label(l)
         );
         writeln!(out, "::error title={}::{}", github_property(&title), github_data(&message))?;
+    }
+    for gap in &r.gaps {
+        let level = if r.gaps_allowed { "warning" } else { "error" };
+        writeln!(out, "::{level} title=portwarden%3A gap in the recording::{}", github_data(gap))?;
     }
     let t = &r.tally;
     writeln!(

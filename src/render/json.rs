@@ -58,7 +58,7 @@ fn write_in_blocks<'r>(
     hint: &str,
     block: usize,
 ) -> io::Result<Summary> {
-    let Inventory { os, sockets, warnings, owners_partly_hidden, namespaces } = inventory;
+    let Inventory { os, sockets, warnings, owners_partly_hidden, namespaces, .. } = inventory;
     let mut items = verdict::in_report_order(sockets);
     // The socket owners' names, looked up once here so that both threads can read them.
     let mut names: HashMap<u32, Option<String>> = HashMap::default();
@@ -625,6 +625,7 @@ mod tests {
             warnings: vec!["one \"warning\"\nwith a newline".to_string(), "two".to_string()],
             owners_partly_hidden: true,
             namespaces: Some(3),
+            gaps: Vec::new(),
         }
     }
 

@@ -152,7 +152,7 @@ pub fn build<'r>(
     keep: &dyn Fn(&Listener<'r>) -> bool,
     hint: &str,
 ) -> Report<'r> {
-    let Inventory { os, sockets, warnings, owners_partly_hidden, namespaces } = inventory;
+    let Inventory { os, sockets, warnings, owners_partly_hidden, namespaces, .. } = inventory;
     let mut judge = Judge::new(os);
     let mut listeners: Vec<Listener<'r>> = sockets
         .into_iter()
@@ -177,7 +177,7 @@ pub fn stream<'r, E>(
     hint: &str,
     mut each: impl FnMut(&Listener<'r>) -> Result<(), E>,
 ) -> Result<Summary, E> {
-    let Inventory { os, sockets, warnings, owners_partly_hidden, namespaces } = inventory;
+    let Inventory { os, sockets, warnings, owners_partly_hidden, namespaces, .. } = inventory;
     let mut tally = Tally::default();
     let mut judge = Judge::new(os);
     for (address, owned) in in_report_order(sockets) {

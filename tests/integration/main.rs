@@ -13,6 +13,7 @@ mod ecosystem;
 mod evaluation;
 mod explain;
 mod failclosed;
+mod files;
 mod formats;
 mod hidden;
 mod list;

@@ -543,3 +543,62 @@ fn a_cgroup_a_user_could_name_is_no_container() {
         drop(h);
     }
 }
+
+/// portwarden in a network namespace of its own (not PID 1's) judges exposure for that namespace, and says so once;
+/// in PID 1's namespace it says nothing. A private PID namespace gives a PID 1 whose namespace root can read.
+#[test]
+fn a_run_outside_pid_1s_network_namespace_says_exposure_is_judged_there() {
+    if skip_unless_root("a_run_outside_pid_1s_network_namespace_says_exposure_is_judged_there")
+        || missing_tool("a_run_outside_pid_1s_network_namespace_says_exposure_is_judged_there", "unshare")
+    {
+        return;
+    }
+    let in_pid_ns = |script: &str| {
+        run(Command::new("unshare")
+            .args(["--pid", "--fork", "--mount-proc", "sh", "-c", script, "sh", bin()])
+            .env("NO_COLOR", "1")
+            .env("PORTWARDEN_DATA_DIR", std::env::temp_dir()))
+    };
+    let needle = "exposure is judged for this network namespace";
+    let out = in_pid_ns("unshare --net \"$1\" list --format json");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stderr.matches(needle).count(), 1, "warned once: {stderr}");
+    // The table says it in its last lines, with the run's other warnings.
+    let out = in_pid_ns("unshare --net \"$1\" list");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).matches(needle).count(), 1);
+    let out = in_pid_ns("\"$1\" list --format json");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains(needle), "PID 1's own namespace: no warning: {stderr}");
+}
+
+/// A namespace bind mount listed in mountinfo whose path now leads elsewhere (a directory mounted over it, where a
+/// FIFO or a symbolic link sits at that name) is not followed, and a FIFO does not block the run: `--all-netns`
+/// finishes and says the namespace could not be opened.
+#[test]
+fn all_netns_neither_blocks_on_a_fifo_nor_follows_a_link_at_a_mountinfo_path() {
+    let test = "all_netns_neither_blocks_on_a_fifo_nor_follows_a_link_at_a_mountinfo_path";
+    if skip_unless_root(test) || missing_tool(test, "unshare") || missing_tool(test, "timeout") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for plant in ["mkfifo \"$D/x/ns\"", "mkfifo \"$D/fifo\" && ln -s \"$D/fifo\" \"$D/x/ns\""] {
+        // In a private mount namespace: bind a new network namespace at D/x/ns, mount a tmpfs over D/x, and plant
+        // the FIFO (or a link to one) at D/x/ns, where mountinfo still says the namespace is.
+        let script = format!(
+            "set -e; mkdir -p \"$D/x\"; touch \"$D/x/ns\"; unshare --net=\"$D/x/ns\" true; \
+             mount -t tmpfs tmpfs \"$D/x\"; {plant}; exec timeout 20 \"$1\" list --all-netns --format json"
+        );
+        let out = run(Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c", &script, "sh", bin()])
+            .env("D", dir.path())
+            .env("NO_COLOR", "1")
+            .env("PORTWARDEN_DATA_DIR", std::env::temp_dir()));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{plant}: finished, not blocked (124 is timeout's): {stderr}");
+        assert!(stderr.contains("vanished before it could be opened"), "{plant}: {stderr}");
+        let _ = std::fs::remove_dir_all(dir.path().join("x"));
+        let _ = std::fs::remove_file(dir.path().join("fifo"));
+    }
+}

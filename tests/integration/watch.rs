@@ -474,3 +474,92 @@ fn socket_inode(pid: u32) -> u64 {
         .find_map(|link| link.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok())
         .expect("a socket")
 }
+
+/// A recorder killed midway (no `stopped`) and started again on the same file leaves a gap: `check --from` says
+/// which line and exits 2 (undecidable) in every format, unless `--allow-gaps` accepts it.
+#[test]
+fn check_from_a_recording_with_a_gap_is_undecidable_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = r#"{"protocol":"tcp","address":"127.0.0.1","port":8080,"processes":[{"pid":42,"name":"python3","exe":"/usr/bin/python3","cmdline":"python3 -m http.server","user":"root","uid":0}],"uid":0}"#;
+    let started = |t: &str| {
+        format!(r#"{{"event":"started","time":"2026-01-02T10:00:0{t}.000Z","schema_version":1,"interval_ms":500}}"#)
+    };
+    let appeared = format!(
+        r#"{{"event":"appeared","time":"2026-01-02T10:00:00.100Z","initial":true,"inode":7,"listener":{listener}}}"#
+    );
+    let stopped = r#"{"event":"stopped","time":"2026-01-02T10:00:09.000Z","reason":"signal","scans":3}"#;
+    let rec = dir.path().join("gap.ndjson");
+    std::fs::write(
+        &rec,
+        [started("0"), appeared.clone(), started("5"), appeared, stopped.to_string()].join("\n") + "\n",
+    )
+    .unwrap();
+    let policy = dir.path().join("allow.toml");
+    std::fs::write(&policy, "[[allow]]\nport = 8080\n").unwrap();
+    let check = |format: &str, extra: &[&str]| {
+        run(portwarden()
+            .args(["check", "--policy", policy.to_str().unwrap(), "--from", rec.to_str().unwrap(), "--format", format])
+            .args(extra))
+    };
+    for format in ["text", "json", "junit", "github"] {
+        let out = check(format, &[]);
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(2), "{format}: a gap makes the check undecidable: {stdout}\n{stderr}");
+        assert!(stderr.contains("gap.ndjson:3") && stderr.contains("gap"), "{format}: {stderr}");
+        assert!(stderr.contains("--allow-gaps"), "{format}: {stderr}");
+        assert!(stdout.contains("gap.ndjson:3"), "{format}: the report names the gap: {stdout}");
+        if format == "json" {
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(v["result"], "undecidable", "{v:#}");
+            assert_eq!(v["exit_code"], 2, "{v:#}");
+            assert!(v["gaps"][0].as_str().unwrap().contains("gap.ndjson:3"), "{v:#}");
+        }
+    }
+    let out = check("json", &["--allow-gaps"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("gap.ndjson:3"), "still warned about");
+    // A file of whole runs, each ended by `stopped`, has no gap.
+    std::fs::write(&rec, [started("0"), stopped.to_string(), started("5"), stopped.to_string()].join("\n") + "\n")
+        .unwrap();
+    assert_eq!(check("text", &[]).status.code(), Some(0));
+}
+
+/// Owners missing from a recording were hidden from the run that wrote it, maybe on another machine: `check --from`
+/// says so, not this machine's "run as root" advice.
+#[test]
+fn check_from_says_the_writing_run_could_not_see_owners() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("elsewhere.ndjson");
+    std::fs::write(
+        &rec,
+        [
+            r#"{"event":"started","time":"2026-01-02T10:00:00.000Z","schema_version":1,"interval_ms":500}"#,
+            r#"{"event":"appeared","time":"2026-01-02T10:00:00.100Z","initial":true,"inode":7,"listener":{"protocol":"tcp","address":"127.0.0.1","port":8080,"processes":[],"uid":1000}}"#,
+            r#"{"event":"stopped","time":"2026-01-02T10:00:09.000Z","reason":"signal","scans":3}"#,
+        ]
+        .join("\n")
+            + "\n",
+    )
+    .unwrap();
+    let policy = dir.path().join("p.toml");
+    std::fs::write(&policy, "[[allow]]\nport = 8080\nprocess = \"web\"\n").unwrap();
+    for format in ["text", "json"] {
+        let out = run(portwarden().args([
+            "check",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--from",
+            rec.to_str().unwrap(),
+            "--format",
+            format,
+        ]));
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+        let neutral = format!("the run that wrote {} could not see these owners", rec.display());
+        assert!(stderr.contains(&neutral), "{format}: {stderr}");
+        assert!(stdout.contains(&neutral), "{format}: {stdout}");
+        for text in [&stdout, &stderr] {
+            assert!(!text.contains("run as root") && !text.contains("even root"), "{format}: {text}");
+        }
+    }
+}

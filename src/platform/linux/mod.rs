@@ -55,6 +55,7 @@ pub fn enumerate(query: &Query) -> Result<Inventory, Error> {
     let mut netns = netns::Extra::default(); // --all-netns: namespaces listed, and what could not be seen
     let (sockets, scan) = owner_source::sockets_and_owners(query, &mut netns)?;
     let mut warnings = netns.warnings;
+    warnings.extend(netns::foreign_namespace_warning());
     // Without a readable procfs no owner can be seen at all: fail closed rather than report a machine of orphans.
     let scan = scan.map_err(|e| {
         Error::ProcessTable(format!("cannot list the processes in /proc ({e}), so no owner can be seen"))
@@ -111,7 +112,14 @@ pub fn enumerate(query: &Query) -> Result<Inventory, Error> {
     let owners_partly_hidden =
         !scan.unreadable.is_empty() || (!is_root && (any_unowned || hidepid)) || (hidepid && any_unowned);
 
-    Ok(Inventory { os: crate::model::Os::Linux, sockets, warnings, owners_partly_hidden, namespaces: netns.namespaces })
+    Ok(Inventory {
+        os: crate::model::Os::Linux,
+        sockets,
+        warnings,
+        owners_partly_hidden,
+        namespaces: netns.namespaces,
+        gaps: Vec::new(),
+    })
 }
 
 /// The processes holding each socket inode, sorted by PID, each once. `holdings` is sorted and free of duplicates,

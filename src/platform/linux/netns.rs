@@ -125,7 +125,7 @@ pub fn add_other_namespaces(
     let mut vanished: Vec<Netns> = Vec::new();
     for (inode, candidate) in namespaces {
         let netns = Netns { inode, name: candidate.name, current: false };
-        match open_namespace(inode, &candidate.ways_in) {
+        match open_namespace(inode, &candidate.ways_in, candidate.mounts) {
             Some(file) => opened.push((netns, file)),
             None => vanished.push(netns),
         }
@@ -278,6 +278,22 @@ fn has_cap_sys_admin() -> bool {
         .is_none_or(|caps| caps & (1 << CAP_SYS_ADMIN) != 0)
 }
 
+/// A warning when portwarden runs in another network namespace than PID 1 (normally the host's): exposure
+/// (loopback, all-interfaces...) is then judged for this namespace's interfaces, not the host's. Nothing when PID
+/// 1's namespace cannot be read (not root, or PID 1 protected even from root).
+pub fn foreign_namespace_warning() -> Option<String> {
+    let ours = std::fs::read_link("/proc/self/ns/net").ok()?;
+    let init = std::fs::read_link("/proc/1/ns/net").ok()?;
+    let (ours, init) = (parse_ns_link(ours.as_os_str().as_bytes())?, parse_ns_link(init.as_os_str().as_bytes())?);
+    (ours != init).then(|| {
+        format!(
+            "portwarden runs in network namespace {ours}, not in PID 1's ({init}, normally the host's): exposure is \
+             judged for this network namespace, whose interfaces may not be the host's; run it in the host's \
+             namespace to judge what the host exposes"
+        )
+    })
+}
+
 /// The inode of the calling thread's network namespace.
 fn current_inode() -> io::Result<u64> {
     let link = std::fs::read_link("/proc/thread-self/ns/net")?;
@@ -303,6 +319,8 @@ struct Candidate {
     ways_in: Vec<PathBuf>,
     /// How many of those are `/proc/PID/ns/net`.
     pids: usize,
+    /// How many of those are bind mounts (the first ones): paths from mountinfo, opened without following links.
+    mounts: usize,
 }
 
 #[derive(Debug, Default)]
@@ -323,7 +341,8 @@ fn discover() -> Discovery {
             if c.name.is_none() {
                 c.name = name;
             }
-            c.ways_in.push(path);
+            c.ways_in.insert(c.mounts, path);
+            c.mounts += 1;
         }
     }
     let entries = match std::fs::read_dir("/proc") {
@@ -412,11 +431,16 @@ fn named(path: &std::path::Path) -> Option<String> {
 }
 
 /// Opens the first of `ways_in` that still refers to namespace `inode` (a PID may have exited, or been reused by a
-/// process in another namespace).
-fn open_namespace(inode: u64, ways_in: &[PathBuf]) -> Option<File> {
-    ways_in.iter().find_map(|path| {
-        let file = File::open(path).ok()?;
-        (file.metadata().ok()?.ino() == inode).then_some(file)
+/// process in another namespace). The first `mounts` are mount points from mountinfo: what is at such a path now
+/// may be something else (a directory mounted over it, where another user put a FIFO or a link), so they are opened
+/// without following a link or blocking on a FIFO; `/proc/PID/ns/net` are the kernel's own links, followed.
+/// What is opened must be on the namespace filesystem (the device of our own namespace's file), with that inode.
+fn open_namespace(inode: u64, ways_in: &[PathBuf], mounts: usize) -> Option<File> {
+    let nsfs = std::fs::metadata("/proc/thread-self/ns/net").ok().map(|m| m.dev());
+    ways_in.iter().enumerate().find_map(|(i, path)| {
+        let file = if i < mounts { crate::fsutil::open_read_no_follow(path) } else { File::open(path) }.ok()?;
+        let meta = file.metadata().ok()?;
+        (meta.ino() == inode && nsfs.is_none_or(|dev| meta.dev() == dev)).then_some(file)
     })
 }
 
@@ -529,8 +553,8 @@ mod tests {
         // Our own process is always readable, so our namespace is always found, with at most a few PIDs.
         let c = found.namespaces.get(&own).unwrap_or_else(|| panic!("{own} not in {:?}", found.namespaces.keys()));
         assert!((1..=PIDS_PER_NAMESPACE).contains(&c.pids), "{c:?}");
-        assert!(open_namespace(own, &c.ways_in).is_some());
-        assert!(open_namespace(own + 1, &c.ways_in).is_none(), "a file of another namespace is refused");
+        assert!(open_namespace(own, &c.ways_in, c.mounts).is_some());
+        assert!(open_namespace(own + 1, &c.ways_in, c.mounts).is_none(), "a file of another namespace is refused");
         assert!(!is_kernel_thread(std::process::id()));
         // The test runs wherever CI runs it; at least the check must agree with what /proc says.
         let pid_ns = std::fs::read_link("/proc/self/ns/pid").unwrap();
