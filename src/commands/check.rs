@@ -6,6 +6,7 @@
 
 use super::{file_hint, warn_unknown_owners, Context, Outcome};
 use crate::cli::{CheckArgs, CheckFormat};
+use anyhow::Context as _;
 use portwarden::policy::{self, Policy};
 use portwarden::render::table::plural;
 use portwarden::{history, render, verdict, Query};
@@ -14,7 +15,7 @@ use portwarden::{history, render, verdict, Query};
 pub fn run(args: &CheckArgs, cx: &mut Context<'_>) -> anyhow::Result<Outcome> {
     let policy = Policy::load(&args.policy)?;
     let registry = cx.data.registry()?;
-    let mut gaps = Vec::new();
+    let gaps;
     let mut hint = portwarden::platform::hidden_owner_hint().to_string();
     let report = match &args.from {
         Some(file) => {
@@ -24,10 +25,18 @@ pub fn run(args: &CheckArgs, cx: &mut Context<'_>) -> anyhow::Result<Outcome> {
             hint = file_hint(file);
             verdict::build(inventory, registry, &mut cx.data.user_names(), &|_| true, &hint)
         }
-        None => cx.data.inventory_report(&Query { all_netns: args.all_netns, ..Query::default() }, &|_| true)?,
+        None => {
+            // A namespace that could not be entered or listed is a gap: its listeners are not checked.
+            let query = Query { all_netns: args.all_netns, ..Query::default() };
+            let mut inventory =
+                portwarden::platform::enumerate(&query).context("cannot list the sockets of this machine")?;
+            gaps = std::mem::take(&mut inventory.gaps);
+            verdict::build(inventory, registry, &mut cx.data.user_names(), &|_| true, &hint)
+        }
     };
     let mut checked = policy::judge(&policy, report);
-    checked.set_gaps(gaps, args.allow_gaps);
+    // --allow-gaps is for recordings (--from) only: what this machine hides now is never waved through.
+    checked.set_gaps(gaps, args.allow_gaps && args.from.is_some());
     checked.owner_hint = hint;
     let painter = cx.painter;
     match args.format {
@@ -40,9 +49,19 @@ pub fn run(args: &CheckArgs, cx: &mut Context<'_>) -> anyhow::Result<Outcome> {
     if !checked.gaps.is_empty() && !checked.gaps_allowed {
         writeln!(
             cx.io.err,
-            "portwarden: check undecidable: the recording has {}, so it does not show every listener; record \
-             again, or pass --allow-gaps to check what it holds",
-            plural(checked.gaps.len(), "gap")
+            "portwarden: check undecidable: {}",
+            if args.from.is_some() {
+                format!(
+                    "the recording has {}, so it does not show every listener; record again, or pass --allow-gaps \
+                     to check what it holds",
+                    plural(checked.gaps.len(), "gap")
+                )
+            } else {
+                format!(
+                    "{} could not be seen (see the warnings), so not every listener was checked",
+                    plural(checked.gaps.len(), "part of the machine")
+                )
+            }
         )?;
     }
     Ok(checked.outcome().into())

@@ -368,6 +368,19 @@ fn without_root_all_netns_says_what_it_could_not_see() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("1 network namespace listed"), "{text}");
     assert!(text.contains("warning: could not enter") && text.contains(&named.name), "{text}");
+
+    // A check that could not see those namespaces cannot pass: exit 2, even with a policy that allows anything.
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("p.toml");
+    std::fs::write(&policy, "[[allow]]\n").unwrap();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&policy, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let out = as_nobody(&["check", "--all-netns", "--format", "json", "--policy", policy.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "a coverage gap is undecidable: {stderr}");
+    let checked: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(checked["result"], "undecidable", "{checked:#}");
+    assert!(stderr.contains("could not be seen"), "{stderr}");
 }
 
 #[test]

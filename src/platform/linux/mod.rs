@@ -118,7 +118,7 @@ pub fn enumerate(query: &Query) -> Result<Inventory, Error> {
         warnings,
         owners_partly_hidden,
         namespaces: netns.namespaces,
-        gaps: Vec::new(),
+        gaps: netns.gaps,
     })
 }
 

@@ -62,13 +62,16 @@ pub struct Extra {
     pub namespaces: Option<usize>,
     /// What could not be seen, and why.
     pub warnings: Vec<String>,
+    /// Those of the warnings that mean a namespace's listeners are missing from the list (not one that vanished):
+    /// a check made with such gaps cannot pass.
+    pub gaps: Vec<String>,
 }
 
 /// The sockets of the current network namespace (the dump `list` always makes) and, with `query.all_netns`, those
 /// of every other namespace, each labelled with its namespace. Fails when the current namespace's dump fails.
 pub fn list_sockets(query: &Query, extra: &mut Extra) -> Result<Vec<Socket>, Error> {
     let current = sock_diag::list_sockets(query).map_err(|e| Error::SocketList(format!("{e:#}")))?;
-    let (sockets, namespaces) = add_other_namespaces(query, current, &mut extra.warnings)?;
+    let (sockets, namespaces) = add_other_namespaces(query, current, &mut extra.warnings, &mut extra.gaps)?;
     extra.namespaces = namespaces;
     Ok(sockets)
 }
@@ -83,10 +86,12 @@ pub fn add_other_namespaces(
     query: &Query,
     current: Vec<Socket>,
     warnings: &mut Vec<String>,
+    gaps: &mut Vec<String>,
 ) -> Result<(Vec<Socket>, Option<usize>), Error> {
     if !query.all_netns {
         return Ok((current, None));
     }
+    let before = warnings.len();
     let own = current_inode().map_err(|e| {
         let message = format!("cannot tell which network namespace portwarden runs in: {e}");
         if is_permission_error(&e) {
@@ -130,12 +135,15 @@ pub fn add_other_namespaces(
             None => vanished.push(netns),
         }
     }
+    // Everything said so far is something that could not be seen.
+    gaps.extend(warnings[before..].iter().cloned());
     if !vanished.is_empty() {
         warnings.push(format!(
             "{} vanished before it could be opened (its processes exited or it was deleted)",
             namespace_list(&vanished)
         ));
     }
+    let after_vanished = warnings.len();
 
     let mut listed = 1;
     let mut refused: Vec<Netns> = Vec::new();
@@ -169,6 +177,7 @@ pub fn add_other_namespaces(
         ));
     }
 
+    gaps.extend(warnings[after_vanished..].iter().cloned());
     sockets.sort_by_key(|s| (s.port, s.protocol, s.address, s.inode));
     Ok((sockets, Some(listed)))
 }
