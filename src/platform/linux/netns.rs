@@ -573,7 +573,8 @@ mod tests {
     #[test]
     fn without_all_netns_nothing_changes() {
         let mut warnings = Vec::new();
-        let (sockets, count) = add_other_namespaces(&Query::default(), Vec::new(), &mut warnings, &mut Vec::new()).unwrap();
+        let (sockets, count) =
+            add_other_namespaces(&Query::default(), Vec::new(), &mut warnings, &mut Vec::new()).unwrap();
         assert!(sockets.is_empty() && count.is_none() && warnings.is_empty());
     }
 }
