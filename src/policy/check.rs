@@ -86,8 +86,8 @@ pub struct CheckReport<'r> {
     pub tally: CheckTally,
     pub listeners: Vec<Checked<'r>>,
     pub summary: verdict::Summary,
-    /// Gaps in the recording checked (see [`crate::model::Inventory::gaps`]): any makes the check undecidable
-    /// unless `gaps_allowed`.
+    /// What the check could not see: gaps in a recording, or namespaces of this machine that could not be listed
+    /// (see [`crate::model::Inventory::gaps`]); any makes the check undecidable unless `gaps_allowed`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub gaps: Vec<String>,
     /// What to say about owners that could not be seen: this machine's advice for a live check, a neutral word for
