@@ -239,9 +239,16 @@ fn hostile_names_stay_escaped_in_every_check_format() {
 fn example_policies_are_valid() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
     let mut n = 0;
+    // Against an empty listing: whether the policy reads must not depend on what this machine runs now.
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(empty.path(), r#"{"schema_version": 1, "listeners": []}"#).unwrap();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
-        let out = check(&path, "json");
+        let out = run(portwarden()
+            .args(["check", "--format", "json", "--from"])
+            .arg(empty.path())
+            .arg("--policy")
+            .arg(&path));
         assert_ne!(out.status.code(), Some(2), "{} is not a valid policy: {}", path.display(), stderr(&out));
         n += 1;
     }

@@ -323,6 +323,8 @@ fn batches(rows: &[(usize, &Row)]) -> Vec<Vec<(usize, Row)>> {
 
 #[test]
 fn linux_rows_judged_live() {
+    // Its listeners live in a namespace of their own, but its helpers (ip, nsenter, mount) run beside other tests.
+    let _machine = machine_shared();
     if skip_unless_root("linux_rows_judged_live") {
         return;
     }

@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 /// /usr/sbin/sshd: `/proc/PID/exe` then says /usr/sbin/sshd, which is not the file that runs.
 #[test]
 fn a_path_seen_through_another_mount_namespace_satisfies_no_exe_rule() {
+    let _machine = machine_shared();
     let test = "a_path_seen_through_another_mount_namespace_satisfies_no_exe_rule";
     if skip_unless_root(test) || ["unshare", "setpriv", "cc"].iter().any(|t| missing_tool(test, t)) {
         return;
