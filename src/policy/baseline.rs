@@ -162,7 +162,7 @@ pub fn baseline_policy(listeners: &[Listener<'_>], os: Os, command: &str) -> (St
         let service = if l.iana.services.is_empty() {
             format!("({})", l.iana.status.as_str())
         } else {
-            l.iana.services.join(", ")
+            escape(&l.iana.services.join(", ")).into_owned()
         };
         let _ = writeln!(out);
         let _ = writeln!(out, "# {} {}:{} {service}; owners: {}", l.protocol, l.address, l.port, owners(l));
