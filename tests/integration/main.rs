@@ -20,4 +20,5 @@ mod netns;
 mod owners;
 mod registry;
 mod scale;
+mod trust;
 mod watch;
