@@ -260,7 +260,8 @@ impl Judge {
         }
         // Most ports have no row of their own: their rows are those of any port of their kind (the dynamic range
         // or not), worked out once per kind instead of once per port.
-        let key = if k.has_own_rows(port) { (port, protocol) } else { (u16::from(port >= dynamic_start(os)), protocol) };
+        let key =
+            if k.has_own_rows(port) { (port, protocol) } else { (u16::from(port >= dynamic_start(os)), protocol) };
         let key = (key.0, key.1, k.has_own_rows(port));
         let at = self.ports.entry(key).or_insert_with(|| {
             let here = k.at_port(port, protocol, os);

@@ -111,9 +111,8 @@ pub(crate) fn listener_at<'r>(
     let address = address.unwrap_or_else(|| socket.address.to_string());
     let iana = Iana::of(registry, socket.port, socket.protocol);
     let exposure = Exposure::of(&socket);
-    let judgement = judge.judge(socket.port, socket.protocol, exposure, &processes, &mut || {
-        classify::socket_flags(&socket, &iana)
-    });
+    let judgement =
+        judge.judge(socket.port, socket.protocol, exposure, &processes, &mut || classify::socket_flags(&socket, &iana));
     let severity = match judgement.verdict {
         Verdict::Expected => None,
         Verdict::Review if exposure >= Exposure::Address => Some(Severity::Medium),
@@ -155,8 +154,11 @@ pub fn build<'r>(
 ) -> Report<'r> {
     let Inventory { os, sockets, warnings, owners_partly_hidden, namespaces } = inventory;
     let mut judge = Judge::new(os);
-    let mut listeners: Vec<Listener<'r>> =
-        sockets.into_iter().map(|s| listener_at(s, None, registry, &mut judge, user_name)).filter(|l| keep(l)).collect();
+    let mut listeners: Vec<Listener<'r>> = sockets
+        .into_iter()
+        .map(|s| listener_at(s, None, registry, &mut judge, user_name))
+        .filter(|l| keep(l))
+        .collect();
     sort_by_port(&mut listeners);
     let mut summary = summarise(&listeners, warnings, owners_partly_hidden, hint, registry.info().clone());
     summary.os = os;

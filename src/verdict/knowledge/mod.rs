@@ -186,9 +186,8 @@ impl Knowledge {
     /// Whether an executable path matches the row's patterns; `None` when the row names no path.
     pub fn exe_matches(&self, row: u32, exe: &str) -> Option<bool> {
         // build.rs compiled every pattern once already: one that fails here cannot occur, and matches nothing.
-        let pats = self.exe[row as usize].get_or_init(|| {
-            self.rows[row as usize].exe.iter().filter_map(|e| glob::Pattern::new(e).ok()).collect()
-        });
+        let pats = self.exe[row as usize]
+            .get_or_init(|| self.rows[row as usize].exe.iter().filter_map(|e| glob::Pattern::new(e).ok()).collect());
         if pats.is_empty() {
             return None;
         }
