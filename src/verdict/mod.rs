@@ -3,6 +3,7 @@
 //! ([`listener`]); [`story`] tells the whole story of one port for `explain`.
 
 mod classify;
+mod facts;
 mod judge;
 pub mod knowledge;
 mod listener;
