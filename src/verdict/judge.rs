@@ -12,7 +12,6 @@
 //! dynamic range) is the weakest signal, used only when nothing else explains an exposed listener.
 
 use super::classify::{Exposure, Flag, FlagKind};
-use super::facts::{basename, norm, script_of, short, Facts, TEMP_DIRS};
 use super::knowledge::{dynamic_start, Class, Exposed, Knowledge};
 use crate::model::{ExeState, Os, Process, Protocol};
 use rustc_hash::FxHashMap;
@@ -64,6 +63,57 @@ pub struct Judgement {
     pub verdict: Verdict,
     pub reason: String,
     pub flags: Vec<Flag>,
+}
+
+/// The socket being judged.
+struct Facts {
+    port: u16,
+    protocol: Protocol,
+    exposure: Exposure,
+}
+
+/// Temporary directories: installed software does not run from them.
+const TEMP_DIRS: [&str; 10] = [
+    "/tmp/",
+    "/var/tmp/",
+    "/dev/shm/",
+    "/dev/",
+    "/run/shm/",
+    "/private/tmp/",
+    "/private/var/tmp/",
+    "/users/shared/",
+    "c:/windows/temp/",
+    "c:/users/public/",
+];
+
+impl Facts {
+    fn reachable(&self) -> bool {
+        matches!(self.exposure, Exposure::AllInterfaces | Exposure::Address)
+    }
+
+    /// A level that depends on reach: `exposed` beyond loopback, `local` on loopback. Inside another network
+    /// namespace the listener is one step less exposed than its address says.
+    fn by_reach(&self, exposed: Verdict, local: Verdict) -> Verdict {
+        match self.exposure {
+            Exposure::AllInterfaces | Exposure::Address => exposed,
+            Exposure::Namespace if exposed == Verdict::Dangerous => Verdict::Review.max(local),
+            Exposure::Namespace => local,
+            Exposure::Loopback => local,
+        }
+    }
+
+    fn pp(&self) -> String {
+        reason!("{}/{}", self.port, self.protocol)
+    }
+
+    fn reach(&self) -> &'static str {
+        match self.exposure {
+            Exposure::AllInterfaces => "on all interfaces",
+            Exposure::Address => "on a network address",
+            Exposure::Namespace => "inside another network namespace",
+            Exposure::Loopback => "on loopback",
+        }
+    }
 }
 
 /// One finding about one process.
@@ -222,6 +272,45 @@ impl Judge {
             processes.iter().map(|p| (p.as_ref(), &self.profiles[&Arc::as_ptr(p)].1)).collect();
         judge(&Facts { port, protocol, exposure }, k, at, &profiles, iana_flags)
     }
+}
+
+/// Text from a process (or a snapshot) shortened for a reason: a reason is one line, not a command line's 100 kB.
+fn short(s: &str) -> std::borrow::Cow<'_, str> {
+    crate::text::truncate(s, 120)
+}
+
+fn norm(name: &str) -> String {
+    name.trim().trim_end_matches(".exe").trim_end_matches(".EXE").to_lowercase()
+}
+
+fn basename(path: &str) -> &str {
+    path.rsplit(['/', '\\']).next().unwrap_or(path)
+}
+
+/// The script an interpreter command line runs: the first argument that is not an option (after `-m`, the
+/// module; after `-jar`, the jar), its file name without the extension.
+fn script_of(cmdline: &str) -> Option<String> {
+    let mut args = cmdline.split_whitespace().skip(1);
+    while let Some(a) = args.next() {
+        if a == "-m" || a == "-jar" {
+            return args.next().map(|m| strip_ext(basename(m)));
+        }
+        if a.starts_with('-') {
+            continue;
+        }
+        return Some(strip_ext(basename(a)));
+    }
+    None
+}
+
+fn strip_ext(name: &str) -> String {
+    let lower = name.to_lowercase();
+    for ext in [".py", ".js", ".mjs", ".cjs", ".ts", ".rb", ".pl", ".php", ".jar", ".exe"] {
+        if let Some(stem) = lower.strip_suffix(ext) {
+            return stem.to_string();
+        }
+    }
+    lower
 }
 
 /// Signals from the executable alone: a kernel thread's name on a program, a deleted binary, a temporary or hidden

@@ -3,7 +3,6 @@
 //! ([`listener`]); [`story`] tells the whole story of one port for `explain`.
 
 mod classify;
-mod facts;
 mod judge;
 pub mod knowledge;
 mod listener;
