@@ -265,6 +265,65 @@ fn sync_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// True when a file belongs to root or to the effective user: its contents are then ours to quote in messages. Other
+/// files (another user's, chosen through an environment variable under sudo) are read but never quoted. Always true
+/// where files have no owners.
+pub fn is_ours(meta: &std::fs::Metadata) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let euid = unsafe { libc::geteuid() };
+        meta.uid() == 0 || meta.uid() == euid
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = meta;
+        true
+    }
+}
+
+/// Opens a file portwarden keeps for itself (the imported registry) only if it is a regular file that belongs to
+/// root or to us, never following a symbolic link at its last component (`O_NOFOLLOW`) and never blocking on a FIFO
+/// or device. The refusal names the file but says nothing of its contents.
+pub fn open_own_regular(path: &Path) -> anyhow::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    #[cfg(not(target_os = "linux"))]
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        anyhow::bail!("{} is a symbolic link; refusing to follow it", path.display());
+    }
+    let file = match options.open(path) {
+        Ok(f) => f,
+        #[cfg(target_os = "linux")]
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            anyhow::bail!("{} is a symbolic link; refusing to follow it", path.display())
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
+    };
+    let meta = file.metadata().with_context(|| format!("cannot read the status of {}", path.display()))?;
+    if !meta.is_file() {
+        anyhow::bail!("{} is not a regular file; refusing to read it", path.display());
+    }
+    if !is_ours(&meta) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            anyhow::bail!(
+                "{} belongs to uid {}, neither root nor you; refusing to read it",
+                path.display(),
+                meta.uid()
+            );
+        }
+    }
+    Ok(file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,5 +366,25 @@ mod tests {
         drop(open_append(&new).unwrap());
         use std::os::unix::fs::MetadataExt;
         assert_eq!(std::fs::metadata(&new).unwrap().mode() & 0o777, 0o600);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn own_files_are_opened_without_links_fifos_or_devices() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.csv");
+        std::fs::write(&real, "secret\n").unwrap();
+        assert!(open_own_regular(&real).is_ok());
+        let link = dir.path().join("link.csv");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let e = open_own_regular(&link).unwrap_err().to_string();
+        assert!(e.contains("symbolic link") && !e.contains("secret\n"), "{e}");
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = open_own_regular(&fifo).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        assert!(open_own_regular(Path::new("/dev/null")).unwrap_err().to_string().contains("not a regular file"));
     }
 }

@@ -36,8 +36,13 @@ pub fn is_unsafe_char(c: char) -> bool {
 
 /// Escapes text for display on a terminal: every unsafe character is shown as a visible escape (`\e`, `\r`, `\n`,
 /// `\t`, `\xNN` for other C0/C1 controls, `\u{NNNN}` for format characters). Borrowed when nothing needs escaping.
+///
+/// It also breaks the log commands of CI runners, so a process name cannot act on a GitHub Actions log: `##[`
+/// anywhere (the runner acts on `##[group]`, `##[set-output ...]`, `##[add-mask]` wherever they appear in a line)
+/// becomes `#\#[`, and a leading `::` (after any white space; a line starting with `::name::` is a workflow command)
+/// becomes `:\:`. Escaped text can therefore start an output line safely.
 pub fn escape(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(is_unsafe_char) {
+    if !s.chars().any(is_unsafe_char) && !has_ci_command(s) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
@@ -59,7 +64,25 @@ pub fn escape(s: &str) -> Cow<'_, str> {
             }
         }
     }
-    Cow::Owned(out)
+    Cow::Owned(break_ci_commands(out))
+}
+
+/// True when text holds something a CI runner would act on: `##[` anywhere, or `::` at its start (after white
+/// space).
+pub fn has_ci_command(s: &str) -> bool {
+    s.contains("##[") || s.trim_start().starts_with("::")
+}
+
+/// Breaks `##[` into `#\#[` everywhere and a leading `::` into `:\:`, leaving other text as it is.
+fn break_ci_commands(mut s: String) -> String {
+    if s.contains("##[") {
+        s = s.replace("##[", "#\\#[");
+    }
+    let lead = s.len() - s.trim_start().len();
+    if s[lead..].starts_with("::") {
+        s.insert(lead + 1, '\\');
+    }
+    s
 }
 
 /// Shortens text for display to at most `max` characters, saying how much was left out.
@@ -108,5 +131,19 @@ mod tests {
         let shown = escape(hostile);
         assert_eq!(shown, "\\e]0;pwned\\x07evil\\e[2J\\r\\x08\\u{202e}txt.exe\\x9b");
         assert!(!shown.chars().any(is_unsafe_char));
+    }
+
+    #[test]
+    fn escape_breaks_ci_log_commands() {
+        assert_eq!(escape("##[group]x"), "#\\#[group]x");
+        assert_eq!(escape("a ###[set-output name=x]y"), "a ##\\#[set-output name=x]y");
+        assert_eq!(escape("::add-mask::x"), ":\\:add-mask::x");
+        assert_eq!(escape("  ::error::x"), "  :\\:error::x");
+        assert_eq!(escape("a::b"), "a::b");
+        for hostile in ["##[group]x", "\u{3000}::x", "#\u{200b}#[x", "x\n::error::y", "####[[##["] {
+            let shown = escape(hostile);
+            assert!(!has_ci_command(&shown), "{hostile:?} -> {shown:?}");
+            assert!(!shown.contains("##["), "{shown:?}");
+        }
     }
 }

@@ -41,8 +41,28 @@ fn user_patterns(l: &Listener<'_>) -> Vec<String> {
 }
 
 /// A TOML string literal (quoted and escaped by the toml crate).
+/// A TOML basic string for `s`: the same value, written so that nothing in it can act on a terminal or a CI log
+/// when the policy is printed: control and format characters and `#` (a `##[` starts a GitHub log command anywhere
+/// in a line) as `\uXXXX` escapes, which TOML reads back as the characters themselves.
 fn toml_str(s: &str) -> String {
-    toml::Value::String(s.to_string()).to_string()
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c == '#' || crate::text::is_unsafe_char(c)) && (c as u32) > 0xFFFF => {
+                let _ = write!(out, "\\U{:08X}", c as u32);
+            }
+            c if c == '#' || crate::text::is_unsafe_char(c) => {
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// The process names of a listener's owners, sorted and deduplicated, as glob patterns matching them exactly.
@@ -162,7 +182,7 @@ pub fn baseline_policy(listeners: &[Listener<'_>], os: Os, command: &str) -> (St
         let service = if l.iana.services.is_empty() {
             format!("({})", l.iana.status.as_str())
         } else {
-            l.iana.services.join(", ")
+            escape(&l.iana.services.join(", ")).into_owned()
         };
         let _ = writeln!(out);
         let _ = writeln!(out, "# {} {}:{} {service}; owners: {}", l.protocol, l.address, l.port, owners(l));
@@ -304,5 +324,16 @@ mod tests {
         // The rule for the named namespace does not allow the same listener elsewhere.
         let moved = listener(&reg, 8080, ns(4026532999, Some("other"), false), &[None]);
         assert!(policy.check(&moved).is_failure());
+    }
+
+    #[test]
+    fn names_that_would_act_on_a_log_are_written_escaped_and_read_back_exact() {
+        for name in ["##[group]x", "a\u{202e}b\u{e0001}", "q\"uote\\back", "\u{1b}]0;x\u{7}"] {
+            let text = format!("[[allow]]\nprocess = {}\n", toml_str(&glob::Pattern::escape(name)));
+            let unsafe_char = text.chars().filter(|&c| c != '\n').any(crate::text::is_unsafe_char);
+            assert!(!text.contains("##[") && !unsafe_char, "{text}");
+            let p = Policy::parse(&text, std::path::Path::new("b.toml")).unwrap();
+            assert!(p.rules[0].process[0].matches(name), "{name:?} from {text}");
+        }
     }
 }

@@ -95,6 +95,125 @@ pub fn parse_port_field(s: &str) -> Result<Option<(u16, u16)>, String> {
     }
 }
 
+/// Service names IANA registered before RFC 6335 (2011) that break its syntax (underscores, dots, slashes, `+`,
+/// `*`) and still lists: accepted exactly as spelt here, and no other name outside the syntax. Sorted (byte order).
+pub const LEGACY_SERVICE_NAMES: [&str; 97] = [
+    "914c/g",
+    "EtherNet/IP-1",
+    "EtherNet/IP-2",
+    "LiebDevMgmt_A",
+    "LiebDevMgmt_C",
+    "LiebDevMgmt_DM",
+    "acmaint_dbd",
+    "acmaint_transd",
+    "atex_elmd",
+    "avanti_cdp",
+    "badm_priv",
+    "badm_pub",
+    "bdir_priv",
+    "bdir_pub",
+    "bmc_ctd_ldap",
+    "bmc_patroldb",
+    "boks_clntd",
+    "boks_servc",
+    "boks_servm",
+    "broker_service",
+    "bues_service",
+    "canit_store",
+    "cedros_fds",
+    "cl/1",
+    "contamac_icm",
+    "corel_vncadmin",
+    "csc_proxy",
+    "cvc_hostd",
+    "dbcontrol_agent",
+    "dec_dlm",
+    "dl_agent",
+    "documentum_s",
+    "dsmeter_iatc",
+    "dsx_monitor",
+    "edi_service",
+    "elpro_tunnel",
+    "elvin_client",
+    "elvin_server",
+    "encrypted_admin",
+    "erunbook_agent",
+    "erunbook_server",
+    "esri_sde",
+    "event_listener",
+    "flr_agent",
+    "gds_db",
+    "ibm_wrless_lan",
+    "iceedcp_rx",
+    "iceedcp_tx",
+    "iclcnet_svinfo",
+    "idig_mux",
+    "ife_icorp",
+    "instl_bootc",
+    "instl_boots",
+    "intel_rci",
+    "interhdl_elmd",
+    "lan900_remote",
+    "mapper-ws_ethd",
+    "matrix_vnet",
+    "mdbs_daemon",
+    "menandmice_noh",
+    "msl_lmd",
+    "nburn_id",
+    "ncr_ccl",
+    "nds_sso",
+    "netmap_lm",
+    "nms_topo_serv",
+    "notify_srvr",
+    "novell-lu6.2",
+    "nuts_bootp",
+    "nuts_dem",
+    "ocs_amu",
+    "ocs_cmu",
+    "pipe_server",
+    "pra_elmd",
+    "printer_agent",
+    "redstorm_diag",
+    "redstorm_find",
+    "redstorm_info",
+    "redstorm_join",
+    "resource_mgr",
+    "rmonitor_secure",
+    "rsvp_tunnel",
+    "sge_execd",
+    "sge_qmaster",
+    "shiva_confsrvr",
+    "sql*net",
+    "srvc_registry",
+    "stm_pproc",
+    "subntbcst_tftp",
+    "udt_os",
+    "universe_suite",
+    "veritas_pbx",
+    "vision_elmd",
+    "vision_server",
+    "whois++",
+    "wrs_registry",
+    "z39.50",
+];
+
+/// The syntax RFC 6335 section 5.1 gives service names: 1-15 characters, only ASCII letters, digits and hyphens, at
+/// least one letter, no hyphen at the start or end and no two hyphens in a row.
+pub fn is_rfc6335_service_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    (1..=15).contains(&b.len())
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+        && b.iter().any(u8::is_ascii_alphabetic)
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+        && !name.contains("--")
+}
+
+/// A service name portwarden accepts: RFC 6335's syntax, or one of IANA's [`LEGACY_SERVICE_NAMES`].
+pub fn is_valid_service_name(name: &str) -> bool {
+    is_rfc6335_service_name(name) || LEGACY_SERVICE_NAMES.binary_search(&name).is_ok()
+}
+
 /// IANA dates are `YYYY-MM-DD`, and in older rows `YYYY-MM`.
 fn is_date(s: &str) -> bool {
     let b = s.as_bytes();
@@ -106,7 +225,8 @@ fn is_date(s: &str) -> bool {
 ///
 /// Checked: the exact 12-column header (a UTF-8 byte-order mark is allowed), 12 fields on every row, UTF-8 text
 /// without control characters other than line breaks and tabs, port numbers (`N`, `N-M` or empty), transport
-/// protocols, dates (`YYYY-MM-DD`, `YYYY-MM` or empty), and that every row has either a service name or a port. Stops at the
+/// protocols, dates (`YYYY-MM-DD`, `YYYY-MM` or empty), service names (RFC 6335 syntax or IANA's historic names, see
+/// [`is_valid_service_name`]), and that every row has either a service name or a port. Stops at the
 /// first fault and says on which line.
 pub fn parse<R: Read>(input: R) -> Result<Table, FormatError> {
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(input);
@@ -162,6 +282,16 @@ pub fn parse<R: Read>(input: R) -> Result<Table, FormatError> {
         let name = fields[0].trim();
         if name.is_empty() && ports.is_none() {
             return Err(err(line, "a row needs a service name or a port number; both are empty"));
+        }
+        if !name.is_empty() && !is_valid_service_name(name) {
+            return Err(err(
+                line,
+                format!(
+                    "service name {name:?} is not a valid IANA service name (expected 1-15 ASCII letters, digits and \
+                     hyphens with at least one letter, no hyphen at either end and no two in a row, as RFC 6335 \
+                     section 5.1 says, or one of IANA's historic names)"
+                ),
+            ));
         }
         for (col, value) in [(6usize, fields[6]), (7, fields[7])] {
             let v = value.trim();

@@ -135,9 +135,11 @@ impl Registry {
         }
     }
 
-    /// Parses a registry file in IANA's CSV format. Errors name the file and the line at fault.
+    /// Parses a registry file in IANA's CSV format. Errors name the file and the line at fault. The file must be a
+    /// regular file of root's or ours, reached without following a symbolic link ([`crate::fsutil::open_own_regular`]):
+    /// with `PORTWARDEN_DATA_DIR` chosen by a user under sudo it could otherwise be any file, quoted in the error.
     pub fn from_file(path: &Path) -> anyhow::Result<Registry> {
-        let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let file = crate::fsutil::open_own_regular(path)?;
         let table =
             format::parse(std::io::BufReader::new(file)).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         let date = table.newest_date.clone().unwrap_or_else(|| "unknown".to_string());
@@ -159,7 +161,8 @@ impl Registry {
     /// The registry to use: the imported one in `data_dir` if there is one, otherwise the built-in one.
     pub fn load(data_dir: Option<&Path>) -> crate::error::Result<Registry> {
         if let Some(path) = data_dir.map(|d| d.join(IMPORTED_FILE)) {
-            if path.exists() {
+            // Present even as a dangling or hostile link, which `from_file` then refuses.
+            if path.symlink_metadata().is_ok() {
                 return Registry::from_file(&path)
                     .context(
                         "the imported registry is unusable; import a good file again or run `portwarden registry reset`",
@@ -254,8 +257,23 @@ pub fn data_dir() -> Option<PathBuf> {
 /// Validates `source` as an IANA registry CSV and, only if it is valid, stores it atomically in `data_dir`, where
 /// [`Registry::load`] will prefer it. On any error nothing in `data_dir` changes.
 pub fn import(source: &Path, data_dir: &Path) -> anyhow::Result<Info> {
-    let bytes = std::fs::read(source).with_context(|| format!("cannot read {}", source.display()))?;
-    let table = format::parse(bytes.as_slice()).map_err(|e| anyhow::anyhow!("{}: {e}", source.display()))?;
+    let file = std::fs::File::open(source).with_context(|| format!("cannot read {}", source.display()))?;
+    let ours = file.metadata().map(|m| crate::fsutil::is_ours(&m)).unwrap_or(false);
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut &file, &mut bytes).with_context(|| format!("cannot read {}", source.display()))?;
+    let table = format::parse(bytes.as_slice()).map_err(|e| {
+        if ours {
+            anyhow::anyhow!("{}: {e}", source.display())
+        } else {
+            // Another user's file (sudo): say where, never what it holds.
+            anyhow::anyhow!(
+                "{}: line {}: not a registry CSV in IANA's format (details not shown: the file belongs to neither \
+                 root nor you)",
+                source.display(),
+                e.line
+            )
+        }
+    })?;
     if table.entries.is_empty() {
         bail!("{}: no row has a port number; this is not the port registry", source.display());
     }
@@ -410,14 +428,32 @@ mod tests {
     }
 
     #[test]
+    fn service_names_follow_rfc_6335_or_are_historic() {
+        for ok in ["ssh", "x11", "http-alt", "3com-tsmux", "a", "abcdefghijklmno", "z39.50", "sql*net", "cvc_hostd"] {
+            assert!(format::is_valid_service_name(ok), "{ok}");
+        }
+        for bad in ["", "-ssh", "ssh-", "a--b", "123", "abcdefghijklmnop", "my_new_svc", "a.b", "pw\u{202e}x", "a\nb"] {
+            assert!(!format::is_valid_service_name(bad), "{bad:?}");
+        }
+        assert!(format::LEGACY_SERVICE_NAMES.windows(2).all(|w| w[0] < w[1]), "sorted for binary search");
+        for legacy in format::LEGACY_SERVICE_NAMES {
+            assert!(!format::is_rfc6335_service_name(legacy), "{legacy} is not legacy");
+        }
+        let e =
+            format::parse(format!("{HEADER}ssh,22,tcp,,,,,,,,,\n\"a\nb\",23,tcp,,,,,,,,,\n").as_bytes()).unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+        assert!(e.message.contains("RFC 6335") && e.message.contains("\"a\\nb\""), "{e}");
+    }
+
+    #[test]
     fn parse_handles_quotes_ranges_and_multiline_fields() {
         let text = format!(
-            "{HEADER}x11,6000-6063,tcp,X Window System,[Stephen_Gildea],[Stephen_Gildea],,,,,,\"Known, with \"\"quotes\"\"\nand a newline\"\n_dns-sd,,,DNS-SD only,,,,,,,,\n"
+            "{HEADER}x11,6000-6063,tcp,X Window System,[Stephen_Gildea],[Stephen_Gildea],,,,,,\"Known, with \"\"quotes\"\"\nand a newline\"\ndns-sd,,,DNS-SD only,,,,,,,,\n"
         );
         let t = format::parse(text.as_bytes()).unwrap();
         assert_eq!((t.rows, t.entries.len()), (2, 1));
         assert_eq!((t.entries[0].start, t.entries[0].end), (6000, 6063));
-        assert_eq!(t.service_names, vec!["_dns-sd".to_string(), "x11".to_string()]);
+        assert_eq!(t.service_names, vec!["dns-sd".to_string(), "x11".to_string()]);
     }
 
     #[test]

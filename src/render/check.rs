@@ -18,7 +18,8 @@ pub fn socket_label(l: &Listener<'_>) -> String {
 /// The IANA side in a few words: "http-alt (assigned)", "(unassigned)".
 fn iana_label(l: &Listener<'_>) -> String {
     let flags: Vec<&str> = l.flags.iter().map(|f| f.kind.as_str()).collect();
-    let services = if l.iana.services.is_empty() { String::new() } else { format!("{} ", l.iana.services.join(", ")) };
+    let services =
+        if l.iana.services.is_empty() { String::new() } else { format!("{} ", escape(&l.iana.services.join(", "))) };
     let flags = if flags.is_empty() { "no flags".to_string() } else { format!("flags: {}", flags.join(", ")) };
     format!("{services}({}), {flags}", l.iana.status.as_str())
 }

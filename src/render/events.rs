@@ -24,7 +24,7 @@ pub fn describe(l: &Listener<'_>, painter: Painter) -> String {
     s.push_str("  ");
     s.push_str(&owners_cell(l));
     s.push_str("  ");
-    s.push_str(&escape(&service_cell(l)));
+    s.push_str(&service_cell(l));
     if let Some(sev) = l.severity {
         let kinds: Vec<&str> = l.flags.iter().map(|f| f.kind.as_str()).collect();
         s.push_str("  ");

@@ -18,7 +18,7 @@ fn field(out: &mut dyn Write, p: Painter, label: &str, value: &str) -> io::Resul
 fn record(out: &mut dyn Write, p: Painter, r: &Record<'_>) -> io::Result<()> {
     let name = if r.service.is_empty() { "(no service name)" } else { r.service };
     let proto = if r.protocol.is_empty() { "all protocols" } else { r.protocol };
-    writeln!(out, "    - {} {}/{} [{}]", p.bold(name), r.port, proto, r.status().as_str())?;
+    writeln!(out, "    - {} {}/{} [{}]", p.bold(&escape(name)), escape(r.port), proto, r.status().as_str())?;
     field(out, p, "description", r.description)?;
     field(out, p, "assignee", r.assignee)?;
     field(out, p, "contact", r.contact)?;
@@ -41,8 +41,11 @@ pub fn write(out: &mut dyn Write, stories: &[Story<'_>], p: Painter) -> io::Resu
         if i > 0 {
             writeln!(out)?;
         }
-        let title =
-            if s.iana.services.is_empty() { s.iana.status.as_str().to_string() } else { s.iana.services.join(", ") };
+        let title = if s.iana.services.is_empty() {
+            s.iana.status.as_str().to_string()
+        } else {
+            escape(&s.iana.services.join(", ")).into_owned()
+        };
         writeln!(out, "{} {}", p.bold(&format!("{}/{}", s.port, s.protocol)), title)?;
         writeln!(out, "  range:  {}", s.range_meaning)?;
         writeln!(out, "  IANA:   {}", s.iana.status.as_str())?;
@@ -60,16 +63,17 @@ pub fn write(out: &mut dyn Write, stories: &[Story<'_>], p: Painter) -> io::Resu
                 let who = if u.programs.is_empty() { "any program".to_string() } else { u.programs.join(", ") };
                 let at = if u.exe.is_empty() { String::new() } else { format!(" at {}", u.exe.join(" or ")) };
                 let systems = if u.os.len() == 3 { String::new() } else { format!(" [{}]", u.os.join(", ")) };
-                writeln!(out, "    - {} ({who}{at}){systems}", p.bold(&u.what))?;
+                let (who, at) = (escape(&who), escape(&at));
+                writeln!(out, "    - {} ({who}{at}){systems}", p.bold(&escape(&u.what)))?;
                 let reach = match u.exposed {
                     "normal" => "normal".to_string(),
-                    level => format!("{level}: {}", u.risk),
+                    level => format!("{level}: {}", escape(&u.risk)),
                 };
                 writeln!(out, "      beyond loopback: {reach}")?;
-                writeln!(out, "      source: {}", u.source)?;
+                writeln!(out, "      source: {}", escape(&u.source))?;
             }
         }
-        writeln!(out, "  verdict: {}", s.expectation)?;
+        writeln!(out, "  verdict: {}", escape(&s.expectation))?;
         if s.flags.is_empty() {
             writeln!(out, "  IANA flags: {}", p.good("none"))?;
         } else {
@@ -83,7 +87,14 @@ pub fn write(out: &mut dyn Write, stories: &[Story<'_>], p: Painter) -> io::Resu
             for r in &s.related {
                 let proto = if r.protocol.is_empty() { "any" } else { r.protocol };
                 let by = if r.assignee.is_empty() { String::new() } else { format!(" ({})", escape(r.assignee)) };
-                writeln!(out, "    - {}/{} {}{by}: {}", r.port, proto, r.service, escape(r.description))?;
+                writeln!(
+                    out,
+                    "    - {}/{} {}{by}: {}",
+                    escape(r.port),
+                    proto,
+                    escape(r.service),
+                    escape(r.description)
+                )?;
             }
         }
         if s.listeners.is_empty() {

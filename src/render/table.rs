@@ -76,7 +76,8 @@ pub fn netns_suffix(l: &Listener<'_>) -> String {
     }
 }
 
-/// The IANA service names, or the status when nothing is assigned.
+/// The IANA service names (escaped: an imported registry is text from outside), or the status when nothing is
+/// assigned.
 pub fn service_cell(l: &Listener<'_>) -> String {
     let cell = if l.iana.services.is_empty() {
         match l.iana.status {
@@ -84,7 +85,7 @@ pub fn service_cell(l: &Listener<'_>) -> String {
             _ => "(unassigned)".to_string(),
         }
     } else {
-        l.iana.services.join(", ")
+        escape(&l.iana.services.join(", ")).into_owned()
     };
     // Software known to use the port without (or against) an IANA assignment; the IANA status is unchanged.
     cell

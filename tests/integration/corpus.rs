@@ -2,7 +2,7 @@
 //! CI exercises what fuzzing found without running a fuzzer. Directories: `fuzz/corpus/<target>/` and
 //! `fuzz/regressions/<target>/`.
 
-use portwarden::text::{decode_bytes, escape, is_unsafe_char};
+use portwarden::text::{decode_bytes, escape, has_ci_command, is_unsafe_char};
 use std::path::{Path, PathBuf};
 
 fn inputs(target: &str) -> Vec<PathBuf> {
@@ -55,6 +55,7 @@ fn escape_corpus() {
         let data = std::fs::read(&f).unwrap();
         let text = decode_bytes(&data);
         assert!(!escape(&text).chars().any(is_unsafe_char), "{}", f.display());
+        assert!(!has_ci_command(&escape(&text)), "{}", f.display());
         if std::str::from_utf8(&data).is_ok() {
             assert_eq!(text.as_bytes(), data.as_slice());
         }
@@ -71,4 +72,29 @@ fn snapshot_corpus() {
             assert!(e.to_string().starts_with("f.json"), "{}: {e}", f.display());
         }
     }
+}
+
+#[test]
+fn knowledge_corpus() {
+    use portwarden::verdict::knowledge::format;
+    let files = inputs("knowledge");
+    assert!(!files.is_empty(), "no saved corpus for the knowledge table fuzzer");
+    for f in files {
+        let data = std::fs::read(&f).unwrap();
+        let Some((&which, rest)) = data.split_first() else { continue };
+        let Ok(text) = std::str::from_utf8(rest) else { continue };
+        let refused = match which % 4 {
+            0 => format::parse_listeners(text).err(),
+            1 => format::parse_programs(text).err(),
+            2 => format::parse_words(text, &format::KERNEL_THREADS_HEADER).err(),
+            _ => format::parse_words(text, &format::TOOL_DIRS_HEADER).err(),
+        };
+        if let Some(e) = refused {
+            assert!(e.starts_with("line "), "{}: {e}", f.display());
+        }
+    }
+    // The seeds are excerpts of the real tables and parse.
+    let seed =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/knowledge/seed-listeners")).unwrap();
+    assert!(format::parse_listeners(std::str::from_utf8(&seed[1..]).unwrap()).is_ok());
 }

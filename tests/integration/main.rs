@@ -21,5 +21,6 @@ mod netns;
 mod owners;
 mod registry;
 mod scale;
+mod text_safety;
 mod trust;
 mod watch;

@@ -120,9 +120,17 @@ fn records(text: &str, header: &[&str]) -> Result<Vec<(usize, Vec<String>)>, Str
     Ok(out)
 }
 
-/// Bidi controls and zero-width characters: text from the tables is shown to people and must read as it is.
+/// Bidi controls, zero-width characters and line separators (the set of `text::is_unsafe_char` beyond controls; this
+/// file is also compiled by `build.rs`, so it cannot use it): text from the tables is shown to people and must read
+/// as it is.
 fn is_invisible(c: char) -> bool {
-    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+    matches!(c,
+        '\u{200B}'..='\u{200F}'
+        | '\u{2028}'..='\u{202E}'
+        | '\u{2060}'..='\u{2069}'
+        | '\u{FEFF}'
+        | '\u{061C}'
+        | '\u{FFF9}'..='\u{FFFB}')
 }
 
 fn source(line: usize, s: &str) -> Result<String, String> {
