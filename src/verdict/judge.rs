@@ -52,14 +52,14 @@ impl Verdict {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Judgement {
     pub verdict: Verdict,
-    pub reason: String,
+    /// Shared: listeners judged alike (one process on many ports) share one reason.
+    pub reason: Arc<str>,
     pub flags: Vec<Flag>,
 }
 
 /// The socket being judged.
 struct Facts {
     port: u16,
-    protocol: Protocol,
     exposure: Exposure,
 }
 
@@ -77,10 +77,6 @@ impl Facts {
             Exposure::Namespace => local,
             Exposure::Loopback => local,
         }
-    }
-
-    fn pp(&self) -> String {
-        reason!("{}/{}", self.port, self.protocol)
     }
 
     fn reach(&self) -> &'static str {
@@ -116,7 +112,13 @@ pub struct Judge {
     /// By (port, protocol, true) for ports with rows of their own, else by (1 for the dynamic range or 0,
     /// protocol, false).
     ports: FxHashMap<(u16, Protocol, bool), Port>,
+    /// Judgements of single-holder listeners that did not rest on the port's own IANA story: the same process on
+    /// ports of the same kind, reached the same way, is judged the same (reasons do not name the port).
+    judged: FxHashMap<JudgementKey, Judgement>,
 }
+
+/// The process record, the kind of port, the exposure, and the two port thresholds the judge looks at.
+type JudgementKey = (usize, (u16, Protocol, bool), Exposure, bool, bool);
 
 /// The knowledge rows of one port and protocol: all of them, and those that name programs.
 struct Port {
@@ -126,7 +128,13 @@ struct Port {
 
 impl Judge {
     pub fn new(os: Os) -> Judge {
-        Judge { k: Knowledge::get(), os, profiles: FxHashMap::default(), ports: FxHashMap::default() }
+        Judge {
+            k: Knowledge::get(),
+            os,
+            profiles: FxHashMap::default(),
+            ports: FxHashMap::default(),
+            judged: FxHashMap::default(),
+        }
     }
 
     /// Judges one listener: its port and protocol, how far it reaches, and who holds it. `iana_flags` gives the
@@ -140,22 +148,37 @@ impl Judge {
         iana_flags: &mut dyn FnMut() -> Vec<Flag>,
     ) -> Judgement {
         let (k, os) = (self.k, self.os);
+        let own = k.has_own_rows(port);
+        let port_key =
+            if own { (port, protocol, true) } else { (u16::from(port >= dynamic_start(os)), protocol, false) };
+        let key = match processes {
+            [one] => {
+                Some((Arc::as_ptr(one) as usize, port_key, exposure, port < 1024, port >= dynamic_start(Os::Windows)))
+            }
+            _ => None,
+        };
+        if let Some(j) = key.and_then(|key| self.judged.get(&key)) {
+            return j.clone();
+        }
         for p in processes {
             self.profiles.entry(Arc::as_ptr(p)).or_insert_with(|| (Arc::clone(p), Profile::of(p, k, os)));
         }
-        // Most ports have no row of their own: their rows are those of any port of their kind (the dynamic range
-        // or not), worked out once per kind instead of once per port.
-        let key =
-            if k.has_own_rows(port) { (port, protocol) } else { (u16::from(port >= dynamic_start(os)), protocol) };
-        let key = (key.0, key.1, k.has_own_rows(port));
-        let at = self.ports.entry(key).or_insert_with(|| {
+        let at = self.ports.entry(port_key).or_insert_with(|| {
             let here = k.at_port(port, protocol, os);
             let specific = here.iter().copied().filter(|&i| !k.rows[i as usize].programs.is_empty()).collect();
             Port { here, specific }
         });
         let profiles: Vec<(&Process, &Profile)> =
             processes.iter().map(|p| (p.as_ref(), &self.profiles[&Arc::as_ptr(p)].1)).collect();
-        judge(&Facts { port, protocol, exposure }, k, at, &profiles, iana_flags)
+        let mut asked_iana = false;
+        let judgement = judge(&Facts { port, exposure }, k, at, &profiles, &mut || {
+            asked_iana = true;
+            iana_flags()
+        });
+        if let Some(key) = key.filter(|_| !asked_iana) {
+            self.judged.insert(key, judgement.clone());
+        }
+        judgement
     }
 }
 
@@ -197,7 +220,6 @@ fn judge_process(f: &Facts, p: &Process, prof: &Profile, k: &Knowledge, at: &Por
     let mut out = Vec::new();
     exe_findings(f, p, prof, &mut out);
     let (class, who) = (prof.class, &prof.who);
-    let pp = f.pp();
     let usual = || -> String {
         let mut whats: Vec<&str> = specific.iter().map(|&i| k.rows[i as usize].what.as_str()).collect();
         whats.dedup();
@@ -216,7 +238,7 @@ fn judge_process(f: &Facts, p: &Process, prof: &Profile, k: &Knowledge, at: &Por
         out.push(Finding::new(
             f.by_reach(Verdict::Dangerous, Verdict::Review),
             Some(FlagKind::GenericHolder),
-            reason!("{who} holds {pp} {}; it is {what}", f.reach()),
+            reason!("{who} holds this port {}; it is {what}", f.reach()),
         ));
         return (out, false);
     }
@@ -256,7 +278,7 @@ fn judge_process(f: &Facts, p: &Process, prof: &Profile, k: &Knowledge, at: &Por
                 f.by_reach(Verdict::Dangerous, Verdict::Review),
                 Some(FlagKind::WrongPath),
                 reason!(
-                    "{who} holds {pp}, named like {}, but runs {}, not {wanted}: find out what it really is",
+                    "{who}, named like {}, runs {}, not {wanted}: find out what it really is",
                     row.what,
                     short(exe.unwrap_or("?"))
                 ),
@@ -281,13 +303,13 @@ fn judge_process(f: &Facts, p: &Process, prof: &Profile, k: &Knowledge, at: &Por
             Exposed::Dangerous => Finding::new(
                 f.by_reach(Verdict::Dangerous, Verdict::Expected),
                 Some(FlagKind::ExposedService),
-                reason!("{by} {} on {pp}: {}", f.reach(), row.risk),
+                reason!("{by} {}: {}", f.reach(), row.risk),
             ),
             Exposed::Review if proxy && row.exposed == Exposed::Normal => Finding::new(
                 f.by_reach(Verdict::Review, Verdict::Expected),
                 Some(FlagKind::ExposedService),
                 reason!(
-                    "{by} {} on {pp}: a published port goes around the host's firewall rules; publish it on \
+                    "{by} {}: a published port goes around the host's firewall rules; publish it on \
                      127.0.0.1 unless the network should reach it",
                     f.reach()
                 ),
@@ -295,12 +317,12 @@ fn judge_process(f: &Facts, p: &Process, prof: &Profile, k: &Knowledge, at: &Por
             Exposed::Review => Finding::new(
                 f.by_reach(Verdict::Review, Verdict::Expected),
                 Some(FlagKind::ExposedService),
-                reason!("{by} {} on {pp}: {}", f.reach(), row.risk),
+                reason!("{by} {}: {}", f.reach(), row.risk),
             ),
             Exposed::Normal if secured => {
-                Finding::new(Verdict::Expected, None, reason!("{by} on {pp}, with authentication on its command line"))
+                Finding::new(Verdict::Expected, None, reason!("{by}, with authentication on its command line"))
             }
-            Exposed::Normal => Finding::new(Verdict::Expected, None, reason!("{by}, as usual on {pp}")),
+            Exposed::Normal => Finding::new(Verdict::Expected, None, reason!("{by}, as usual on this port")),
         };
         if unverified && finding.verdict == Verdict::Expected {
             // The name matched, the path could not be checked: expected on the name, said so.
@@ -327,7 +349,7 @@ fn judge_process(f: &Facts, p: &Process, prof: &Profile, k: &Knowledge, at: &Por
             out.push(Finding::new(
                 Verdict::Expected,
                 None,
-                reason!("{who} on {pp}: {}, shared by many programs", shared.what),
+                reason!("{who}: {}, a port shared by many programs", shared.what),
             ));
             return (out, false);
         }
@@ -341,7 +363,7 @@ fn judge_process(f: &Facts, p: &Process, prof: &Profile, k: &Knowledge, at: &Por
                 f.by_reach(Verdict::Dangerous, Verdict::Review),
                 FlagKind::UnexpectedHolder,
                 reason!(
-                    "{who} holds {pp} {}, where {} normally listens: a script answers in its place",
+                    "{who} holds this port {}, where {} normally listens: a script answers in its place",
                     f.reach(),
                     usual()
                 ),
@@ -351,7 +373,7 @@ fn judge_process(f: &Facts, p: &Process, prof: &Profile, k: &Knowledge, at: &Por
                 f.by_reach(Verdict::Review, Verdict::Expected),
                 FlagKind::GenericHolder,
                 reason!(
-                    "{who} serves {pp} {}: a script, not an installed service ({}); check what it serves and to whom",
+                    "{who} serves {}: a script, not an installed service ({}); check what it serves and to whom",
                     f.reach(),
                     prof.cmdline
                 ),
@@ -366,7 +388,7 @@ fn judge_process(f: &Facts, p: &Process, prof: &Profile, k: &Knowledge, at: &Por
         out.push(Finding::new(
             Verdict::Expected,
             None,
-            reason!("{who}, a Windows system program, on an RPC endpoint in the dynamic range ({pp})"),
+            reason!("{who}, a Windows system program, on an RPC endpoint in the dynamic range"),
         ));
         return (out, false);
     }
@@ -379,7 +401,7 @@ fn judge_process(f: &Facts, p: &Process, prof: &Profile, k: &Knowledge, at: &Por
             f.by_reach(Verdict::Dangerous, Verdict::Review),
             Some(FlagKind::WrongPath),
             reason!(
-                "{who} holds {pp}, named like {}, but runs {}, not {wanted}: find out what it really is",
+                "{who}, named like {}, runs {}, not {wanted}: find out what it really is",
                 row.what,
                 short(exe.unwrap_or("?"))
             ),
@@ -393,13 +415,13 @@ fn judge_process(f: &Facts, p: &Process, prof: &Profile, k: &Knowledge, at: &Por
                 None,
                 if prof.exe.is_some() && !prof.trusted {
                     reason!(
-                        "{} ({}), on {pp} instead of its usual port; its path {} could not be verified",
+                        "{} ({}), on another port than its usual ones; its path {} could not be verified",
                         worst.what,
                         short(&p.name),
                         short(prof.exe.as_deref().unwrap_or("?"))
                     )
                 } else {
-                    reason!("{} ({}), on {pp} instead of its usual port", worst.what, short(&p.name))
+                    reason!("{} ({}), on another port than its usual ones", worst.what, short(&p.name))
                 },
             ),
             level => Finding::new(
@@ -408,7 +430,7 @@ fn judge_process(f: &Facts, p: &Process, prof: &Profile, k: &Knowledge, at: &Por
                     Verdict::Expected,
                 ),
                 Some(FlagKind::ExposedService),
-                reason!("{} ({}) {} on {pp}: {}", worst.what, short(&p.name), f.reach(), worst.risk),
+                reason!("{} ({}) {}: {}", worst.what, short(&p.name), f.reach(), worst.risk),
             ),
         };
         out.push(finding);
@@ -429,7 +451,7 @@ fn port_story(f: &Facts, k: &Knowledge, here: &[u32], holder: &str) -> Option<Fi
     Some(Finding::new(
         f.by_reach(level, Verdict::Expected),
         Some(FlagKind::ExposedService),
-        reason!("{holder} {} on {}, the port of {}: {}", f.reach(), f.pp(), row.what, row.risk),
+        reason!("{holder} {}, on the port of {}: {}", f.reach(), row.what, row.risk),
     ))
 }
 
@@ -457,18 +479,13 @@ fn judge(
                 Finding::new(
                     v,
                     (v != Verdict::Expected).then_some(FlagKind::ExposedService),
-                    reason!(
-                        "the holder could not be seen; {} usually listens on {} {}{tail}",
-                        row.what,
-                        f.pp(),
-                        f.reach()
-                    ),
+                    reason!("the holder could not be seen; {} usually listens here; {}{tail}", row.what, f.reach()),
                 )
             }
             None => Finding::new(
                 f.by_reach(Verdict::Review, Verdict::Expected),
                 Some(FlagKind::OwnerUnknown),
-                reason!("the holder could not be seen and nothing is known to listen on {} {}", f.pp(), f.reach()),
+                reason!("the holder could not be seen and nothing is known to listen on this port, {}", f.reach()),
             ),
         };
         findings.push(finding);
@@ -487,18 +504,18 @@ fn judge(
             None if f.reachable() => findings.push(Finding::new(
                 Verdict::Review,
                 Some(FlagKind::UnknownProgram),
-                reason!("{} (pid {}) listens {} on {}, and portwarden does not know the program: confirm it should be reachable, then allow it in a policy", short(&p.name), p.pid, f.reach(), f.pp()),
+                reason!("{} (pid {}) listens {}, and portwarden does not know the program: confirm it should be reachable, then allow it in a policy", short(&p.name), p.pid, f.reach()),
             )),
-            None => findings.push(Finding::new(Verdict::Expected, None, reason!("{} (pid {}) {} on {}: only this machine can reach it", short(&p.name), p.pid, f.reach(), f.pp()))),
+            None => findings.push(Finding::new(Verdict::Expected, None, reason!("{} (pid {}) listens {}: only this machine can reach it", short(&p.name), p.pid, f.reach()))),
         }
     }
     let verdict = findings.iter().map(|x| x.verdict).max().unwrap_or_default();
     let worst = findings.iter().position(|x| x.verdict == verdict);
     if verdict == Verdict::Expected {
         let reason = worst.map(|i| findings.swap_remove(i).reason).unwrap_or_default();
-        return Judgement { verdict, reason, flags: Vec::new() };
+        return Judgement { verdict, reason: reason.into(), flags: Vec::new() };
     }
-    let reason = worst.map(|i| findings[i].reason.clone()).unwrap_or_default();
+    let reason: Arc<str> = worst.map(|i| findings[i].reason.as_str()).unwrap_or_default().into();
     let mut flags: Vec<Flag> = Vec::new();
     for x in findings.iter().filter(|x| x.verdict > Verdict::Expected) {
         if let Some(kind) = x.flag {

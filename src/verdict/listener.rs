@@ -39,7 +39,7 @@ pub struct Listener<'r> {
     /// Should it be listening? `expected`, `review` or `dangerous`.
     pub verdict: Verdict,
     /// Why, in one line a person can act on.
-    pub reason: String,
+    pub reason: Arc<str>,
     /// The findings behind a `review` or `dangerous` verdict; empty when expected.
     pub flags: Vec<Flag>,
     /// high for dangerous; medium for review beyond loopback, low on it; null when expected.

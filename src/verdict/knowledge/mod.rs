@@ -46,8 +46,8 @@ pub struct Knowledge {
     by_port: FxHashMap<u16, Vec<u32>>,
     /// Rows with a range wider than a few ports, or `dynamic`: checked one by one.
     wide: Vec<u32>,
-    /// The port ranges of those rows.
-    wide_ranges: Vec<(u16, u16)>,
+    /// Which ports some row names itself (not as part of the dynamic range), one bit per port.
+    own_ports: Vec<u64>,
     by_program: FxHashMap<String, Vec<u32>>,
     classes: FxHashMap<String, Class>,
     class_globs: Vec<(glob::Pattern, Class)>,
@@ -130,7 +130,7 @@ impl Knowledge {
             exe: Vec::with_capacity(rows.len()),
             by_port: FxHashMap::default(),
             wide: Vec::new(),
-            wide_ranges: Vec::new(),
+            own_ports: vec![0; 1024],
             by_program: FxHashMap::default(),
             classes: FxHashMap::default(),
             class_globs: Vec::new(),
@@ -142,9 +142,13 @@ impl Knowledge {
             let i = i as u32;
             k.exe.push(OnceLock::new());
             let span: u32 = row.ports.iter().map(|(a, b)| u32::from(b - a) + 1).sum();
+            for &(a, b) in &row.ports {
+                for p in a..=b {
+                    k.own_ports[usize::from(p) / 64] |= 1 << (p % 64);
+                }
+            }
             if row.dynamic || span > 64 {
                 k.wide.push(i);
-                k.wide_ranges.extend(row.ports.iter().copied());
             } else {
                 for &(a, b) in &row.ports {
                     for p in a..=b {
@@ -188,7 +192,7 @@ impl Knowledge {
 
     /// Whether some row names this port itself (not as part of the dynamic range).
     pub fn has_own_rows(&self, port: u16) -> bool {
-        self.by_port.contains_key(&port) || self.wide_ranges.iter().any(|&(a, b)| (a..=b).contains(&port))
+        self.own_ports[usize::from(port) / 64] & (1 << (port % 64)) != 0
     }
 
     /// Rows for this port, protocol and operating system, in table order.
