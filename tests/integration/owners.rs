@@ -121,3 +121,68 @@ fn a_process_with_thousands_of_sockets_has_each_listed_once() {
         assert_eq!(listed, on(&procfs, "udp", "127.0.0.1", port), "udp/{port}: file tables vs /proc");
     }
 }
+
+/// A process whose first thread has exited while another lives on keeps its descriptors, but `/proc/PID/fd` is then
+/// empty: the `/proc` scan must find them through the living thread, as the BPF walk does.
+#[test]
+fn both_sources_see_a_process_whose_first_thread_has_exited() {
+    let test = "both_sources_see_a_process_whose_first_thread_has_exited";
+    if skip_unless_root(test) || missing_tool(test, "cc") {
+        return;
+    }
+    let _machine = machine_shared();
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("leader_exits.c");
+    std::fs::write(
+        &src,
+        r#"#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+static void *wait_forever(void *arg) { (void)arg; for (;;) pause(); return NULL; }
+int main(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) || listen(fd, 1)) return 1;
+    socklen_t l = sizeof a;
+    getsockname(fd, (struct sockaddr *)&a, &l);
+    printf("%d\n", ntohs(a.sin_port));
+    fflush(stdout);
+    pthread_t t;
+    pthread_create(&t, NULL, wait_forever, NULL);
+    pthread_exit(NULL);
+}
+"#,
+    )
+    .unwrap();
+    let bin = dir.path().join("leader-exits");
+    let out = std::process::Command::new("cc").args(["-O2", "-pthread", "-o"]).arg(&bin).arg(&src).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut child = std::process::Command::new(&bin).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().unwrap()), &mut line).unwrap();
+    let port = line.trim().to_string();
+    let pid = u64::from(child.id());
+    // The leader is a zombie now, its fd directory empty.
+    for _ in 0..100 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let owners = |source: &str| -> Vec<u64> {
+        let out =
+            run(portwarden().env("PORTWARDEN_OWNERS", source).args(["list", "--format", "json", "--port", &port]));
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["listeners"].as_array().unwrap().iter().flat_map(pids).collect()
+    };
+    let (walk, scan) = (owners("bpf"), owners("procfs"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(walk, vec![pid], "the BPF walk sees the owner");
+    assert_eq!(scan, walk, "the /proc scan sees the same owner");
+}

@@ -18,13 +18,13 @@
 //! with `CLONE_FILES` unset, which no threading library does), so `/proc/PID/task` is not walked.
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread;
 
 use super::super::sys::{is_kernel_thread, is_permission_error};
-use super::details::read_details;
+use super::details::{read_details, stat_field};
 use super::syscalls::{
     dirent_names, getdents, nul_terminated, open_at, proc_pid_fd_path, read_link_at, DirentBuf, DIRENT_BUF_LEN,
     MAX_DIRENT_LEN,
@@ -233,8 +233,11 @@ fn list_pids() -> io::Result<Vec<u32>> {
 /// One process being scanned, shared by the pieces of its fd table in flight.
 struct ProcessScan {
     pid: u32,
-    /// `/proc/PID/fd`, open; its file position is where the next piece of the table starts.
+    /// `/proc/PID/fd`, open; its file position is where the next piece of the table starts. For a process whose
+    /// first thread has exited (its fd directory is then empty), a live thread's `/proc/PID/task/TID/fd`.
     fd_dir: OwnedFd,
+    /// `/proc/PID/fd` when `fd_dir` is a thread's: the process's own files (`stat`, `exe`) are read through it.
+    leader_dir: Option<OwnedFd>,
     /// Some piece held a wanted socket.
     hit: AtomicBool,
     /// The process exited while being read: it holds nothing any more.
@@ -358,14 +361,21 @@ impl<'w> Worker<'w> {
         let process = match task {
             Task::Rest(process) => process,
             Task::Pid(pid) => match open_fd_dir(pid) {
-                Ok(Some(fd_dir)) => Arc::new(ProcessScan {
-                    pid,
-                    fd_dir,
-                    hit: AtomicBool::new(false),
-                    gone: AtomicBool::new(false),
-                    refused: Mutex::new(None),
-                    undecided: Mutex::new(Vec::new()),
-                }),
+                Ok(Some(fd_dir)) => {
+                    let (fd_dir, leader_dir) = match living_thread_fd_dir(pid, &fd_dir, &mut self.dents.0) {
+                        Some(thread_dir) => (thread_dir, Some(fd_dir)),
+                        None => (fd_dir, None),
+                    };
+                    Arc::new(ProcessScan {
+                        pid,
+                        fd_dir,
+                        leader_dir,
+                        hit: AtomicBool::new(false),
+                        gone: AtomicBool::new(false),
+                        refused: Mutex::new(None),
+                        undecided: Mutex::new(Vec::new()),
+                    })
+                }
                 Ok(None) => return,
                 Err(e) => {
                     self.found.unreadable.push((pid, e));
@@ -484,7 +494,8 @@ impl<'w> Worker<'w> {
     /// it its holdings.
     fn describe(&mut self, process: ProcessScan) {
         if process.hit.load(Ordering::Relaxed) && !process.gone.load(Ordering::Relaxed) {
-            if let Some(details) = read_details(process.fd_dir.as_fd(), process.pid, &mut self.scratch) {
+            let own = process.leader_dir.as_ref().unwrap_or(&process.fd_dir);
+            if let Some(details) = read_details(own.as_fd(), process.pid, &mut self.scratch) {
                 self.found.processes.push(details);
             }
         }
@@ -501,6 +512,32 @@ fn unreadable(e: io::Error) -> Option<io::Error> {
         Some(libc::ENOENT) | Some(libc::ESRCH) => None,
         _ => Some(e),
     }
+}
+
+/// When the first thread of a process has exited while others live on (it stays a zombie), `/proc/PID/fd` is
+/// empty, but the process's descriptors are still open: a live thread's `/proc/PID/task/TID/fd` lists them (the BPF
+/// walk sees them the same way). Returns that directory, open, when `fd_dir` is empty and the leader is a zombie;
+/// the cost for any other process is one `getdents` that the scan would read anyway (its position is rewound).
+fn living_thread_fd_dir(pid: u32, fd_dir: &OwnedFd, buf: &mut [u8]) -> Option<OwnedFd> {
+    let len = getdents(fd_dir.as_fd(), buf).ok()?;
+    // SAFETY: lseek on a descriptor we own; rewinding a directory stream is always valid.
+    unsafe { libc::lseek(fd_dir.as_raw_fd(), 0, libc::SEEK_SET) };
+    if dirent_names(&buf[..len]).any(|n| n != b"." && n != b"..") {
+        return None;
+    }
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    if stat_field(&stat, 3) != Some("Z") {
+        return None;
+    }
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| t.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter(|&tid| tid != pid)
+        .find_map(|tid| {
+            let path = std::ffi::CString::new(format!("/proc/{pid}/task/{tid}/fd")).ok()?;
+            open_at(None, &path, libc::O_DIRECTORY).ok()
+        })
 }
 
 /// Opens `/proc/PID/fd`. `Ok(None)`: nothing to report: the process is gone, or it is a kernel thread (no files;
