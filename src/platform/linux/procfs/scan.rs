@@ -362,7 +362,7 @@ impl<'w> Worker<'w> {
             Task::Rest(process) => process,
             Task::Pid(pid) => match open_fd_dir(pid) {
                 Ok(Some(fd_dir)) => {
-                    let (fd_dir, leader_dir) = match living_thread_fd_dir(pid, &fd_dir, &mut self.dents.0) {
+                    let (fd_dir, leader_dir) = match living_thread_fd_dir(pid, &fd_dir) {
                         Some(thread_dir) => (thread_dir, Some(fd_dir)),
                         None => (fd_dir, None),
                     };
@@ -516,13 +516,17 @@ fn unreadable(e: io::Error) -> Option<io::Error> {
 
 /// When the first thread of a process has exited while others live on (it stays a zombie), `/proc/PID/fd` is
 /// empty, but the process's descriptors are still open: a live thread's `/proc/PID/task/TID/fd` lists them (the BPF
-/// walk sees them the same way). Returns that directory, open, when `fd_dir` is empty and the leader is a zombie;
-/// the cost for any other process is one `getdents` that the scan would read anyway (its position is rewound).
-fn living_thread_fd_dir(pid: u32, fd_dir: &OwnedFd, buf: &mut [u8]) -> Option<OwnedFd> {
-    let len = getdents(fd_dir.as_fd(), buf).ok()?;
-    // SAFETY: lseek on a descriptor we own; rewinding a directory stream is always valid.
-    unsafe { libc::lseek(fd_dir.as_raw_fd(), 0, libc::SEEK_SET) };
-    if dirent_names(&buf[..len]).any(|n| n != b"." && n != b"..") {
+/// walk sees them the same way). Returns that directory, open, when `fd_dir` is empty and the leader is a zombie.
+/// Since Linux 6.2 the size of an fd directory is its number of descriptors, so one `fstat` tells an empty table;
+/// on older kernels (size 0 always) the leader's state is read for every process.
+fn living_thread_fd_dir(pid: u32, fd_dir: &OwnedFd) -> Option<OwnedFd> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat on a descriptor we own; `st` is read only when the call succeeded.
+    if unsafe { libc::fstat(fd_dir.as_raw_fd(), st.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: fstat returned 0, so it filled `st`.
+    if unsafe { st.assume_init() }.st_size != 0 {
         return None;
     }
     let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
