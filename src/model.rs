@@ -167,7 +167,8 @@ impl Os {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ExeState {
-    /// The file at the path, seen from portwarden's mount namespace, is the one the process runs.
+    /// The file at the path, seen from portwarden's mount namespace, is the one the process runs (whatever the
+    /// process's own mount namespace).
     Verified,
     /// The executable was deleted and nothing is at its path now.
     Deleted,

@@ -220,10 +220,11 @@ fn check_baseline_and_diff_take_namespaces_in() {
     let out = run(portwarden().args(["baseline", "--all-netns"]));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let baseline = String::from_utf8(out.stdout).unwrap();
-    // The holder's ephemeral port is written as the dynamic range, and its user. Not its path: `ip netns exec`
-    // gives it a mount namespace of its own, so the path it shows cannot be checked from here.
+    // The holder's ephemeral port is written as the dynamic range, its path and its user. `ip netns exec` gives it
+    // a mount namespace of its own, but the file at its path, seen from here, is the one it runs: verified.
     let rule = format!(
-        "port = \"32768-65535\"\nprocess = \"pw-ns-check\"\nuser = \"root\"\nexposure = \"namespace\"\nnetns = \"{}\"\n",
+        "port = \"32768-65535\"\nprocess = \"pw-ns-check\"\nexe = \"{}\"\nuser = \"root\"\nexposure = \"namespace\"\nnetns = \"{}\"\n",
+        std::fs::read_link(format!("/proc/{}/exe", a.pid())).unwrap().display(),
         named.name
     );
     assert!(baseline.contains(&rule), "{baseline}");

@@ -52,6 +52,7 @@ const PIDS_IN_WARNING: usize = 5;
 /// (then no owner could be seen: [`Error::ProcessTable`]), or when something asked for explicitly is refused
 /// ([`Error::NotPermitted`]); problems seeing some owners become warnings and `owners_partly_hidden`.
 pub fn enumerate(query: &Query) -> Result<Inventory, Error> {
+    procfs::new_listing();
     let mut netns = netns::Extra::default(); // --all-netns: namespaces listed, and what could not be seen
     let (sockets, scan) = owner_source::sockets_and_owners(query, &mut netns)?;
     let mut warnings = netns.warnings;
