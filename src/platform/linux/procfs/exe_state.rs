@@ -23,7 +23,10 @@ fn our_mount_ns() -> Option<&'static [u8]> {
 /// What `stat(path)` said of each executable path, in this listing: many owners run one binary (every python
 /// holder, every nginx worker), and a path's lookup costs more than the process's own checks. Entries of an
 /// earlier listing (`watch` lists again and again; a binary may be replaced meanwhile) are never used.
-static PATHS: Mutex<(u64, Option<FxHashMap<Vec<u8>, Option<(u64, u64)>>>)> = Mutex::new((0, None));
+static PATHS: Mutex<(u64, Option<PathCache>)> = Mutex::new((0, None));
+
+/// A path's device and inode (`None`: nothing there), by path.
+type PathCache = FxHashMap<Vec<u8>, Option<(u64, u64)>>;
 static LISTING: AtomicU64 = AtomicU64::new(0);
 
 /// Starts a new listing: paths are looked up afresh.
