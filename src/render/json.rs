@@ -32,7 +32,7 @@ pub fn write_report(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> 
 }
 
 /// Listeners per block in [`write_inventory`]: about 350 KiB of JSON.
-const BLOCK: usize = 1024;
+const BLOCK: usize = 256;
 
 /// Writes `list --format json` for an inventory: the same bytes as [`verdict::stream`] into a [`JsonListing`], but
 /// listeners are built and rendered on two threads, in blocks of `BLOCK` that alternate between this thread
