@@ -25,7 +25,7 @@ pub fn run(args: &ListArgs, cx: &mut Context<'_>) -> anyhow::Result<Outcome> {
             && (!args.flagged || l.verdict != Verdict::Expected)
     };
     if args.format == ListFormat::Json && args.sort == SortKey::Port {
-        // The common case streams: listeners are built and written a block at a time, on two threads, never the
+        // The common case streams: listeners are built and written a block at a time, never the
         // whole report in memory.
         let inventory = match &args.from {
             Some(file) => history::read(file)?,

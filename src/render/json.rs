@@ -31,13 +31,16 @@ pub fn write_report(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> 
     listing.end(&report.summary)
 }
 
+/// Whether a second thread renders every other block. Since listeners carry a verdict, the two threads slow each
+/// other down more than they share (benches/README.md, "The verdict (issue 13)"): one thread renders.
+const HELPER_THREAD: bool = false;
+
 /// Listeners per block in [`write_inventory`]: about 350 KiB of JSON.
 const BLOCK: usize = 256;
 
-/// Writes `list --format json` for an inventory: the same bytes as [`verdict::stream`] into a [`JsonListing`], but
-/// listeners are built and rendered on two threads, in blocks of `BLOCK` that alternate between this thread
-/// and a helper and are written out in order (two blocks in memory at a time). Returns the summary, already
-/// written.
+/// Writes `list --format json` for an inventory: the same bytes as [`verdict::stream`] into a [`JsonListing`],
+/// listeners built and rendered in blocks of `BLOCK` (with [`HELPER_THREAD`], alternating between this thread and
+/// a helper, written out in order, two blocks in memory at a time). Returns the summary, already written.
 pub fn write_inventory<'r>(
     out: &mut dyn Write,
     inventory: Inventory,
@@ -97,7 +100,7 @@ fn write_in_blocks<'r>(
         // Every other block goes to the helper, which sends its JSON back; main sends the buffer back for reuse.
         let (work, helper_work) = std::sync::mpsc::channel::<(&mut [(Option<String>, OwnedSocket)], Vec<u8>)>();
         let (helper_done, done) = std::sync::mpsc::sync_channel::<Rendered>(1);
-        let helper = if items.len() > block {
+        let helper = if HELPER_THREAD && items.len() > block {
             std::thread::Builder::new()
                 .spawn_scoped(scope, move || {
                     let mut writer = ListenerWriter::default();
