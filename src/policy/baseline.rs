@@ -209,34 +209,12 @@ pub fn baseline_policy(listeners: &[Listener<'_>], os: Os, command: &str) -> (St
         let _ = writeln!(out, "[[allow]]");
         let _ = writeln!(out, "protocol = {}", toml_str(l.protocol.as_str()));
         let _ = writeln!(out, "port = {port}");
-        match procs.as_slice() {
-            [] => {
-                let _ =
-                    writeln!(out, "# owner unknown when this baseline was written; add `process = \"...\"` once known");
-            }
-            [one] => {
-                let _ = writeln!(out, "process = {}", toml_str(one));
-            }
-            many => {
-                let _ = writeln!(out, "{}", toml_list("process", many));
-            }
+        if procs.is_empty() {
+            let _ = writeln!(out, "# owner unknown when this baseline was written; add `process = \"...\"` once known");
         }
-        match exes.as_slice() {
-            [] => {}
-            [one] => {
-                let _ = writeln!(out, "exe = {}", toml_str(one));
-            }
-            many => {
-                let _ = writeln!(out, "{}", toml_list("exe", many));
-            }
-        }
-        match users.as_slice() {
-            [] => {}
-            [one] => {
-                let _ = writeln!(out, "user = {}", toml_str(one));
-            }
-            many => {
-                let _ = writeln!(out, "{}", toml_list("user", many));
+        for (key, values) in [("process", &procs), ("exe", &exes), ("user", &users)] {
+            if !values.is_empty() {
+                let _ = writeln!(out, "{}", toml_list(key, values));
             }
         }
         let _ = writeln!(out, "exposure = {}", toml_str(l.exposure.as_str()));

@@ -12,7 +12,7 @@
 //! dynamic range) is the weakest signal, used only when nothing else explains an exposed listener.
 
 use super::classify::{Exposure, Flag, FlagKind};
-use super::knowledge::{dynamic_start, Class, Exposed, Knowledge};
+use super::knowledge::{dynamic_start, Class, Exposed, Knowledge, ListenerRow};
 use super::profile::{short, Profile};
 use crate::model::{Os, Process, Protocol};
 use rustc_hash::FxHashMap;
@@ -214,6 +214,20 @@ fn exe_findings(f: &Facts, p: &Process, prof: &Profile, out: &mut Vec<Finding>) 
     }
 }
 
+/// A program named like the one `row` describes, run from another path than that program's.
+fn wrong_path_finding(f: &Facts, who: &str, row: &ListenerRow, exe: Option<&str>) -> Finding {
+    let wanted = row.exe.first().map(String::as_str).unwrap_or("its usual path");
+    Finding::new(
+        f.by_reach(Verdict::Dangerous, Verdict::Review),
+        Some(FlagKind::WrongPath),
+        reason!(
+            "{who}, named like {}, runs {}, not {wanted}: find out what it really is",
+            row.what,
+            short(exe.unwrap_or("?"))
+        ),
+    )
+}
+
 /// The judgement of one process holding the socket.
 fn judge_process(f: &Facts, p: &Process, prof: &Profile, k: &Knowledge, at: &Port) -> (Vec<Finding>, bool) {
     let (here, specific) = (&at.here, &at.specific);
@@ -273,16 +287,7 @@ fn judge_process(f: &Facts, p: &Process, prof: &Profile, k: &Knowledge, at: &Por
         };
         let row = &k.rows[row_i as usize];
         if wrong_path {
-            let wanted = row.exe.first().map(String::as_str).unwrap_or("its usual path");
-            out.push(Finding::new(
-                f.by_reach(Verdict::Dangerous, Verdict::Review),
-                Some(FlagKind::WrongPath),
-                reason!(
-                    "{who}, named like {}, runs {}, not {wanted}: find out what it really is",
-                    row.what,
-                    short(exe.unwrap_or("?"))
-                ),
-            ));
+            out.push(wrong_path_finding(f, who, row, exe));
             return (out, false);
         }
         let unverified = !trusted && checks.iter().any(|(_, m)| m.is_some());
@@ -396,16 +401,7 @@ fn judge_process(f: &Facts, p: &Process, prof: &Profile, k: &Knowledge, at: &Por
     let paths: Vec<Option<bool>> = elsewhere.iter().map(|&i| exe.and_then(|e| k.exe_matches(i, e))).collect();
     if trusted && !runs_runtime && paths.iter().any(Option::is_some) && !paths.contains(&Some(true)) {
         let row = &k.rows[elsewhere[paths.iter().position(Option::is_some).unwrap_or(0)] as usize];
-        let wanted = row.exe.first().map(String::as_str).unwrap_or("its usual path");
-        out.push(Finding::new(
-            f.by_reach(Verdict::Dangerous, Verdict::Review),
-            Some(FlagKind::WrongPath),
-            reason!(
-                "{who}, named like {}, runs {}, not {wanted}: find out what it really is",
-                row.what,
-                short(exe.unwrap_or("?"))
-            ),
-        ));
+        out.push(wrong_path_finding(f, who, row, exe));
         return (out, false);
     }
     if let Some(worst) = elsewhere.iter().map(|&i| &k.rows[i as usize]).min_by_key(|r| r.exposed) {

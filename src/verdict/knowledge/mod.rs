@@ -237,14 +237,6 @@ impl Knowledge {
             .collect()
     }
 
-    /// Whether a row lists this program name.
-    pub fn names(&self, row: u32, name: &str) -> bool {
-        self.rows[row as usize]
-            .programs
-            .iter()
-            .any(|p| p == name || (name.len() == COMM_LEN && p.len() > COMM_LEN && p.starts_with(name)))
-    }
-
     /// Whether an executable path matches the row's patterns; `None` when the row names no path.
     pub fn exe_matches(&self, row: u32, exe: &str) -> Option<bool> {
         // build.rs compiled every pattern once already: one that fails here cannot occur, and matches nothing.
@@ -340,7 +332,8 @@ mod tests {
         let redis = k.at_port(6379, Protocol::Tcp, Os::Linux);
         assert!(redis.iter().all(|&i| k.rows[i as usize].exposed == Exposed::Dangerous));
         assert!(what(5000, Protocol::Tcp, Os::Macos).iter().any(|w| w.contains("AirPlay")));
-        assert!(k.at_port(49666, Protocol::Tcp, Os::Windows).iter().any(|&i| k.names(i, "lsass")));
+        let lsass: Vec<u32> = k.of_program("lsass", Os::Windows).collect();
+        assert!(k.at_port(49666, Protocol::Tcp, Os::Windows).iter().any(|i| lsass.contains(i)));
         assert_eq!(k.class("bash"), Some(Class::Shell));
         assert_eq!(k.class("python3.12"), Some(Class::Interpreter), "globs in programs.csv");
         assert_eq!(k.class("docker-proxy"), Some(Class::Proxy));
