@@ -31,6 +31,8 @@ mod asm;
 mod btf;
 mod layout;
 mod programs;
+#[cfg(test)]
+mod races;
 mod syscalls;
 
 use std::io::{self, Read};
@@ -248,6 +250,27 @@ mod tests {
             all.iter().filter(|h| h.pid == std::process::id()).map(|h| h.inode).collect();
         assert!(table.inodes.iter().all(|inode| found.contains(inode)), "every socket of the large table");
         table.end();
+    }
+
+    /// Not a test: times the walk alone (BTF and loading apart), for `benches/README.md`.
+    /// `cargo test --release --lib walk_timing -- --ignored --nocapture` (as root), with a load running.
+    #[test]
+    #[ignore]
+    fn walk_timing() {
+        let btf = KernelBtf::open().unwrap();
+        let layout = Layout::from_btf(btf.bytes()).unwrap();
+        let tasks = layout.tasks.as_ref().expect("the task walker");
+        let prog = load(&task_program(&layout, tasks), tasks.iter_func_id).unwrap();
+        let mut times = Vec::new();
+        let mut records = 0;
+        for _ in 0..41 {
+            let t = std::time::Instant::now();
+            records = 0;
+            run(&prog, &mut |part| records += part.len()).unwrap();
+            times.push(t.elapsed());
+        }
+        times.sort_unstable();
+        eprintln!("task walk: median {:?}, min {:?}, {records} records", times[times.len() / 2], times[0]);
     }
 
     /// Both programs, run on this process: its unconnected sockets with its PID and start time, none of its

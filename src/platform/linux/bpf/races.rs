@@ -1,0 +1,179 @@
+//! Tests of the task walker against tables that change while it reads them (root only): the slots it reads are not
+//! locked, so whatever a slot held when it was read must be checked again before it is written out as a holding.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::btf::KernelBtf;
+use super::layout::Layout;
+use super::programs::task_program;
+use super::syscalls::load;
+use super::{run, usable};
+
+/// Whether these tests can run here; if not, says why.
+fn runnable(test: &str) -> bool {
+    if !usable() || !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        eprintln!("SKIP {test}: needs root in the initial PID namespace, and kernel BTF");
+        return false;
+    }
+    true
+}
+
+/// Pins the calling thread to `cpu`, so that the walk and the processes it races run on different cores.
+fn pin_this_thread(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes inside it; the call only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// Runs the task walker over and over on this thread until `done` says stop, and returns every `(PID, inode)` it
+/// reported.
+fn walk_until(done: &mut dyn FnMut() -> bool) -> HashSet<(u32, u64)> {
+    let btf = KernelBtf::open().unwrap();
+    let layout = Layout::from_btf(btf.bytes()).unwrap();
+    let tasks = layout.tasks.as_ref().expect("this kernel has what the task walker needs");
+    let prog = load(&task_program(&layout, tasks), tasks.iter_func_id).unwrap();
+    let mut seen = HashSet::new();
+    while !done() {
+        // A table too large for the task walker (other tests in this process) ends a walk early: try again.
+        let _ = run(&prog, &mut |part| seen.extend(part.iter().map(|h| (h.pid, h.inode))));
+    }
+    seen
+}
+
+/// The table-replacement race, forced. For each round a fresh process A holds 64 UDP sockets at the top of a
+/// 16,384-slot descriptor table; at a random moment it grows its table (a `dup2` past the end: the kernel copies the
+/// slots into a new table and frees the old one only after the walk's RCU read section) and closes the 64 sockets;
+/// the driver process, on the same core, then opens 64 sockets of its own, which get the freed `struct file`s
+/// (the kernel reuses them at once since Linux 6.7). A walk still reading A's old table finds A's old slots
+/// pointing at the driver's sockets. None of them may be reported as A's.
+#[test]
+fn a_table_replaced_during_the_walk_lends_no_socket_to_its_old_owner() {
+    let test = "a_table_replaced_during_the_walk_lends_no_socket_to_its_old_owner";
+    if !runnable(test) {
+        return;
+    }
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes the struct it is given.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
+    if limit.rlim_max < 20_000 {
+        eprintln!("SKIP {test}: the hard descriptor limit ({}) is below 20,000", limit.rlim_max);
+        return;
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let dir = tempfile::tempdir().unwrap();
+    let driver = dir.path().join("table-race");
+    let src = dir.path().join("table-race.c");
+    std::fs::write(&src, TABLE_RACE).unwrap();
+    match Command::new("cc").args(["-O2", "-o"]).arg(&driver).arg(&src).output() {
+        Ok(out) => assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr)),
+        Err(e) => {
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "{test}: cc is needed under CI=true: {e}");
+            eprintln!("SKIP {test}: no C compiler ({e})");
+            return;
+        }
+    }
+    let (walk_cpu, driver_cpu) = if cpus >= 2 { (0, 1) } else { (0, -1) };
+    let mut driver =
+        Command::new(&driver).args(["300", &driver_cpu.to_string()]).stdout(Stdio::piped()).spawn().unwrap();
+    let lines = BufReader::new(driver.stdout.take().unwrap()).lines();
+    let reader = std::thread::spawn(move || lines.map(Result::unwrap).collect::<Vec<String>>());
+    pin_this_thread(walk_cpu);
+    let start = Instant::now();
+    let seen = walk_until(&mut || {
+        reader.is_finished() || start.elapsed() > Duration::from_secs(60)
+    });
+    let _ = driver.kill();
+    let _ = driver.wait();
+    let lines = reader.join().unwrap();
+    assert_eq!(lines.last().map(String::as_str), Some("done"), "the driver did not finish in a minute");
+    let mut lent = Vec::new();
+    for line in &lines[..lines.len() - 1] {
+        let mut words = line.split_whitespace().map(|w| w.parse::<u64>().unwrap());
+        let old_owner = u32::try_from(words.next().unwrap()).unwrap();
+        lent.extend(words.filter(|inode| seen.contains(&(old_owner, *inode))).map(|inode| (old_owner, inode)));
+    }
+    assert!(lent.is_empty(), "sockets of the driver reported as held by a process that never held them: {lent:?}");
+}
+
+/// The driver of [`a_table_replaced_during_the_walk_lends_no_socket_to_its_old_owner`]: `table-race ROUNDS CPU`
+/// prints, for each round, A's PID and the inodes of the driver's sockets that reused A's closed files, then `done`.
+/// A fills its table with 16,300 files (`/dev/null` opened each time: a walk that reads each spends long in the table)
+/// below the 64 sockets.
+const TABLE_RACE: &str = r#"
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SOCKS 4
+#define FIRST 16300
+#define GROW 19999
+
+int main(int argc, char **argv) {
+    int rounds = atoi(argv[1]), cpu = atoi(argv[2]);
+    if (cpu >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        sched_setaffinity(0, sizeof set, &set);
+    }
+    struct rlimit l;
+    getrlimit(RLIMIT_NOFILE, &l);
+    l.rlim_cur = l.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &l)) return 1;
+    srand(getpid());
+    for (int n = 0; n < rounds; n++) {
+        int up[2], down[2];
+        char c;
+        if (pipe(up) || pipe(down)) return 1;
+        pid_t a = fork();
+        if (a == 0) {
+            int null = -1;
+            while (null < FIRST - 1) null = open("/dev/null", O_RDONLY);
+            write(up[1], "r", 1);
+            read(down[0], &c, 1);
+            /* Sockets made just now come from this core's current slab, where closing returns them first. */
+            for (int k = 0; k < SOCKS; k++) socket(AF_INET, SOCK_DGRAM, 0);
+            dup2(null, GROW); /* the table grows: a new one, the old one left to RCU readers */
+            for (int k = 0; k < SOCKS; k++) close(FIRST + k);
+            write(up[1], "c", 1);
+            read(down[0], &c, 1);
+            _exit(0);
+        }
+        read(up[0], &c, 1);
+        usleep(rand() % 4000);
+        write(down[1], "g", 1);
+        read(up[0], &c, 1);
+        int mine[SOCKS];
+        for (int k = 0; k < SOCKS; k++) mine[k] = socket(AF_INET, SOCK_DGRAM, 0);
+        printf("%d", (int)a);
+        for (int k = 0; k < SOCKS; k++) {
+            struct stat st;
+            fstat(mine[k], &st);
+            printf(" %lu", (unsigned long)st.st_ino);
+        }
+        printf("\n");
+        fflush(stdout);
+        usleep(3000);
+        for (int k = 0; k < SOCKS; k++) close(mine[k]);
+        write(down[1], "x", 1);
+        waitpid(a, NULL, 0);
+        close(up[0]); close(up[1]); close(down[0]); close(down[1]);
+    }
+    printf("done\n");
+    return 0;
+}
+"#;
