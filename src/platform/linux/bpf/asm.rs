@@ -27,6 +27,9 @@ pub(super) const JNE_X: u8 = 0x5d; // if dst != src goto +off
 pub(super) const JA: u8 = 0x05; // goto +off
 pub(super) const AND_K: u8 = 0x57; // dst &= imm (64-bit)
 pub(super) const LSH_K: u8 = 0x67; // dst <<= imm (64-bit)
+pub(super) const RSH_K: u8 = 0x77; // dst >>= imm (64-bit, unsigned)
+pub(super) const RSH_X: u8 = 0x7f; // dst >>= src (64-bit, unsigned; the kernel masks the count to 0..63)
+pub(super) const OR_K: u8 = 0x47; // dst |= imm (64-bit; imm sign-extended)
 pub(super) const ADD_X: u8 = 0x0f; // dst += src (64-bit)
 pub(super) const LDX_H: u8 = 0x69; // dst = *(u16 *)(src + off)
 pub(super) const ADD_K: u8 = 0x07; // dst += imm (64-bit)
@@ -43,11 +46,15 @@ pub(super) const BPF_FUNC_SOCK_FROM_FILE: i32 = 162;
 pub(super) const PSEUDO_KFUNC_CALL: u8 = 2;
 
 /// Jump labels, written as a jump's offset while a program is assembled and resolved by [`resolve_jumps`] once
-/// it is laid out (no real offset comes near them: the programs are a few dozen instructions long).
+/// it is laid out (no real offset comes near them: the programs are at most about a hundred instructions long).
 pub(super) const TO_EXIT: i16 = i16::MIN;
-pub(super) const TO_NEXT: i16 = i16::MIN + 1;
-pub(super) const TO_END: i16 = i16::MIN + 2;
-pub(super) const TO_TOO_MANY: i16 = i16::MIN + 3;
+pub(super) const TO_END: i16 = i16::MIN + 1;
+pub(super) const TO_TOO_MANY: i16 = i16::MIN + 2;
+pub(super) const TO_NEXT_WORD: i16 = i16::MIN + 3;
+pub(super) const TO_NEXT_BIT: i16 = i16::MIN + 4;
+pub(super) const TO_WORD_DONE: i16 = i16::MIN + 5;
+pub(super) const TO_DOUBTFUL: i16 = i16::MIN + 6;
+pub(super) const TO_WRITE: i16 = i16::MIN + 7;
 
 /// Replaces each label in `p` by the offset from its jump to the instruction index `labels` gives it.
 pub(super) fn resolve_jumps(p: &mut [Insn], labels: &[(i16, usize)]) {

@@ -33,10 +33,15 @@ pub(super) struct TaskLayout {
     pub(super) kiocb: u32,
     pub(super) socket: u32,
     pub(super) task_struct: u32,
+    /// `struct cpumask`, a bitmap of `unsigned long`s: a word of the open-descriptor bitmap read as its first.
+    pub(super) cpumask: u32,
+    /// `task_struct.pid`: the thread's id, written in a doubtful record.
+    pub(super) task_pid: i16,
     pub(super) task_files: i16,
     pub(super) files_fdt: i16,
     pub(super) fdt_max_fds: i16,
     pub(super) fdt_fd: i16,
+    pub(super) fdt_open_fds: i16,
     pub(super) file_private_data: i16,
     pub(super) socket_file: i16,
     pub(super) inode_mode: i16,
@@ -45,7 +50,7 @@ pub(super) struct TaskLayout {
 impl Layout {
     pub(super) fn from_btf(blob: &[u8]) -> io::Result<Layout> {
         let mut btf = Btf::parse(blob)?;
-        let [iter_func, file, inode, task, socket, iter_task, rdonly_cast, num_new, num_next, num_destroy, kiocb, files, fdt] =
+        let [iter_func, file, inode, task, socket, iter_task, rdonly_cast, num_new, num_next, num_destroy, kiocb, files, fdt, cpumask] =
             btf.find([
                 (KIND_FUNC, "bpf_iter_task_file"),
                 (KIND_STRUCT, "file"),
@@ -60,6 +65,7 @@ impl Layout {
                 (KIND_STRUCT, "kiocb"),
                 (KIND_STRUCT, "files_struct"),
                 (KIND_STRUCT, "fdtable"),
+                (KIND_STRUCT, "cpumask"),
             ]);
         let iter_func_id = iter_func.ok_or_else(|| bad_btf("no task-file iterator (Linux 5.8 or later has one)"))?;
         if !btf.params_are(iter_func_id, &["meta", "task", "fd", "file"]) {
@@ -87,6 +93,9 @@ impl Layout {
             if offset(kiocb, "kiocb", "ki_filp")? != 0 {
                 return Err(bad_btf("kiocb.ki_filp is not its first member"));
             }
+            if offset(cpumask, "cpumask", "bits")? != 0 {
+                return Err(bad_btf("cpumask.bits is not its first member"));
+            }
             Ok(TaskLayout {
                 iter_func_id: iter_task,
                 rdonly_cast: rdonly_cast.ok_or_else(missing)?,
@@ -96,10 +105,13 @@ impl Layout {
                 kiocb: kiocb.ok_or_else(missing)?,
                 socket: socket.ok_or_else(missing)?,
                 task_struct: task.ok_or_else(missing)?,
+                cpumask: cpumask.ok_or_else(missing)?,
+                task_pid: offset(task, "task_struct", "pid")?,
                 task_files: offset(task, "task_struct", "files")?,
                 files_fdt: offset(files, "files_struct", "fdt")?,
                 fdt_max_fds: offset(fdt, "fdtable", "max_fds")?,
                 fdt_fd: offset(fdt, "fdtable", "fd")?,
+                fdt_open_fds: offset(fdt, "fdtable", "open_fds")?,
                 file_private_data: offset(file, "file", "private_data")?,
                 socket_file: offset(socket, "socket", "file")?,
                 inode_mode: offset(inode, "inode", "i_mode")?,

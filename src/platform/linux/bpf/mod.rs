@@ -29,6 +29,7 @@
 
 mod asm;
 mod btf;
+mod confirm;
 mod layout;
 mod programs;
 #[cfg(test)]
@@ -40,7 +41,8 @@ use std::os::fd::OwnedFd;
 
 use btf::KernelBtf;
 use layout::Layout;
-use programs::{file_program, task_program, TOO_MANY_SLOTS};
+use confirm::{confirm, Doubtful};
+use programs::{file_program, task_program, DOUBTFUL, TOO_MANY_SLOTS};
 use syscalls::{iter_create, link_create, load};
 
 /// One socket descriptor found by the walk.
@@ -124,7 +126,7 @@ fn run(prog: &OwnedFd, take: &mut dyn FnMut(Vec<Holding>)) -> io::Result<()> {
         }
         filled += n;
         let whole = filled - filled % RECORD;
-        let part = parse_records(&buf[..whole], ns_per_tick);
+        let part = parse_records(&buf[..whole], ns_per_tick, &mut confirm);
         if part.iter().any(|h| h.inode == TOO_MANY_SLOTS) {
             // A table larger than the task walker's loop covers: as when a process's records overflow the buffer.
             return Err(io::Error::from_raw_os_error(libc::E2BIG));
@@ -136,15 +138,26 @@ fn run(prog: &OwnedFd, take: &mut dyn FnMut(Vec<Holding>)) -> io::Result<()> {
 }
 
 /// The records the program writes: `inode: u64, start_boottime: u64 (ns), tgid: u32, fd: u32`, native endian.
+/// A record whose fd has the [`DOUBTFUL`] bit set carries the thread's id in place of the inode; it becomes a
+/// holding only if `confirm` (the `/proc` cross-check, [`confirm::confirm`]) names the socket the descriptor
+/// holds now.
 const RECORD: usize = 24;
 
-fn parse_records(out: &[u8], ns_per_tick: u64) -> Vec<Holding> {
+fn parse_records(out: &[u8], ns_per_tick: u64, confirm: &mut dyn FnMut(Doubtful) -> Option<u64>) -> Vec<Holding> {
     out.chunks_exact(RECORD)
         .filter_map(|r| {
             let inode = u64::from_ne_bytes(r[0..8].try_into().ok()?);
             let start_ns = u64::from_ne_bytes(r[8..16].try_into().ok()?);
             let pid = u32::from_ne_bytes(r[16..20].try_into().ok()?);
-            Some(Holding { inode, pid, start_ticks: start_ns / ns_per_tick })
+            let fd = u32::from_ne_bytes(r[20..24].try_into().ok()?);
+            let start_ticks = start_ns / ns_per_tick;
+            let inode = if fd & DOUBTFUL == 0 {
+                inode
+            } else {
+                let tid = u32::try_from(inode).ok()?;
+                confirm(Doubtful { tgid: pid, tid, fd: fd & !DOUBTFUL, start_ticks })?
+            };
+            Some(Holding { inode, pid, start_ticks })
         })
         .collect()
 }
@@ -163,7 +176,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn records_are_read_whole_and_start_times_in_ticks() {
+    fn records_are_read_whole_start_times_in_ticks_and_doubtful_ones_cross_checked() {
         let mut out = Vec::new();
         for (inode, ns, pid, fd) in [(4711u64, 2_500_000_000u64, 42u32, 3u32), (4712, 10_000_000, 7, 9)] {
             out.extend_from_slice(&inode.to_ne_bytes());
@@ -171,11 +184,33 @@ mod tests {
             out.extend_from_slice(&pid.to_ne_bytes());
             out.extend_from_slice(&fd.to_ne_bytes());
         }
+        // Doubtful: thread 43 of process 42, fd 5, which /proc confirms; thread 8 of process 7, which it does not.
+        for (tid, ns, pid, fd) in [(43u64, 2_500_000_000u64, 42u32, 5 | DOUBTFUL), (8, 10_000_000, 7, 6 | DOUBTFUL)] {
+            out.extend_from_slice(&tid.to_ne_bytes());
+            out.extend_from_slice(&ns.to_ne_bytes());
+            out.extend_from_slice(&pid.to_ne_bytes());
+            out.extend_from_slice(&fd.to_ne_bytes());
+        }
         out.extend_from_slice(&[1, 2, 3]); // a torn tail is ignored
-        let got = parse_records(&out, 10_000_000);
+        let mut asked = Vec::new();
+        let got = parse_records(&out, 10_000_000, &mut |d| {
+            asked.push(d);
+            (d.tid == 43).then_some(9999)
+        });
         assert_eq!(
             got,
-            [Holding { inode: 4711, pid: 42, start_ticks: 250 }, Holding { inode: 4712, pid: 7, start_ticks: 1 }]
+            [
+                Holding { inode: 4711, pid: 42, start_ticks: 250 },
+                Holding { inode: 4712, pid: 7, start_ticks: 1 },
+                Holding { inode: 9999, pid: 42, start_ticks: 250 },
+            ]
+        );
+        assert_eq!(
+            asked,
+            [
+                Doubtful { tgid: 42, tid: 43, fd: 5, start_ticks: 250 },
+                Doubtful { tgid: 7, tid: 8, fd: 6, start_ticks: 1 }
+            ]
         );
     }
 
