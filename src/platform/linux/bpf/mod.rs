@@ -33,7 +33,7 @@ mod confirm;
 mod layout;
 mod programs;
 #[cfg(test)]
-mod races;
+mod stress;
 mod syscalls;
 
 use std::io::{self, Read};
@@ -309,7 +309,8 @@ mod tests {
     }
 
     /// Both programs, run on this process: its unconnected sockets with its PID and start time, none of its
-    /// connected ones; and a socket in the private descriptor table of one of its threads.
+    /// connected ones; and a socket in the private descriptor table of one of its threads. The same from the task
+    /// walker when it doubts every record and the `/proc` cross-check decides.
     #[test]
     fn both_walkers_find_our_unconnected_sockets_and_skip_connections() {
         use std::time::Duration;
@@ -348,6 +349,10 @@ mod tests {
         let mut programs = vec![("task-file", load(&file_program(&layout), layout.iter_func_id).unwrap())];
         if let Some(tasks) = &layout.tasks {
             programs.push(("task", load(&task_program(&layout, tasks), tasks.iter_func_id).unwrap()));
+            // Every record doubtful: each holding then comes from the /proc cross-check, through the thread whose
+            // table holds it (the test thread with a table of its own among them).
+            let doubting = programs::task_program_doubting_all(&layout, tasks);
+            programs.push(("task, every record doubtful", load(&doubting, tasks.iter_func_id).unwrap()));
         }
         for (name, prog) in &programs {
             let mut all = Vec::new();

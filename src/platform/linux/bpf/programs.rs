@@ -277,7 +277,8 @@ fn task_walker(l: &Layout, t: &TaskLayout, doubt_all: bool) -> Vec<Insn> {
         insn(LDX_DW, r4, r10, stack::FD, 0),  // r4 = the descriptor
     ]);
     if doubt_all {
-        p.push(insn(JA, 0, 0, TO_DOUBTFUL, 0));
+        // Always taken (no descriptor is -1), but a conditional jump: the verifier refuses code it cannot reach.
+        p.push(insn(JNE_K, r4, 0, TO_DOUBTFUL, -1));
     }
     // The re-check: the file still on that inode, the slot still holding the file, the task still on that table
     // and the table on that array.
