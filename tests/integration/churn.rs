@@ -115,3 +115,82 @@ fn scans_during_churn_stay_valid_and_attribute_correctly() {
     }
     eprintln!("churn: {} short-lived listeners, {churn_seen} attributions checked", held.len());
 }
+
+/// Recycles UDP sockets as fast as it can for `seconds`: holds 50 bound to ports of its own range (`base .. base +
+/// 500`), and over and over closes the oldest and binds a new one, which takes the slot just freed (and often
+/// another process's freed `struct file`). Prints how many sockets it made.
+const RECYCLE: &str = r#"
+import collections, os, socket, sys, time
+name, base, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+with open("/proc/self/comm", "w") as f:
+    f.write(name)
+held, n, port = collections.deque(), 0, base
+end = time.time() + seconds
+while time.time() < end:
+    for _ in range(100):
+        if len(held) >= 50:
+            held.popleft().close()
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.bind(("127.0.0.1", port))
+            held.append(s)
+            n += 1
+        except OSError:
+            s.close()
+        port = base + (port - base + 1) % 500
+print(n, flush=True)
+"#;
+
+/// Processes recycling descriptors as fast as they can, each binding only ports of its own range, while listings
+/// run with owners from the kernel's file tables (the BPF walk, whose slot reads are not locked): no port may ever
+/// be listed with a process whose range it is not in. Without root the `/proc` scan answers; the test runs all the
+/// same.
+#[test]
+fn recycled_descriptors_are_never_credited_to_another_process() {
+    let _machine = machine_shared();
+    let base = 47_000u16;
+    let recyclers: Vec<Churn> = (0..3u16)
+        .map(|k| {
+            let child = Command::new("python3")
+                .args(["-c", RECYCLE, &format!("pwr-{k}"), &(base + k * 500).to_string(), "4"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("start recycler");
+            Churn(child)
+        })
+        .collect();
+    let source = if is_root() { "bpf" } else { "auto" };
+    let start = std::time::Instant::now();
+    let mut checked = 0;
+    for round in 0.. {
+        if round >= 15 && start.elapsed() > std::time::Duration::from_secs(3) {
+            break;
+        }
+        let out = run(portwarden().args(["list", "--format", "json"]).env("PORTWARDEN_OWNERS", source));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "round {round}: {stderr}");
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        for l in report["listeners"].as_array().unwrap() {
+            let port = l["port"].as_u64().unwrap();
+            if l["protocol"] != "udp" || !(u64::from(base)..u64::from(base) + 1500).contains(&port) {
+                continue;
+            }
+            for p in l["processes"].as_array().unwrap() {
+                let name = p["name"].as_str().unwrap();
+                if let Some(k) = name.strip_prefix("pwr-") {
+                    checked += 1;
+                    let range = u64::from(base) + 500 * k.parse::<u64>().unwrap();
+                    assert!(
+                        (range..range + 500).contains(&port),
+                        "round {round}: udp/{port} listed with {name} (pid {}), which binds only {range}..{}",
+                        p["pid"],
+                        range + 500
+                    );
+                }
+            }
+        }
+    }
+    drop(recyclers);
+    eprintln!("recycling: {checked} attributions checked ({source})");
+}

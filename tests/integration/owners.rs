@@ -186,3 +186,59 @@ int main(void) {
     assert_eq!(walk, vec![pid], "the BPF walk sees the owner");
     assert_eq!(scan, walk, "the /proc scan sees the same owner");
 }
+
+/// A process whose listener sits at the highest descriptor its limit allows (1,048,575 where the limit can be
+/// raised that far, else the hard limit's last; its table then has up to a million slots and two descriptors) is
+/// listed with its owner by both sources, the same way.
+#[test]
+fn a_listener_at_the_highest_descriptor_is_listed_with_its_owner() {
+    let test = "a_listener_at_the_highest_descriptor_is_listed_with_its_owner";
+    if skip_unless_root(test) {
+        return;
+    }
+    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        eprintln!("SKIP {test}: the kernel has no BTF (/sys/kernel/btf)");
+        return;
+    }
+    const HIGH: &str = r#"
+import os, resource, socket, sys
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+try:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1 << 20, 1 << 20))
+except (ValueError, OSError):
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+nr_open = int(open("/proc/sys/fs/nr_open").read())
+top = min(resource.getrlimit(resource.RLIMIT_NOFILE)[0], nr_open, 1 << 20) - 1
+with open("/proc/self/comm", "w") as f:
+    f.write("pw-high-fd")
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(1)
+os.dup2(s.fileno(), top)
+port = s.getsockname()[1]
+s.close()
+print(port, top, flush=True)
+sys.stdin.read()
+"#;
+    let _machine = machine_shared();
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", HIGH])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 (needed by the tests)");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    let mut words = line.split_whitespace();
+    let port: u16 = words.next().unwrap().parse().unwrap();
+    let top: u64 = words.next().unwrap().parse().unwrap();
+    let link = std::fs::read_link(format!("/proc/{}/fd/{top}", child.id())).unwrap();
+    assert!(link.to_string_lossy().starts_with("socket:["), "descriptor {top}: {link:?}");
+    let (bpf, procfs) = (listing("bpf"), listing("procfs"));
+    drop(child.stdin.take());
+    let _ = child.wait();
+    let from_bpf = on(&bpf, "tcp", "127.0.0.1", port);
+    assert_eq!(from_bpf.len(), 1, "tcp/{port} (descriptor {top})");
+    assert_eq!(pids(from_bpf[0]), [u64::from(child.id())], "descriptor {top}: {:#}", from_bpf[0]);
+    assert_eq!(from_bpf, on(&procfs, "tcp", "127.0.0.1", port), "file tables vs /proc");
+}

@@ -40,8 +40,8 @@ use std::io::{self, Read};
 use std::os::fd::OwnedFd;
 
 use btf::KernelBtf;
-use layout::Layout;
 use confirm::{confirm, Doubtful};
+use layout::Layout;
 use programs::{file_program, task_program, DOUBTFUL, TOO_MANY_SLOTS};
 use syscalls::{iter_create, link_create, load};
 

@@ -390,12 +390,8 @@ mod tests {
             let jumps = [JEQ_K, JNE_K, JGT_K, JEQ_X, JNE_X, JA];
             // The two loops' heads: the two instructions that set up each number iterator's next call (the words'
             // first, then the bits').
-            let heads: Vec<usize> = p
-                .iter()
-                .enumerate()
-                .filter(|(_, ins)| ins.code == CALL && ins.imm == 4)
-                .map(|(i, _)| i - 2)
-                .collect();
+            let heads: Vec<usize> =
+                p.iter().enumerate().filter(|(_, ins)| ins.code == CALL && ins.imm == 4).map(|(i, _)| i - 2).collect();
             assert_eq!(heads.len(), 2);
             let mut back = std::collections::BTreeSet::new();
             for (i, ins) in p.iter().enumerate().filter(|(_, ins)| jumps.contains(&ins.code)) {

@@ -86,9 +86,7 @@ fn a_table_replaced_during_the_walk_lends_no_socket_to_its_old_owner() {
     let reader = std::thread::spawn(move || lines.map(Result::unwrap).collect::<Vec<String>>());
     pin_this_thread(walk_cpu);
     let start = Instant::now();
-    let seen = walk_until(&mut || {
-        reader.is_finished() || start.elapsed() > Duration::from_secs(60)
-    });
+    let seen = walk_until(&mut || reader.is_finished() || start.elapsed() > Duration::from_secs(60));
     let _ = driver.kill();
     let _ = driver.wait();
     let lines = reader.join().unwrap();
