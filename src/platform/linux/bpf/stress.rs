@@ -142,7 +142,7 @@ sys.stdin.read()
     let tasks = layout.tasks.as_ref().expect("this kernel has what the task walker needs");
     let prog = load(&task_program(&layout, tasks), tasks.iter_func_id).unwrap();
     // The median of 15 whole walks, and every (PID, inode) the last one saw.
-    let mut timed = || {
+    let timed = || {
         let mut times = Vec::new();
         let mut seen = HashSet::new();
         while times.len() < 15 {
