@@ -5,9 +5,13 @@
 //! fd)` for every socket that is not connected, to the iterator's output, which is read like a file:
 //!
 //! * the task walker ([`task_program`], Linux 6.4+: `bpf_iter_task`, the `bpf_iter_num` loop and
-//!   `bpf_rdonly_cast`) runs once per task and walks the task's descriptor table itself;
+//!   `bpf_rdonly_cast`) runs once per task and walks the task's descriptor table itself, the open descriptors only
+//!   (from the table's `open_fds` bitmap), without the table's lock: each socket it finds is checked again after
+//!   it is read, and a record whose slot, file or table changed meanwhile is marked doubtful and decided by
+//!   `/proc` ([`confirm`]);
 //! * the task-file program ([`file_program`], Linux 5.11+: `bpf_iter_task_file` and `bpf_sock_from_file`) runs
-//!   on each open file as the kernel visits it; used when the task walker cannot load.
+//!   on each open file as the kernel visits it, holding a reference to the file (its records need no check);
+//!   used when the task walker cannot load or cannot take a table.
 //!
 //! Both need `CAP_BPF` and `CAP_PERFMON` (or root) and the kernel's BTF (`/sys/kernel/btf/vmlinux`), from which the
 //! field offsets they read come; the verifier checks every access against those types when a program loads.
@@ -25,7 +29,8 @@
 //!
 //! The parts: [`btf`] reads the kernel's type information, [`layout`] finds in it the offsets the programs read,
 //! [`asm`] assembles instructions, [`programs`] holds the two programs and [`syscalls`] the `bpf(2)` calls that
-//! load and run them; this module runs the walk and reads its records.
+//! load and run them; [`confirm`] cross-checks doubtful records in `/proc`; this module runs the walk and reads its
+//! records.
 
 mod asm;
 mod btf;
@@ -89,9 +94,9 @@ pub fn socket_holdings_in_parts(mut take: impl FnMut(Vec<Holding>)) -> io::Resul
 /// iterator once and hands over its records as they are read.
 ///
 /// The task walker writes a whole process at a time, into the iterator's 32 KB buffer: a process with more than
-/// about 1,300 unconnected sockets, or a descriptor table beyond its loop's reach, does not fit, and the read fails
-/// with `E2BIG`. Then the task-file program, which writes a file at a time, walks again; records already handed over
-/// come again, and callers keep each holding once.
+/// about 1,300 unconnected sockets does not fit, and the read fails with `E2BIG`; so does a descriptor table beyond
+/// its loop's reach (more than 2^29 slots, see [`TOO_MANY_SLOTS`]). Then the task-file program, which writes a
+/// file at a time, walks again; records already handed over come again, and callers keep each holding once.
 fn walk(layout: &Layout, take: &mut dyn FnMut(Vec<Holding>)) -> io::Result<()> {
     if let Some(tasks) = &layout.tasks {
         if let Ok(prog) = load(&task_program(layout, tasks), tasks.iter_func_id) {

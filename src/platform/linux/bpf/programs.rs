@@ -159,9 +159,12 @@ fn write_record(inode: u8, fd: u8) -> [Insn; 11] {
 /// still holds the file, that the task still has that table and the table that array (a replaced table is freed
 /// only after the walk's RCU section, so its address cannot come back meanwhile). If any of them changed, the
 /// record is marked [`DOUBTFUL`] in its fd and carries the thread's id instead of the inode, and user space asks
-/// `/proc/TGID/task/TID/fd/FD` what the slot holds now ([`super::confirm`]). What the checks cannot see is the
-/// same file object freed and reused twice over between two of these loads, back into the same slot on an inode
-/// the task then holds: the record is then true when the last check ran.
+/// `/proc/TGID/task/TID/fd/FD` what the slot holds now ([`super::confirm`]). What the checks cannot rule out is
+/// an object freed and reused twice within the nanoseconds between two of these loads and back where it was (a
+/// file back in the same slot, or a task's table freed, which is not deferred past RCU, and reallocated as its
+/// next one): then a record could name the inode of the middle occupant. The test that forces the race
+/// (`a_table_replaced_during_the_walk_lends_no_socket_to_its_old_owner`) failed without the re-check in every
+/// run, and has not failed with it.
 ///
 /// **Why the bitmap.** A slot is read only where `open_fds` has its bit set, a word of 64 bits at a time, zero words
 /// skipped: the walk costs what the open descriptors cost, not what the table's size does (a process with one
