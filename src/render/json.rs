@@ -12,17 +12,15 @@ use std::io::{self, Write};
 use std::sync::Arc;
 
 use crate::model::Process;
-use crate::model::{Inventory, OwnedSocket};
 use crate::registry::Record;
-use crate::registry::Registry;
 use crate::verdict::Flag;
-use crate::verdict::{self, Judge, Listener, Report, Summary, Tally, SCHEMA_VERSION};
+use crate::verdict::{Listener, Report, Sink, Summary, SCHEMA_VERSION};
 use rustc_hash::FxHashMap as HashMap;
 
 /// Bytes gathered before they are handed to the output.
 const CHUNK: usize = 64 * 1024;
 
-/// Writes a whole report (for listings that had to be materialised, e.g. sorted by severity).
+/// Writes a whole report (for reports built already, e.g. by `diff`).
 pub fn write_report(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
     let mut listing = JsonListing::begin(out)?;
     for l in &report.listeners {
@@ -30,127 +28,6 @@ pub fn write_report(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> 
     }
     listing.end(&report.summary)
 }
-
-/// Whether a second thread renders every other block. Since listeners carry a verdict, the two threads slow each
-/// other down more than they share (benches/README.md, "The verdict (issue 13)"): one thread renders.
-const HELPER_THREAD: bool = false;
-
-/// Listeners per block in [`write_inventory`]: about 350 KiB of JSON.
-const BLOCK: usize = 256;
-
-/// Writes `list --format json` for an inventory: the same bytes as [`verdict::stream`] into a [`JsonListing`],
-/// listeners built and rendered in blocks of `BLOCK` (with [`HELPER_THREAD`], alternating between this thread and
-/// a helper, written out in order, two blocks in memory at a time). Returns the summary, already written.
-pub fn write_inventory<'r>(
-    out: &mut dyn Write,
-    inventory: Inventory,
-    registry: &'r Registry,
-    user_name: &mut dyn FnMut(u32) -> Option<String>,
-    keep: &(dyn Fn(&Listener<'r>) -> bool + Sync),
-    hint: &str,
-) -> io::Result<Summary> {
-    write_in_blocks(out, inventory, registry, user_name, keep, hint, BLOCK)
-}
-
-fn write_in_blocks<'r>(
-    out: &mut dyn Write,
-    inventory: Inventory,
-    registry: &'r Registry,
-    user_name: &mut dyn FnMut(u32) -> Option<String>,
-    keep: &(dyn Fn(&Listener<'r>) -> bool + Sync),
-    hint: &str,
-    block: usize,
-) -> io::Result<Summary> {
-    let Inventory { os, sockets, warnings, owners_partly_hidden, namespaces, .. } = inventory;
-    let mut items = verdict::in_report_order(sockets);
-    // The socket owners' names, looked up once here so that both threads can read them.
-    let mut names: HashMap<u32, Option<String>> = HashMap::default();
-    for (_, owned) in &items {
-        if let Some(uid) = owned.socket.uid {
-            names.entry(uid).or_insert_with(|| user_name(uid));
-        }
-    }
-    let name = |uid: u32| names.get(&uid).cloned().flatten();
-    // Renders a block into `bytes` (cleared first; reused, so its pages are touched once). Each item's address (if
-    // written already) and processes are moved out, the rest of its socket copied (no interface name is long).
-    let render = |writer: &mut ListenerWriter<'r>,
-                  judge: &mut Judge,
-                  block: &mut [(Option<String>, OwnedSocket)],
-                  mut bytes: Vec<u8>|
-     -> Rendered {
-        bytes.clear();
-        let mut tally = Tally::default();
-        for (address, owned) in block {
-            let owned = OwnedSocket { socket: owned.socket.clone(), processes: std::mem::take(&mut owned.processes) };
-            let l = verdict::listener_at(owned, std::mem::take(address), registry, judge, &mut |uid| name(uid));
-            if keep(&l) {
-                tally.add(&l);
-                writer.write(&mut bytes, &l, false);
-            }
-        }
-        (bytes, tally)
-    };
-
-    let mut listing = JsonListing::begin(out)?;
-    let mut tally = Tally::default();
-    let mut writer = ListenerWriter::default();
-    let mut judge = Judge::new(os);
-    let mut mine = Vec::new();
-    std::thread::scope(|scope| -> io::Result<()> {
-        // Every other block goes to the helper, which sends its JSON back; main sends the buffer back for reuse.
-        let (work, helper_work) = std::sync::mpsc::channel::<(&mut [(Option<String>, OwnedSocket)], Vec<u8>)>();
-        let (helper_done, done) = std::sync::mpsc::sync_channel::<Rendered>(1);
-        let helper = if HELPER_THREAD && items.len() > block {
-            std::thread::Builder::new()
-                .spawn_scoped(scope, move || {
-                    let mut writer = ListenerWriter::default();
-                    let mut judge = Judge::new(os);
-                    for (block, bytes) in helper_work {
-                        // The receiver is gone when writing failed: stop.
-                        if helper_done.send(render(&mut writer, &mut judge, block, bytes)).is_err() {
-                            break;
-                        }
-                    }
-                })
-                .ok()
-        } else {
-            None
-        };
-        let stopped = || io::Error::other("the JSON helper thread stopped");
-        let mut theirs = Vec::new();
-        let mut blocks = items.chunks_mut(block.max(1));
-        while let Some(block) = blocks.next() {
-            // The next block goes to the helper first, so that both are rendered at once; then they are written
-            // in order.
-            let handed = match helper.as_ref().and_then(|_| blocks.next()) {
-                Some(next) => {
-                    work.send((next, std::mem::take(&mut theirs))).map_err(|_| stopped())?;
-                    true
-                }
-                None => false,
-            };
-            let (bytes, part) = render(&mut writer, &mut judge, block, std::mem::take(&mut mine));
-            listing.block(&bytes)?;
-            tally.merge(&part);
-            mine = bytes;
-            if handed {
-                let (bytes, part) = done.recv().map_err(|_| stopped())?;
-                listing.block(&bytes)?;
-                tally.merge(&part);
-                theirs = bytes;
-            }
-        }
-        Ok(())
-    })?;
-    let mut summary = tally.summary(warnings, owners_partly_hidden, hint, registry.info().clone());
-    summary.namespaces = namespaces;
-    summary.os = os;
-    listing.end(&summary)?;
-    Ok(summary)
-}
-
-/// A block of listeners rendered as JSON, and their counts.
-type Rendered = (Vec<u8>, Tally);
 
 /// A report being written: [`begin`](Self::begin), one [`listener`](Self::listener) call per listener in order,
 /// then [`end`](Self::end) with the summary.
@@ -183,24 +60,6 @@ impl<'a, 'r> JsonListing<'a, 'r> {
         self.flush_full()
     }
 
-    /// Writes listeners rendered by [`ListenerWriter::write`] as not first. A big block goes straight to the
-    /// output, not through the buffer.
-    fn block(&mut self, bytes: &[u8]) -> io::Result<()> {
-        let bytes = match bytes.strip_prefix(b",") {
-            // The very first listener of the array has no comma before it.
-            Some(rest) if self.first => rest,
-            _ => bytes,
-        };
-        self.first &= bytes.is_empty();
-        if bytes.len() < CHUNK {
-            self.buf.extend_from_slice(bytes);
-            return self.flush_full();
-        }
-        self.out.write_all(&self.buf)?;
-        self.buf.clear();
-        self.out.write_all(bytes)
-    }
-
     fn flush_full(&mut self) -> io::Result<()> {
         if self.buf.len() >= CHUNK {
             self.out.write_all(&self.buf)?;
@@ -210,7 +69,7 @@ impl<'a, 'r> JsonListing<'a, 'r> {
     }
 
     /// Closes the listener array, writes the summary and the closing brace and a newline.
-    pub fn end(mut self, summary: &Summary) -> io::Result<()> {
+    pub fn end(&mut self, summary: &Summary) -> io::Result<()> {
         self.buf.extend_from_slice(if self.first { b"],\n  \"summary\": " } else { b"\n  ],\n  \"summary\": " });
         // serde's pretty form of the summary at top level, indented one more level: JSON strings hold no raw
         // newline, so every newline in it starts a line of indentation.
@@ -222,7 +81,94 @@ impl<'a, 'r> JsonListing<'a, 'r> {
             self.buf.extend_from_slice(line);
         }
         self.buf.extend_from_slice(b"\n}\n");
-        self.out.write_all(&self.buf)
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+impl<'r> Sink<'r> for JsonListing<'_, 'r> {
+    fn block(&mut self, listeners: &mut Vec<Listener<'r>>) -> io::Result<()> {
+        for l in listeners.iter() {
+            self.listener(l)?;
+        }
+        Ok(())
+    }
+
+    fn end(&mut self, summary: &Summary) -> io::Result<()> {
+        JsonListing::end(self, summary)
+    }
+}
+
+/// `--format ndjson`: one listener per line, the compact form of the object [`ListenerWriter`] writes (serde's
+/// `to_string` of a [`Listener`], byte for byte); no summary.
+pub struct Ndjson<'a, 'r> {
+    out: &'a mut dyn Write,
+    buf: Vec<u8>,
+    pretty: Vec<u8>,
+    writer: ListenerWriter<'r>,
+}
+
+impl<'a> Ndjson<'a, '_> {
+    pub fn new(out: &'a mut dyn Write) -> Self {
+        Ndjson { out, buf: Vec::with_capacity(CHUNK + 8 * 1024), pretty: Vec::new(), writer: ListenerWriter::default() }
+    }
+}
+
+impl<'r> Sink<'r> for Ndjson<'_, 'r> {
+    fn block(&mut self, listeners: &mut Vec<Listener<'r>>) -> io::Result<()> {
+        for l in listeners.iter() {
+            self.pretty.clear();
+            self.writer.write(&mut self.pretty, l, true);
+            compact(&mut self.buf, &self.pretty);
+            self.buf.push(b'\n');
+            if self.buf.len() >= CHUNK {
+                self.out.write_all(&self.buf)?;
+                self.buf.clear();
+            }
+        }
+        Ok(())
+    }
+
+    fn end(&mut self, _: &Summary) -> io::Result<()> {
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+/// Appends `pretty` JSON without its whitespace: outside strings every space and newline is layout (JSON strings
+/// hold no raw newline), so runs between them are copied whole and strings are skipped to their closing quote.
+fn compact(out: &mut Vec<u8>, pretty: &[u8]) {
+    let mut i = 0;
+    while i < pretty.len() {
+        // Outside a string: copy up to the next quote, dropping spaces and newlines.
+        let next_quote = pretty[i..].iter().position(|&c| c == b'"').map_or(pretty.len(), |n| i + n);
+        for &c in &pretty[i..next_quote] {
+            if c != b' ' && c != b'\n' {
+                out.push(c);
+            }
+        }
+        if next_quote == pretty.len() {
+            break;
+        }
+        // Inside: to the closing quote, which is the first quote not escaped by a backslash.
+        let mut end = next_quote + 1;
+        loop {
+            match pretty[end..].iter().position(|&c| c == b'"' || c == b'\\') {
+                Some(n) if pretty[end + n] == b'\\' => end += n + 2,
+                Some(n) => {
+                    end += n + 1;
+                    break;
+                }
+                None => {
+                    end = pretty.len();
+                    break;
+                }
+            }
+        }
+        out.extend_from_slice(&pretty[next_quote..end]);
+        i = end;
     }
 }
 
@@ -538,9 +484,9 @@ fn push_str(b: &mut Vec<u8>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Inventory, OwnedSocket, Protocol, Socket};
+    use crate::model::{Inventory, Protocol};
     use crate::registry::Registry;
-    use std::net::IpAddr;
+    use crate::render::fixtures::inventory;
 
     fn serde_form(report: &Report<'_>) -> String {
         let mut out = Vec::new();
@@ -552,84 +498,6 @@ mod tests {
         let mut out = Vec::new();
         write_report(&mut out, report).unwrap();
         String::from_utf8(out).unwrap()
-    }
-
-    fn process(pid: u32, name: &str, exe: Option<&str>, user: Option<&str>, uid: Option<u32>) -> Arc<Process> {
-        Arc::new(Process {
-            pid,
-            name: name.to_string(),
-            exe: exe.map(str::to_string),
-            exe_state: None,
-            cmdline: format!("{name} --flag \"quoted\" back\\slash\ttab\u{1b}[31m \u{7f} caf\u{e9} \u{2028}"),
-            user: user.map(str::to_string),
-            uid,
-            start_time: Some(7),
-            // Every other owner in a container (--all-netns), with text to escape in its id.
-            container: pid
-                .is_multiple_of(2)
-                .then(|| crate::model::Container { runtime: "docker".into(), id: format!("{name}\"id\\") }),
-        })
-    }
-
-    fn socket(protocol: Protocol, address: &str, port: u16, interface: Option<&str>) -> Socket {
-        let address: IpAddr = address.parse().unwrap();
-        Socket {
-            protocol,
-            address,
-            port,
-            uid: (!port.is_multiple_of(3)).then_some(u32::from(port) % 2),
-            inode: u64::from(port) * 10 + u64::from(address.is_ipv6()),
-            v6only: address.is_ipv6().then_some(port.is_multiple_of(2)),
-            interface: interface.map(str::to_string),
-            // Every shape of namespace label: none (no --all-netns), a named one, an unnamed one, the current one.
-            netns: match port % 4 {
-                0 => None,
-                1 => Some(crate::model::Netns { inode: 4026532201, name: Some("n\"s\n".into()), current: false }),
-                2 => Some(crate::model::Netns { inode: 4026532305, name: None, current: false }),
-                _ => Some(crate::model::Netns { inode: 4026531833, name: None, current: true }),
-            },
-        }
-    }
-
-    /// Listeners of every shape: no owner, one, several (shared records), every protocol, family, exposure,
-    /// range and registry status, several services and rows, flags and none, hostile text everywhere.
-    fn inventory() -> Inventory {
-        let nginx = process(100, "nginx", Some("/usr/sbin/nginx"), Some("root"), Some(0));
-        let worker = process(101, "nginx\nworker", None, None, None);
-        let odd = process(102, "\u{0}\u{1f}\"\\", Some("/tmp/\u{1}x"), Some("who\u{8}\u{c}\r"), Some(4242));
-        let shared = vec![Arc::clone(&nginx), Arc::clone(&worker)];
-        let sockets = vec![
-            OwnedSocket { socket: socket(Protocol::Tcp, "0.0.0.0", 80, None), processes: shared.clone() },
-            OwnedSocket { socket: socket(Protocol::Tcp, "::", 80, None), processes: shared },
-            OwnedSocket { socket: socket(Protocol::Tcp, "::1", 3000, Some("lo")), processes: vec![odd.clone()] },
-            OwnedSocket { socket: socket(Protocol::Udp, "127.0.0.1", 987, None), processes: vec![] },
-            OwnedSocket { socket: socket(Protocol::Udp, "::ffff:10.1.2.3", 6010, None), processes: vec![odd] },
-            OwnedSocket { socket: socket(Protocol::Tcp, "192.0.2.7", 6011, Some("e\"th0")), processes: vec![] },
-            OwnedSocket { socket: socket(Protocol::Udp, "0.0.0.0", 22222, None), processes: vec![nginx.clone()] },
-            OwnedSocket { socket: socket(Protocol::Tcp, "10.0.0.1", 1687, None), processes: vec![nginx.clone()] },
-            OwnedSocket { socket: socket(Protocol::Tcp, "9.0.0.1", 1687, None), processes: vec![nginx.clone()] },
-            OwnedSocket { socket: socket(Protocol::Udp, "::", 53000, None), processes: vec![nginx] },
-            OwnedSocket { socket: socket(Protocol::Tcp, "127.0.0.1", 0, None), processes: vec![] },
-            OwnedSocket { socket: socket(Protocol::Udp, "127.0.0.1", 50000, None), processes: vec![] },
-            // SO_REUSEPORT twins: same protocol, address and port, told apart (and ordered) by inode.
-            OwnedSocket {
-                socket: Socket { inode: 9, ..socket(Protocol::Udp, "127.0.0.1", 5353, None) },
-                processes: vec![],
-            },
-            OwnedSocket {
-                socket: Socket { inode: 4, ..socket(Protocol::Udp, "127.0.0.1", 5353, None) },
-                processes: vec![],
-            },
-            OwnedSocket { socket: socket(Protocol::Udp, "127.0.0.10", 5353, None), processes: vec![] },
-        ];
-        Inventory {
-            os: crate::model::Os::Linux,
-            sockets,
-            warnings: vec!["one \"warning\"\nwith a newline".to_string(), "two".to_string()],
-            owners_partly_hidden: true,
-            namespaces: Some(3),
-            gaps: Vec::new(),
-        }
     }
 
     fn build<'r>(inventory: Inventory, registry: &'r Registry, keep: &dyn Fn(&Listener<'r>) -> bool) -> Report<'r> {
@@ -670,37 +538,52 @@ mod tests {
         assert_eq!(ours(&empty), serde_form(&empty));
     }
 
-    #[test]
-    fn streaming_gives_the_materialised_report() {
-        let registry = Registry::builtin();
-        for keep in [&(|_: &Listener<'_>| true) as &dyn Fn(&Listener<'_>) -> bool, &|l| l.protocol == Protocol::Tcp] {
-            let report = build(inventory(), &registry, keep);
-            let mut streamed = Vec::new();
-            let mut listing = JsonListing::begin(&mut streamed).unwrap();
+    /// Runs the pipeline into the JSON or NDJSON sink and returns what it wrote.
+    fn piped<'r>(
+        registry: &'r Registry,
+        keep: &dyn Fn(&Listener<'r>) -> bool,
+        order: crate::verdict::Order,
+        ndjson: bool,
+    ) -> String {
+        let mut out = Vec::new();
+        {
+            let mut sink: Box<dyn Sink<'r> + '_> =
+                if ndjson { Box::new(Ndjson::new(&mut out)) } else { Box::new(JsonListing::begin(&mut out).unwrap()) };
             let mut names = |uid: u32| (uid == 0).then(|| "root".to_string());
-            let summary =
-                crate::verdict::stream(inventory(), &registry, &mut names, keep, "a \"hint\"", |l| listing.listener(l))
-                    .unwrap();
-            listing.end(&summary).unwrap();
-            assert_eq!(String::from_utf8(streamed).unwrap(), serde_form(&report));
+            let inputs =
+                crate::verdict::pipeline::Inputs { registry, user_name: &mut names, keep, hint: "a \"hint\"", order };
+            crate::verdict::pipeline::run(inventory(), inputs, sink.as_mut()).unwrap();
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_pipeline_gives_the_materialised_report_in_either_order() {
+        use crate::verdict::Order;
+        let registry = Registry::builtin();
+        let keeps: [&dyn Fn(&Listener<'_>) -> bool; 4] =
+            [&|_| true, &|l| l.protocol == Protocol::Udp, &|l| l.port == 80, &|_| false];
+        for keep in keeps {
+            let report = build(inventory(), &registry, keep);
+            assert_eq!(piped(&registry, keep, Order::Port, false), serde_form(&report));
+            let mut by_severity = build(inventory(), &registry, keep);
+            crate::verdict::sort_by_severity(&mut by_severity.listeners);
+            assert_eq!(piped(&registry, keep, Order::Severity, false), serde_form(&by_severity));
+            let mut serde_lines = Vec::new();
+            crate::render::ndjson(&mut serde_lines, &by_severity.listeners).unwrap();
+            assert_eq!(piped(&registry, keep, Order::Severity, true), String::from_utf8(serde_lines).unwrap());
         }
     }
 
     #[test]
-    fn two_threads_give_the_same_bytes() {
-        let registry = Registry::builtin();
-        let keeps: [&(dyn Fn(&Listener<'_>) -> bool + Sync); 3] =
-            [&|_| true, &|l| l.protocol == Protocol::Udp, &|l| l.port == 80];
-        for keep in keeps {
-            let reference = serde_form(&build(inventory(), &registry, keep));
-            for block in [1, 2, 3, 5, 100] {
-                let mut out = Vec::new();
-                let mut names = |uid: u32| (uid == 0).then(|| "root".to_string());
-                let summary =
-                    write_in_blocks(&mut out, inventory(), &registry, &mut names, keep, "a \"hint\"", block).unwrap();
-                assert_eq!(String::from_utf8(out).unwrap(), reference, "blocks of {block}");
-                assert_eq!(summary.listeners, build(inventory(), &registry, keep).listeners.len());
-            }
+    fn compacting_keeps_strings_whole() {
+        for value in [
+            serde_json::json!({"a": " x \n y ", "b": ["\"", "\\", "\\\"", ": ,"], "c": {}, "d": [], "e": null}),
+            serde_json::json!([1, 2.5, "  ", {"k \" v": [" "]}]),
+        ] {
+            let mut out = Vec::new();
+            compact(&mut out, serde_json::to_string_pretty(&value).unwrap().as_bytes());
+            assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&value).unwrap());
         }
     }
 
