@@ -317,8 +317,11 @@ impl<'a> Table<'a> {
             let mut pieces = Vec::new();
             for (k, cell) in cells.iter().enumerate() {
                 let cell = match cell.as_str() {
-                    // Narrowed, "all-interfaces" says "all" rather than lose its end.
+                    // Narrowed, "all-interfaces" says "all", and a verdict its word alone, rather than lose their end.
                     "all-interfaces" if shown[k] == EXPOSURE && widths[k] < cell.len() => "all",
+                    verdict if shown[k] == VERDICT && widths[k] < verdict.width() => {
+                        verdict.split_once(" (").map_or(verdict, |(word, _)| word)
+                    }
                     cell => cell,
                 };
                 let fitted = fit::shorten(cell, widths[k]);

@@ -21,6 +21,7 @@ mod netns;
 mod owners;
 mod registry;
 mod scale;
+mod terminal;
 mod text_safety;
 mod trust;
 mod watch;
