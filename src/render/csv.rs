@@ -96,8 +96,8 @@ impl<'a> Csv<'a> {
 }
 
 impl<'r> Sink<'r> for Csv<'_> {
-    fn block(&mut self, listeners: &mut Vec<Listener<'r>>) -> io::Result<()> {
-        listeners.iter().try_for_each(|l| self.row(l))
+    fn listener(&mut self, l: Listener<'r>) -> io::Result<()> {
+        self.row(&l)
     }
 
     fn end(&mut self, _: &Summary) -> io::Result<()> {

@@ -62,8 +62,8 @@ impl<'a> Prometheus<'a> {
 }
 
 impl<'r> Sink<'r> for Prometheus<'_> {
-    fn block(&mut self, listeners: &mut Vec<Listener<'r>>) -> io::Result<()> {
-        listeners.iter().for_each(|l| self.add(l));
+    fn listener(&mut self, l: Listener<'r>) -> io::Result<()> {
+        self.add(&l);
         Ok(())
     }
 

@@ -392,8 +392,8 @@ impl<'a> Table<'a> {
 }
 
 impl<'r> Sink<'r> for Table<'_> {
-    fn block(&mut self, listeners: &mut Vec<Listener<'r>>) -> io::Result<()> {
-        listeners.iter().for_each(|l| self.add(l));
+    fn listener(&mut self, l: Listener<'r>) -> io::Result<()> {
+        self.add(&l);
         Ok(())
     }
 

@@ -1,8 +1,10 @@
-//! The one path from an inventory to any output: listeners are built a block at a time, in the order asked for,
-//! and handed to a [`Sink`] (every renderer is one, and [`super::build`] collects into one); then the summary.
+//! The one path from an inventory to any output: listeners are built one at a time, in the order asked for, and
+//! handed to a [`Sink`] (every renderer is one, and [`super::build`] collects into one); then the summary.
 //!
-//! Nothing but the inventory and one block of listeners is held, whatever the format, so a listing of any size
-//! costs the same memory per socket in every format. Sorting by severity does not hold the listeners either: a
+//! Nothing but the inventory and the listener at hand is held, whatever the format, so a listing of any size costs
+//! the same memory per socket in every format (a renderer may keep what it needs: the table keeps its rows as
+//! text). One at a time rather than in blocks: a listener freed before the next is built reuses the allocator's
+//! hot memory (benches/README.md, "The pipeline"). Sorting by severity does not hold the listeners either: a
 //! first pass judges each socket and keeps a compact key (severity, exposure, port, place), the keys are sorted,
 //! and the listeners are built again in that order (the judge's caches make the second pass cheap).
 
@@ -16,9 +18,8 @@ use std::io;
 
 /// Where listeners go: a renderer, or a collector.
 pub trait Sink<'r> {
-    /// The next listeners, in order (at most [`BLOCK`] at a time). A sink that keeps them takes them out of the
-    /// vector; whatever is left is dropped after the call.
-    fn block(&mut self, listeners: &mut Vec<Listener<'r>>) -> io::Result<()>;
+    /// The next listener, in order.
+    fn listener(&mut self, listener: Listener<'r>) -> io::Result<()>;
     /// After the last block: the counts of everything handed over.
     fn end(&mut self, summary: &Summary) -> io::Result<()>;
 }
@@ -38,7 +39,7 @@ pub enum Order {
 type SeverityKey = (Reverse<Option<Severity>>, Reverse<Exposure>, u16, u32);
 
 /// Listeners per block: enough that a sink's per-call work is spread thin, few enough to stay in cache.
-pub const BLOCK: usize = 256;
+pub const BLOCK: usize = 16;
 
 /// What the pipeline is given besides the inventory.
 pub struct Inputs<'a, 'r> {
@@ -60,27 +61,21 @@ pub fn run<'r>(inventory: Inventory, inputs: Inputs<'_, 'r>, sink: &mut dyn Sink
     let mut items = in_report_order(sockets);
     let mut judge = Judge::new(os);
     let mut tally = Tally::default();
-    let mut block: Vec<Listener<'r>> = Vec::with_capacity(BLOCK);
     let mut build = |item: &mut (Option<String>, OwnedSocket), judge: &mut Judge| {
         let (address, owned) = item;
         let owned = OwnedSocket { socket: owned.socket.clone(), processes: std::mem::take(&mut owned.processes) };
         listener_at(owned, address.take(), registry, judge, user_name)
     };
-    let mut hand = |l: Listener<'r>, block: &mut Vec<Listener<'r>>| -> io::Result<()> {
+    let mut hand = |l: Listener<'r>| -> io::Result<()> {
         tally.add(&l);
-        block.push(l);
-        if block.len() == BLOCK {
-            sink.block(block)?;
-            block.clear();
-        }
-        Ok(())
+        sink.listener(l)
     };
     match order {
         Order::Port => {
             for item in &mut items {
                 let l = build(item, &mut judge);
                 if keep(&l) {
-                    hand(l, &mut block)?;
+                    hand(l)?;
                 }
             }
         }
@@ -97,12 +92,9 @@ pub fn run<'r>(inventory: Inventory, inputs: Inputs<'_, 'r>, sink: &mut dyn Sink
             keys.sort_unstable();
             for (.., place) in keys {
                 let l = build(&mut items[place as usize], &mut judge);
-                hand(l, &mut block)?;
+                hand(l)?;
             }
         }
-    }
-    if !block.is_empty() {
-        sink.block(&mut block)?;
     }
     let mut summary = tally.summary(warnings, owners_partly_hidden, hint, registry.info().clone());
     summary.namespaces = namespaces;
@@ -118,8 +110,8 @@ pub struct Collect<'r> {
 }
 
 impl<'r> Sink<'r> for Collect<'r> {
-    fn block(&mut self, listeners: &mut Vec<Listener<'r>>) -> io::Result<()> {
-        self.listeners.append(listeners);
+    fn listener(&mut self, listener: Listener<'r>) -> io::Result<()> {
+        self.listeners.push(listener);
         Ok(())
     }
 
