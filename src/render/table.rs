@@ -7,6 +7,7 @@ use crate::registry::Status;
 use crate::text::escape;
 use crate::verdict::{Listener, Sink, Summary};
 use crate::verdict::{Severity, Verdict};
+use std::fmt::Write as _;
 use std::io::{self, Write};
 use unicode_width::UnicodeWidthStr;
 
@@ -19,34 +20,52 @@ const MAX_REASONS: usize = 20;
 /// "pid/name (user)" for each owner, escaped, with " in docker:0123456789ab" when it runs in a container; "owner
 /// unknown (uid N user)" when none could be seen.
 pub fn owners_cell(l: &Listener<'_>) -> String {
+    let mut s = String::new();
+    push_owners(&mut s, l);
+    s
+}
+
+fn push_owners(s: &mut String, l: &Listener<'_>) {
     if l.processes.is_empty() {
-        let who = match (&l.user, l.uid) {
-            (Some(u), _) => format!(" (user {})", escape(u)),
-            (None, Some(uid)) => format!(" (uid {uid})"),
-            _ => String::new(),
-        };
-        return format!("owner unknown{who}");
+        s.push_str("owner unknown");
+        match (&l.user, l.uid) {
+            (Some(u), _) => {
+                let _ = write!(s, " (user {})", escape(u));
+            }
+            (None, Some(uid)) => {
+                let _ = write!(s, " (uid {uid})");
+            }
+            _ => {}
+        }
+        return;
     }
-    let mut parts: Vec<String> = l
-        .processes
-        .iter()
-        .take(MAX_OWNERS)
-        .map(|p| {
-            let user = p.user.as_deref().map(|u| format!(" ({})", escape(u))).unwrap_or_default();
-            let container = p.container.as_ref().map(|c| format!(" in {}", escape(&c.short()))).unwrap_or_default();
-            format!("{}/{}{user}{container}", p.pid, escape(&p.name))
-        })
-        .collect();
+    for (i, p) in l.processes.iter().take(MAX_OWNERS).enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        let _ = write!(s, "{}/{}", p.pid, escape(&p.name));
+        if let Some(u) = &p.user {
+            let _ = write!(s, " ({})", escape(u));
+        }
+        if let Some(c) = &p.container {
+            let _ = write!(s, " in {}", escape(&c.short()));
+        }
+    }
     if l.processes.len() > MAX_OWNERS {
-        parts.push(format!("+{} more", l.processes.len() - MAX_OWNERS));
+        let _ = write!(s, ", +{} more", l.processes.len() - MAX_OWNERS);
     }
-    parts.join(", ")
 }
 
 /// The address, with "(dual-stack)" for an IPv6 wildcard that also takes IPv4, "(v4-mapped)" for `::ffff:a.b.c.d`
 /// and "%iface" when bound to a device.
 pub fn address_cell(l: &Listener<'_>) -> String {
-    let mut s = l.address.clone();
+    let mut s = String::new();
+    push_address(&mut s, l);
+    s
+}
+
+fn push_address(s: &mut String, l: &Listener<'_>) {
+    s.push_str(&l.address);
     if let Some(dev) = &l.interface {
         s.push('%');
         s.push_str(&escape(dev));
@@ -56,7 +75,6 @@ pub fn address_cell(l: &Listener<'_>) -> String {
     } else if l.ipv4_mapped {
         s.push_str(" (v4-mapped)");
     }
-    s
 }
 
 /// The network namespace column (`--all-netns`): its name or inode, "current" for the one portwarden runs in
@@ -80,24 +98,52 @@ pub fn netns_suffix(l: &Listener<'_>) -> String {
 /// The IANA service names (escaped: an imported registry is text from outside), or the status when nothing is
 /// assigned.
 pub fn service_cell(l: &Listener<'_>) -> String {
-    let cell = if l.iana.services.is_empty() {
-        match l.iana.status {
-            Status::Reserved => "(reserved)".to_string(),
-            _ => "(unassigned)".to_string(),
+    let mut s = String::new();
+    push_service(&mut s, l);
+    s
+}
+
+fn push_service(s: &mut String, l: &Listener<'_>) {
+    if l.iana.services.is_empty() {
+        s.push_str(if l.iana.status == Status::Reserved { "(reserved)" } else { "(unassigned)" });
+    }
+    for (i, service) in l.iana.services.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
         }
-    } else {
-        escape(&l.iana.services.join(", ")).into_owned()
-    };
-    // Software known to use the port without (or against) an IANA assignment; the IANA status is unchanged.
-    cell
+        s.push_str(&escape(service));
+    }
 }
 
 /// The verdict, with the kind of its main finding: `dangerous (exposed-service)`; `expected` alone.
 pub fn verdict_cell(l: &Listener<'_>) -> String {
-    match (l.verdict, l.flags.first()) {
-        (Verdict::Expected, _) => Verdict::Expected.as_str().to_string(),
-        (v, Some(f)) => format!("{} ({})", v.as_str(), f.kind.as_str()),
-        (v, None) => v.as_str().to_string(),
+    let mut s = String::new();
+    push_verdict(&mut s, l);
+    s
+}
+
+fn push_verdict(s: &mut String, l: &Listener<'_>) {
+    s.push_str(l.verdict.as_str());
+    if let (Verdict::Review | Verdict::Dangerous, Some(f)) = (l.verdict, l.flags.first()) {
+        let _ = write!(s, " ({})", f.kind.as_str());
+    }
+}
+
+fn push_spaces(s: &mut String, mut n: usize) {
+    const SPACES: &str = "                                                                ";
+    while n > 0 {
+        let k = n.min(SPACES.len());
+        s.push_str(&SPACES[..k]);
+        n -= k;
+    }
+}
+
+/// Display columns of escaped text (no control characters): its length when ASCII.
+fn cols(s: &str) -> usize {
+    if s.is_ascii() {
+        s.len()
+    } else {
+        s.width()
     }
 }
 
@@ -125,7 +171,7 @@ const HANGING: usize = 6;
 
 /// One row, kept compact until the table is laid out: its cells' text in one string.
 struct Row {
-    text: String,
+    text: Box<str>,
     /// Where each cell ends in `text` (cells follow each other).
     ends: [u32; 8],
     owner_known: bool,
@@ -152,7 +198,7 @@ impl Row {
             text.push_str(cell);
             *end = u32::try_from(text.len()).unwrap_or(u32::MAX);
         }
-        Row { text, ends, owner_known, assigned, severity }
+        Row { text: text.into(), ends, owner_known, assigned, severity }
     }
 }
 
@@ -214,6 +260,8 @@ pub struct Table<'a> {
     current_netns: Option<String>,
     /// IPv4 twin candidates among the rows of the current port and protocol: (row, key).
     pending: Vec<(usize, TwinKey)>,
+    /// Where a row is put together before it is stored.
+    scratch: String,
 }
 
 impl<'a> Table<'a> {
@@ -227,6 +275,7 @@ impl<'a> Table<'a> {
             with_netns: false,
             current_netns: None,
             pending: Vec::new(),
+            scratch: String::new(),
         }
     }
 
@@ -250,18 +299,38 @@ impl<'a> Table<'a> {
         if self.current_netns.is_none() {
             self.current_netns = l.netns.as_ref().filter(|n| n.current).map(|n| escape(&n.label()).into_owned());
         }
-        let cells = [
-            l.protocol.to_string(),
-            address_cell(l),
-            l.port.to_string(),
-            l.exposure.as_str().to_string(),
-            netns_cell(l),
-            owners_cell(l),
-            service_cell(l),
-            verdict_cell(l),
-        ];
+        let mut text = std::mem::take(&mut self.scratch);
+        text.clear();
+        let mut ends = [0u32; 8];
+        let mut end = |text: &String, i: usize| ends[i] = u32::try_from(text.len()).unwrap_or(u32::MAX);
+        text.push_str(l.protocol.as_str());
+        end(&text, 0);
+        push_address(&mut text, l);
+        end(&text, 1);
+        let _ = write!(text, "{}", l.port);
+        end(&text, 2);
+        text.push_str(l.exposure.as_str());
+        end(&text, 3);
+        if l.netns.is_some() {
+            text.push_str(&netns_cell(l));
+        }
+        end(&text, 4);
+        push_owners(&mut text, l);
+        end(&text, 5);
+        push_service(&mut text, l);
+        end(&text, 6);
+        push_verdict(&mut text, l);
+        end(&text, 7);
+        let stored = Row {
+            text: text.as_str().into(),
+            ends,
+            owner_known: l.owner_known(),
+            assigned: l.iana.status == Status::Assigned,
+            severity: l.severity,
+        };
+        self.scratch = text;
         let row = self.rows.len();
-        self.rows.push(Row::new(&cells, l.owner_known(), l.iana.status == Status::Assigned, l.severity));
+        self.rows.push(stored);
         if let Some((key, crate::model::Family::Ipv4)) = twin {
             self.pending.push((row, key));
         }
@@ -279,8 +348,7 @@ impl<'a> Table<'a> {
     fn write_rows(&mut self) -> io::Result<()> {
         let p = self.painter;
         let mut shown: Vec<usize> = (0..8).filter(|&i| i != NETNS || self.with_netns).collect();
-        let natural_of =
-            |i: usize| self.rows.iter().map(|r| r.cell(i).width()).max().unwrap_or(0).max(HEADERS[i].width());
+        let natural_of = |i: usize| self.rows.iter().map(|r| cols(r.cell(i))).max().unwrap_or(0).max(HEADERS[i].len());
         let natural_all: Vec<usize> = (0..8).map(natural_of).collect();
         if let Some(window) = self.width {
             // A window too narrow for even the narrowest columns loses whole columns, the least needed first, so
@@ -302,58 +370,61 @@ impl<'a> Table<'a> {
         };
         let last = shown.len() - 1;
         let mut line = String::new();
-        let cut = |line: &str| -> String {
-            match self.width {
-                // Only when even the narrowest columns do not fit the window.
-                Some(w) if line.width() > w => fit::shorten(line, w).into_owned(),
-                _ => line.to_string(),
-            }
-        };
-        // Headers and cells are laid out plain, then painted: escape codes take no columns.
-        let header: Vec<String> = shown.iter().map(|&i| HEADERS[i].to_string()).collect();
-        let mut lay = |cells: &[String], paint: &dyn Fn(usize, &str) -> String| -> String {
-            line.clear();
-            let mut plain = String::new();
-            let mut pieces = Vec::new();
-            for (k, cell) in cells.iter().enumerate() {
-                let cell = match cell.as_str() {
+        let mut plain = String::new();
+        let header = Row::new(&HEADERS.map(String::from), true, true, None);
+        for (n, row) in std::iter::once(&header).chain(&self.rows).enumerate() {
+            // Laid out plain first (escape codes take no columns), then painted when colour is on.
+            plain.clear();
+            let mut pieces: [(usize, usize, usize); 8] = [(0, 0, 0); 8];
+            for (k, &i) in shown.iter().enumerate() {
+                let cell = match row.cell(i) {
                     // Narrowed, "all-interfaces" says "all", and a verdict its word alone, rather than lose their end.
-                    "all-interfaces" if shown[k] == EXPOSURE && widths[k] < cell.len() => "all",
-                    verdict if shown[k] == VERDICT && widths[k] < verdict.width() => {
+                    "all-interfaces" if i == EXPOSURE && widths[k] < "all-interfaces".len() => "all",
+                    verdict if i == VERDICT && n > 0 && widths[k] < cols(verdict) => {
                         verdict.split_once(" (").map_or(verdict, |(word, _)| word)
                     }
                     cell => cell,
                 };
-                let fitted = fit::shorten(cell, widths[k]);
-                let pad = if k == last { 0 } else { widths[k] - fitted.width() + gap };
+                let fitted = if cols(cell) <= widths[k] { cell.into() } else { fit::shorten(cell, widths[k]) };
+                let start = plain.len();
                 plain.push_str(&fitted);
-                plain.extend(std::iter::repeat_n(' ', pad));
-                pieces.push((shown[k], fitted.into_owned(), pad));
+                let pad = if k == last { 0 } else { widths[k] - cols(&fitted) + gap };
+                pieces[k] = (start, plain.len(), pad);
+                push_spaces(&mut plain, pad);
             }
-            let plain = plain.trim_end();
-            if self.width.is_some_and(|w| plain.width() > w) {
-                return cut(plain);
-            }
-            for (i, text, pad) in pieces {
-                line.push_str(&paint(i, &text));
-                line.extend(std::iter::repeat_n(' ', pad));
-            }
-            line.trim_end().to_string()
-        };
-        writeln!(self.out, "{}", lay(&header, &|_, t| p.bold(t)))?;
-        for row in &self.rows {
-            let cells: Vec<String> = shown.iter().map(|&i| row.cell(i).to_string()).collect();
-            let paint = |i: usize, text: &str| match i {
-                OWNERS if !row.owner_known => p.warn(text),
-                SERVICE if !row.assigned => p.dim(text),
-                VERDICT => match row.severity {
-                    Some(Severity::High) => p.bad(text),
-                    Some(_) => p.warn(text),
-                    None => p.dim(text),
-                },
-                _ => text.to_string(),
+            let trimmed = plain.trim_end();
+            let out: &str = match self.width {
+                // Only when even the narrowest columns do not fit the window.
+                Some(w) if cols(trimmed) > w => {
+                    line = fit::shorten(trimmed, w).into_owned();
+                    &line
+                }
+                _ if !p.color => trimmed,
+                _ => {
+                    line.clear();
+                    for (k, &i) in shown.iter().enumerate() {
+                        let (start, end, pad) = pieces[k];
+                        let text = &plain[start..end];
+                        let painted = match i {
+                            _ if n == 0 => p.bold(text),
+                            OWNERS if !row.owner_known => p.warn(text),
+                            SERVICE if !row.assigned => p.dim(text),
+                            VERDICT => match row.severity {
+                                Some(Severity::High) => p.bad(text),
+                                Some(_) => p.warn(text),
+                                None => p.dim(text),
+                            },
+                            _ => text.to_string(),
+                        };
+                        line.push_str(&painted);
+                        push_spaces(&mut line, pad);
+                    }
+                    line.truncate(line.trim_end().len());
+                    &line
+                }
             };
-            writeln!(self.out, "{}", lay(&cells, &paint))?;
+            self.out.write_all(out.as_bytes())?;
+            self.out.write_all(b"\n")?;
         }
         Ok(())
     }
