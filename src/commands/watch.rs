@@ -19,12 +19,12 @@ use super::{Context, Outcome, Output};
 use crate::cli::{WatchArgs, WatchFormat};
 use anyhow::Context as _;
 use portwarden::history::{self, Event, EventKind, Identity, Recording};
+use portwarden::model::ListenerChange;
 use portwarden::render::events::describe;
 use portwarden::render::table::plural;
 use portwarden::render::Painter;
 use portwarden::text::escape;
 use portwarden::verdict::{self, Listener};
-use portwarden::model::ListenerChange;
 use portwarden::{platform, Query, Registry};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
@@ -59,11 +59,7 @@ pub fn run(args: &WatchArgs, cx: &mut Context<'_>) -> anyhow::Result<Outcome> {
 
     let query = Query { all_netns: args.all_netns, ..Query::default() };
     // Events start before the first scan, so that nothing between the two is missed.
-    let events = if args.poll {
-        Err("--poll was given".to_string())
-    } else {
-        platform::ListenerEvents::open(&query)
-    };
+    let events = if args.poll { Err("--poll was given".to_string()) } else { platform::ListenerEvents::open(&query) };
     let (mode, reader) = match events {
         Ok(events) => (Ok(()), Some(EventReader::start(events, tx))),
         Err(why) => (Err(why), None),
@@ -105,7 +101,11 @@ pub fn run(args: &WatchArgs, cx: &mut Context<'_>) -> anyhow::Result<Outcome> {
                 escape(why)
             ),
         };
-        let _ = writeln!(io.err, "portwarden: watching {}, {how}{record}; Ctrl-C to stop", plural(w.live.len(), "listener"));
+        let _ = writeln!(
+            io.err,
+            "portwarden: watching {}, {how}{record}; Ctrl-C to stop",
+            plural(w.live.len(), "listener")
+        );
     }
     let mut last_scan = Instant::now();
     let reason = loop {
@@ -128,7 +128,9 @@ pub fn run(args: &WatchArgs, cx: &mut Context<'_>) -> anyhow::Result<Outcome> {
                 last_scan = Instant::now();
                 w.scan(io, false)
             }),
-            Ok(Message::EventsFailed(e)) => Err(anyhow::Error::new(e).context("cannot read the kernel's listener events")),
+            Ok(Message::EventsFailed(e)) => {
+                Err(anyhow::Error::new(e).context("cannot read the kernel's listener events"))
+            }
             // A signal: the events already sent, then one last scan, so listeners still there at the end are seen
             // even when they came up after the previous scan.
             Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => {
@@ -192,7 +194,9 @@ impl EventReader {
         while let Ok(m) = messages.try_recv() {
             match m {
                 Message::Changes(changes, _) => all.extend(changes),
-                Message::EventsFailed(e) => return Err(anyhow::Error::new(e).context("cannot read the kernel's listener events")),
+                Message::EventsFailed(e) => {
+                    return Err(anyhow::Error::new(e).context("cannot read the kernel's listener events"))
+                }
                 Message::Stop => {}
             }
         }
