@@ -5,7 +5,7 @@ each living LIFE_MS, cycling through tcp/ipv4, tcp/ipv6, udp/ipv4, udp/ipv6 on l
     short_lived.py --count 300 --gap-ms 5 --life-ms 1 [--fork] --out FILE
 
 With --fork each listener is opened by a child process of its own (so that each has its own PID); without, by
-this process, one after another. When all are done, FILE holds one line per listener, in the order opened:
+this process, each when due and closed LIFE_MS later (lives overlap when the gap is shorter). When all are done, FILE holds one line per listener, in the order opened:
 "PROTOCOL ADDRESS PORT PID". Prints the time the whole run took to stderr.
 
 Python 3 standard library only.
@@ -25,18 +25,44 @@ KINDS = [
 ]
 
 
-def one(i, life):
-    """Opens listener i, keeps it LIFE seconds, closes it; returns its line."""
+def open_one(i):
+    """Opens listener i; returns it and its line."""
     family, kind, host = KINDS[i % len(KINDS)]
     s = socket.socket(family, kind)
     s.bind((host, 0))
     if kind == socket.SOCK_STREAM:
         s.listen(16)
-    port = s.getsockname()[1]
+    protocol = "tcp" if kind == socket.SOCK_STREAM else "udp"
+    return s, f"{protocol} {host} {s.getsockname()[1]} {os.getpid()}\n"
+
+
+def one(i, life):
+    """Opens listener i, keeps it LIFE seconds, closes it; returns its line."""
+    s, line = open_one(i)
     time.sleep(life)
     s.close()
-    protocol = "tcp" if kind == socket.SOCK_STREAM else "udp"
-    return f"{protocol} {host} {port} {os.getpid()}\n"
+    return line
+
+
+def in_turn(count, gap, life, began):
+    """Without --fork: opens each listener when due and closes it LIFE later, so that lives overlap when the gap is
+    shorter than a life; returns the lines."""
+    lines, open_now = [], []
+    i = 0
+    while i < count or open_now:
+        now = time.monotonic()
+        while open_now and open_now[0][0] <= now:
+            open_now.pop(0)[1].close()
+        if i < count and began + i * gap <= now:
+            s, line = open_one(i)
+            lines.append(line)
+            open_now.append((time.monotonic() + life, s))
+            i += 1
+            continue
+        due = ([began + i * gap] if i < count else []) + [c for c, _ in open_now[:1]]
+        if due:
+            time.sleep(max(0.0, min(due) - time.monotonic()))
+    return lines
 
 
 def main():
@@ -53,7 +79,9 @@ def main():
     os.set_blocking(r, False)
     lines, children, buf = [], [], b""
     began = time.monotonic()
-    for i in range(a.count):
+    if not a.fork:
+        lines = in_turn(a.count, gap, life, began)
+    for i in range(a.count if a.fork else 0):
         due = began + i * gap
         now = time.monotonic()
         if due > now:
@@ -70,8 +98,6 @@ def main():
                 buf += os.read(r, 1 << 16)
             except BlockingIOError:
                 pass
-        else:
-            lines.append(one(i, life))
     os.close(w)
     for pid in children:
         os.waitpid(pid, 0)

@@ -37,6 +37,9 @@ use std::time::{Duration, Instant};
 const TRIES: u32 = 3;
 /// Pause between those tries.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// How long events may wait in the recording before it is flushed to disk. Each is written (and so safe from the
+/// watcher being killed) at once; flushing each as it comes would cost more than a burst of events gives time for.
+const SYNC_DELAY: Duration = Duration::from_millis(200);
 
 /// What the main loop is told: a signal to stop, or listener changes from the kernel (with how many were lost).
 enum Message {
@@ -81,6 +84,7 @@ pub fn run(args: &WatchArgs, cx: &mut Context<'_>) -> anyhow::Result<Outcome> {
         disappeared: 0,
         warned: HashSet::new(),
         stdout_closed: false,
+        unsynced: None,
     };
     w.emit(&Event::started(&history::now(), interval, mode.clone()), io)?;
 
@@ -114,8 +118,10 @@ pub fn run(args: &WatchArgs, cx: &mut Context<'_>) -> anyhow::Result<Outcome> {
             Ok(()) if w.stdout_closed => break Stop::OutputClosed,
             Ok(()) => {}
         }
-        let wait = (last_scan + interval).saturating_duration_since(Instant::now());
-        outcome = match messages.recv_timeout(wait) {
+        let scan_at = last_scan + interval;
+        let wake_at = w.unsynced.map_or(scan_at, |since| scan_at.min(since + SYNC_DELAY));
+        outcome = match messages.recv_timeout(wake_at.saturating_duration_since(Instant::now())) {
+            Err(RecvTimeoutError::Timeout) if Instant::now() < scan_at => w.sync_recording(),
             Err(RecvTimeoutError::Timeout) => {
                 last_scan = Instant::now();
                 w.scan(io, false)
@@ -267,6 +273,8 @@ struct Watcher<'r> {
     warned: HashSet<String>,
     /// Stdout was closed (`watch | head`): stop after this scan, keeping the recording whole.
     stdout_closed: bool,
+    /// Since when events written to the recording wait to be flushed to disk (see [`SYNC_DELAY`]).
+    unsynced: Option<Instant>,
 }
 
 impl<'r> Watcher<'r> {
@@ -358,11 +366,10 @@ impl<'r> Watcher<'r> {
         std::mem::swap(&mut self.live, &mut next);
         self.by_inode = self.live.keys().filter(|k| k.inode != 0).map(|k| (k.inode, k.clone())).collect();
         self.pending = held_back;
-        if wrote {
-            if let Some(r) = &mut self.recording {
-                r.sync()?;
-            }
+        if wrote && self.unsynced.is_none() {
+            self.unsynced = Some(Instant::now());
         }
+        self.sync_recording()?;
         self.flush_stdout(io)
     }
 
@@ -397,12 +404,23 @@ impl<'r> Watcher<'r> {
                 self.live.insert(id, l);
             }
         }
-        if wrote {
+        if wrote && self.unsynced.is_none() {
+            self.unsynced = Some(Instant::now());
+        }
+        if self.unsynced.is_some_and(|since| since.elapsed() >= SYNC_DELAY) {
+            self.sync_recording()?;
+        }
+        self.flush_stdout(io)
+    }
+
+    /// Flushes the recording to disk, if events were written to it since the last time.
+    fn sync_recording(&mut self) -> anyhow::Result<()> {
+        if self.unsynced.take().is_some() {
             if let Some(r) = &mut self.recording {
                 r.sync()?;
             }
         }
-        self.flush_stdout(io)
+        Ok(())
     }
 
     /// For a socket whose owner cannot be seen now but could be in the last scan (same socket: protocol, address,
