@@ -69,19 +69,22 @@ sockets=$(ss -Htuln | wc -l)
 
 echo "## portwarden watch, $(date -u +%Y-%m-%d), $(nproc) cores, $sockets listening sockets"
 echo
-echo "| mode | CPU over ${IDLE} s idle | % of one core |"
-echo "| --- | --- | --- |"
+echo "| mode | CPU over ${IDLE} s idle | % of one core | changes recorded meanwhile (others' work on a shared machine) |"
+echo "| --- | --- | --- | --- |"
 for mode in events polling; do
-    args=()
-    [ "$mode" = polling ] && args=(--poll)
+    args=(--record "$WORK/idle-$mode.ndjson")
+    [ "$mode" = polling ] && args+=(--poll)
     start_watch "$WORK/idle-$mode.err" "${args[@]}"
     sleep 3
     before=$(cpu_ticks "$WATCH_PID")
+    lines_before=$(wc -l <"$WORK/idle-$mode.ndjson")
     sleep "$IDLE"
     after=$(cpu_ticks "$WATCH_PID")
+    lines_after=$(wc -l <"$WORK/idle-$mode.ndjson")
     stop_watch
     ticks=$((after - before))
-    echo "| $mode | $((ticks * 1000 / TICKS)) ms | $(awk -v t="$ticks" -v hz="$TICKS" -v s="$IDLE" 'BEGIN{printf "%.2f", 100*t/hz/s}')% |"
+    pct=$(awk -v t="$ticks" -v hz="$TICKS" -v s="$IDLE" 'BEGIN{printf "%.2f", 100*t/hz/s}')
+    echo "| $mode | $((ticks * 1000 / TICKS)) ms | $pct% | $((lines_after - lines_before)) |"
 done
 
 rec="$WORK/burst.ndjson"
