@@ -16,7 +16,9 @@
 //! for the kernel side), so the programs count drops in a map of their own ([`ListenerEvents::read`] reports
 //! them); a cgroup link must be created without flags (see [`load`]); loader errors carry the verifier log, whose
 //! last line is the reason [`load`] gives. libbpf-rs would bring libbpf (C) to build or run time, and aya loads
-//! everything here.
+//! everything here. What aya 0.14 cannot load: calls to kernel functions (kfuncs, `__ksym` externs), which came in
+//! aya 0.15 (aya-rs/aya#1372); the owner walk's task iterator ([`super::bpf`]) calls several, so it stays
+//! assembled in Rust until the toolchain reaches aya 0.15's Rust 1.98.
 //!
 //! # What it needs
 //!
