@@ -229,10 +229,7 @@ impl ListenerEvents {
             4 => (IpAddr::V4(Ipv4Addr::new(e.address[0], e.address[1], e.address[2], e.address[3])), None),
             6 => {
                 let a = Ipv6Addr::from(e.address);
-                // bind() sets IPV6_V6ONLY on a socket bound to an IPv6 address that is neither the wildcard nor
-                // IPv4-mapped only after the port is taken (where the UDP event comes from): say what it will be.
-                let bound_v6 = !a.is_unspecified() && a.to_ipv4_mapped().is_none();
-                (IpAddr::V6(a), Some(e.v6only || bound_v6))
+                (IpAddr::V6(a), Some(v6only(a, e.v6only)))
             }
             _ => return None,
         };
@@ -292,6 +289,13 @@ impl ListenerEvents {
         let name = self.netns_names.iter().find(|(i, _)| *i == inode).and_then(|(_, n)| n.clone());
         Netns { inode, name, current }
     }
+}
+
+/// Whether an IPv6 socket on `address` takes IPv6 only, from the socket's flag: bind() also sets the flag for an IPv6
+/// address that is neither the wildcard nor IPv4-mapped (older kernels only after the port is taken, so possibly
+/// after an event read it), and sock_diag then reports it set.
+fn v6only(address: Ipv6Addr, flag: bool) -> bool {
+    flag || (!address.is_unspecified() && address.to_ipv4_mapped().is_none())
 }
 
 fn load(ebpf: &mut Ebpf, name: &str, hook: Hook, btf: &Btf, cgroup: &std::fs::File) -> Result<(), String> {
@@ -392,6 +396,27 @@ mod tests {
         assert_eq!(&e.address[..4], &[127, 0, 0, 1]);
         assert_eq!(&e.comm[..3], b"nc\0");
         assert!(parse_event(&b[..EVENT_SIZE - 1]).is_none(), "a short event is refused");
+    }
+
+    #[test]
+    fn the_cgroup2_root_is_found_in_mountinfo() {
+        let hybrid = b"25 1 0:22 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755\n\
+                       26 25 0:23 / /sys/fs/cgroup/unified rw,nosuid shared:9 - cgroup2 cgroup2 rw\n\
+                       27 25 0:24 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n";
+        assert_eq!(cgroup2_mount(hybrid), Some(std::path::PathBuf::from("/sys/fs/cgroup/unified")));
+        // A container's view of a sub-tree only is not the root of the hierarchy.
+        let sub = b"30 1 0:26 /docker/abc /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        assert_eq!(cgroup2_mount(sub), None);
+        assert_eq!(cgroup2_mount(b"27 25 0:24 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n"), None);
+    }
+
+    #[test]
+    fn ipv6_only_as_sock_diag_reports_it() {
+        let (any, lo, mapped): (Ipv6Addr, Ipv6Addr, Ipv6Addr) =
+            ("::".parse().unwrap(), "::1".parse().unwrap(), "::ffff:127.0.0.1".parse().unwrap());
+        assert!(!v6only(any, false) && v6only(any, true), "the wildcard: as set");
+        assert!(v6only(lo, false), "a specific IPv6 address: always");
+        assert!(!v6only(mapped, false), "an IPv4-mapped one: as set");
     }
 
     fn inode_of(fd: i32) -> u64 {
