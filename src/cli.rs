@@ -130,9 +130,16 @@ pub struct BaselineArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct WatchArgs {
-    /// Time between scans, e.g. 500ms, 1s, 2m.
+    /// Time between scans when polling, e.g. 500ms, 1s, 2m.
     #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = parse_duration)]
     pub interval: std::time::Duration,
+    /// With kernel events (Linux, as root): time between the full scans that reconcile what events cannot say
+    /// (owners that change, UDP sockets bound by sendto() or connected).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub reconcile: std::time::Duration,
+    /// Poll even where kernel events could be had.
+    #[arg(long)]
+    pub poll: bool,
     /// Append every event as a JSON line (with its time and the full listener record) to this file.
     #[arg(long, value_name = "FILE")]
     pub record: Option<std::path::PathBuf>,

@@ -11,6 +11,7 @@ mod corpus;
 mod daemons;
 mod ecosystem;
 mod evaluation;
+mod events;
 mod explain;
 mod failclosed;
 mod files;
