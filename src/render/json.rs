@@ -161,7 +161,6 @@ impl<'r> Sink<'r> for Ndjson<'_, 'r> {
     }
 }
 
-
 /// Writes listeners as they appear in the report's `listeners` array, with the caches that make that cheap. One
 /// per thread.
 #[derive(Default)]
