@@ -5,6 +5,7 @@
 
 mod util;
 
+mod alerts;
 mod check;
 mod churn;
 mod corpus;
