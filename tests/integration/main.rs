@@ -5,6 +5,7 @@
 
 mod util;
 
+mod action;
 mod alerts;
 mod check;
 mod churn;

@@ -38,13 +38,13 @@ pub fn tarball(dist: &Path, name: &str, bin: &Path, pages: &Path) -> Result<()> 
         copy(&root().join(doc), &top.join(doc))?;
     }
     let file = dist.join(format!("{name}.tar.gz"));
-    // Owner and group 0 and sorted names: the listing does not depend on who built it.
-    let made = run(Command::new("tar")
-        .args(["--sort=name", "--owner=0", "--group=0", "--numeric-owner", "-czf"])
-        .arg(&file)
-        .arg("-C")
-        .arg(&stage)
-        .arg(name));
+    let mut tar = Command::new("tar");
+    // GNU tar: owner and group 0 and sorted names, so the listing does not depend on who built it. (macOS's bsdtar,
+    // in the release workflow's macOS job, has other options for that.)
+    if cfg!(target_os = "linux") {
+        tar.args(["--sort=name", "--owner=0", "--group=0", "--numeric-owner"]);
+    }
+    let made = run(tar.arg("-czf").arg(&file).arg("-C").arg(&stage).arg(name));
     let _ = std::fs::remove_dir_all(&stage);
     made
 }
@@ -78,10 +78,21 @@ fn files(dist: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// `sha256sum`, or on macOS (which lacks it) `shasum -a 256`, which reads and writes the same format.
+fn sha256sum() -> Command {
+    if Command::new("sha256sum").arg("--version").output().is_ok() {
+        Command::new("sha256sum")
+    } else {
+        let mut c = Command::new("shasum");
+        c.args(["-a", "256"]);
+        c
+    }
+}
+
 /// `SHA256SUMS` in the format `sha256sum -c` reads.
 pub fn sums(dist: &Path) -> Result<()> {
     let names = files(dist)?;
-    let text = output(Command::new("sha256sum").args(&names).current_dir(dist))?;
+    let text = output(sha256sum().args(&names).current_dir(dist))?;
     std::fs::write(dist.join("SHA256SUMS"), text).map_err(|e| format!("SHA256SUMS: {e}"))
 }
 
@@ -159,7 +170,7 @@ pub fn verify(dir: &Path) -> Result<Vec<String>> {
         listed.iter().filter_map(|l| l.split_once("  ").map(|(_, name)| name.to_string())).collect();
     let names: BTreeSet<String> = names.into_iter().collect();
     expect_listing("SHA256SUMS", &listed, &names)?;
-    output(Command::new("sha256sum").args(["--check", "--strict", "--quiet", "SHA256SUMS"]).current_dir(dir))?;
+    output(sha256sum().args(["--check", "SHA256SUMS"]).current_dir(dir))?;
     done.push(format!("SHA256SUMS: {} files, sums match", names.len()));
     Ok(done)
 }

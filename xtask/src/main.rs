@@ -27,6 +27,7 @@ const DOCS: [&str; 3] = ["README.md", "LICENSE-MIT", "LICENSE-APACHE"];
 
 const USAGE: &str = "usage: cargo xtask dist [--target TRIPLE]... [--no-deb]
        cargo xtask verify [DIR]     check the files dist made (default target/dist)
+       cargo xtask version          print the version the files are named with
 
 dist builds the release files into target/dist: by default the static Linux tarball, the Windows zip, the .deb
 and SHA256SUMS; --target builds only the archives of the targets named (a tarball for a Unix target, a zip for a
@@ -41,6 +42,7 @@ fn main() -> ExitCode {
             let dir = args.get(1).map(PathBuf::from).unwrap_or_else(|| root().join("target/dist"));
             verify(&dir)
         }
+        Some("version") => version().map(|v| println!("{v}")),
         Some("-h" | "--help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
