@@ -196,10 +196,29 @@ fn check_linux_binary(tarball: &Path, name: &str) -> Result<String> {
         if !page.contains(".TH portwarden") {
             return Err(format!("{name}/{}: no .TH title line", PAGES[0]));
         }
-        Ok(format!("{name}/portwarden: static ({} bytes), runs with an empty environment: {version}", bytes.len()))
+        // As root: in an empty root directory (no libc, no loader, no /proc, nothing), as on a machine without Rust
+        // or any library.
+        let alone = if is_root() && Path::new("/usr/sbin/chroot").exists() {
+            let empty = dir.join("empty-root");
+            mkdir(&empty)?;
+            copy(&bin, &empty.join("portwarden"))?;
+            output(Command::new("/usr/sbin/chroot").arg(&empty).args(["/portwarden", "registry", "info"]).env_clear())?;
+            ", and in an empty chroot"
+        } else {
+            ""
+        };
+        Ok(format!(
+            "{name}/portwarden: static ({} bytes), runs with an empty environment{alone}: {version}",
+            bytes.len()
+        ))
     })();
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
 }
 
 /// The package's fields and files, then `dpkg --install` into a scratch root and `dpkg --remove` from it.
