@@ -8,6 +8,6 @@ mod recording;
 mod snapshot;
 
 pub use diff::{compare, Changes, Key};
-pub use events::{now, Event, EventKind, Identity};
+pub use events::{now, time, Event, EventKind, Identity};
 pub use recording::Recording;
 pub use snapshot::{parse, read};
