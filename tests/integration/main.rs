@@ -5,6 +5,8 @@
 
 mod util;
 
+mod action;
+mod alerts;
 mod check;
 mod churn;
 mod corpus;
