@@ -1,5 +1,5 @@
 //! Stage 4: the judgement of each listener. A socket with its owners, joined with its IANA records, becomes a
-//! [`Listener`]: range tier, exposure, flags with reasons, severity ([`classify`]); many make a [`Report`]
+//! [`Listener`]: range tier, exposure, flags with reasons, severity (`classify.rs`); many make a [`Report`]
 //! ([`listener`]); [`story`] tells the whole story of one port for `explain`.
 
 // Before the modules that use it: macro_rules are in scope from their definition on.
