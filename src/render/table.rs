@@ -154,9 +154,10 @@ const NETNS: usize = 4;
 const OWNERS: usize = 5;
 const SERVICE: usize = 6;
 const VERDICT: usize = 7;
-/// How narrow each column may become in a small window: PROTO, PORT and EXPOSURE never shrink; an address keeps
-/// its start, an owner its PID and the start of its name, a verdict its word ("dangerous").
-const MIN: [usize; 8] = [5, 9, 5, 9, 7, 12, 7, 9];
+/// How narrow each column may become in a small window: PROTO and PORT never shrink; an address keeps its start, a
+/// namespace its inode number (10 digits), an owner its PID and the start of its name, a verdict its word
+/// ("dangerous"), the exposure its shortest word ("all" stands for "all-interfaces").
+const MIN: [usize; 8] = [5, 9, 5, 9, 10, 12, 7, 9];
 /// Which columns give up room first in a narrow window: the registry's names, the verdict's detail and the
 /// exposure's long word before the address, namespace and owners.
 const RANK: [u8; 8] = [1, 1, 1, 0, 1, 1, 0, 0];
