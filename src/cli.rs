@@ -212,7 +212,7 @@ pub struct ListArgs {
     #[arg(long, value_enum, default_value_t = SortKey::Port)]
     pub sort: SortKey,
     /// Table: full cells, however wide the terminal (the table fits the window by default, shortening long cells
-    /// with `…`; piped, it always shows full cells).
+    /// with an ellipsis; piped, it always shows full cells).
     #[arg(short = 'w', long)]
     pub wide: bool,
     /// Also list the listeners in every other network namespace (containers, `ip netns`), each labelled with its
