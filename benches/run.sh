@@ -8,11 +8,11 @@
 #
 # Builds the release binary, installs hyperfine / lsof / net-tools / time with apt-get when missing (as root), then:
 #   1. 200 processes x 30 listeners (6,000 sockets): portwarden (JSON, JSON with PORTWARDEN_OWNERS=procfs, table,
-#      explain of a free port), ss -tulpn, ss -tuln, netstat -tulpn, lsof -nP -iTCP -iUDP.
+#      NDJSON, CSV, Prometheus, explain of a free port), ss -tulpn, ss -tuln, netstat -tulpn, lsof -nP -iTCP -iUDP.
 #   2. the same plus 8,000 ESTABLISHED loopback connections, alternating with (1) round by round (with explain and
 #      ss -tuln, whose socket dumps alone show what the connections cost in the kernel's socket tables).
-#   3. 500 processes x 40 listeners (20,000 sockets): portwarden JSON, ss -tulpn, netstat -tulpn, lsof; then peak RSS
-#      of each with /usr/bin/time -v.
+#   3. 500 processes x 40 listeners (20,000 sockets): portwarden JSON, table and NDJSON, ss -tulpn, ss -tuln,
+#      netstat -tulpn, lsof; then peak RSS of each with /usr/bin/time -v.
 #   4. with --scale: 2,000 processes x 25 listeners (50,000 sockets): portwarden JSON and ss -tulpn, then peak RSS.
 # Each round is one hyperfine invocation over all commands of the scenario, one after another; rounds repeat that, so
 # drifts of a busy machine hit every tool alike. Medians pool every run of every round. Results (hyperfine JSON and Markdown per round, summary.md)
@@ -175,10 +175,15 @@ PWJ="$PW list --format json"
 # The same listing with owners from the /proc scan (what runs without root, or where the BPF walk cannot).
 PWP="env PORTWARDEN_OWNERS=procfs $PW list --format json"
 SS_P="ss -tulpn"
-COMMANDS_6K=("$PWJ" "$PWP" "$PW list" "$PW explain 1" "$SS_P" "ss -tuln" "netstat -tulpn" "lsof -nP -iTCP -iUDP")
+# What users run: the default table and every format (piped, as hyperfine runs them: full cells).
+PWT="$PW list"
+PWN="$PW list --format ndjson"
+FORMATS=("$PW list --format csv" "$PW list --format prometheus")
+COMMANDS_6K=("$PWJ" "$PWP" "$PWT" "$PWN" "${FORMATS[@]}" "$PW explain 1" "$SS_P" "ss -tuln" "netstat -tulpn"
+    "lsof -nP -iTCP -iUDP")
 BEFORE=()
 if [ -n "${PORTWARDEN_BEFORE:-}" ]; then
-    BEFORE=("$PORTWARDEN_BEFORE list --format json")
+    BEFORE=("$PORTWARDEN_BEFORE list --format json" "$PORTWARDEN_BEFORE list")
     COMMANDS_6K+=("$PORTWARDEN_BEFORE explain 1")
 fi
 
@@ -210,10 +215,10 @@ if [ "$LARGE" = 1 ]; then
     L20K="$LOAD_PGID"
     for round in $(seq "$ROUNDS"); do
         echo "run.sh: 20,000 sockets, round $round/$ROUNDS" >&2
-        hyperfine_round s20k "$round" "$PWJ" "$PWP" "$SS_P" "netstat -tulpn" "lsof -nP -iTCP -iUDP" \
-            "${BEFORE[@]+"${BEFORE[@]}"}"
+        hyperfine_round s20k "$round" "$PWJ" "$PWP" "$PWT" "$PWN" "$SS_P" "ss -tuln" "netstat -tulpn" \
+            "lsof -nP -iTCP -iUDP" "${BEFORE[@]+"${BEFORE[@]}"}"
     done
-    peak_rss "$OUT/rss20k.tsv" "$PWJ" "$PWP" "$SS_P" "netstat -tulpn" "lsof -nP -iTCP -iUDP" \
+    peak_rss "$OUT/rss20k.tsv" "$PWJ" "$PWP" "$PWT" "$PWN" "$SS_P" "netstat -tulpn" "lsof -nP -iTCP -iUDP" \
         "${BEFORE[@]+"${BEFORE[@]}"}"
     end_load "$L20K"
 fi

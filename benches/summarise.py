@@ -143,6 +143,17 @@ def main():
           explain_min * 1000 if explain_min else None)
     if ("20,000", pw) in rss:
         check("peak RSS at 20k (MiB)", rss[("20,000", pw)], 20.0, "{:.1f}")
+    # Issue 15: owners, registry and verdict for nearly the price of the bare dump, in what users run.
+    bare = "ss -tuln"
+    for scenario, label in (("s6k", "6k"), ("s20k", "20k")):
+        for name, command in (("table", "portwarden list"), ("JSON", pw), ("NDJSON", "portwarden list --format ndjson")):
+            check_ratio(f"{label}: {name} / `ss -tuln`", (scenario, command), (scenario, bare), 1.25)
+    if ("20,000", "portwarden list") in rss:
+        check("table's peak RSS at 20k (MiB)", rss[("20,000", "portwarden list")], 20.0, "{:.1f}")
+    # Issue 13: the listing with verdicts against the build before them.
+    for name, command in (("JSON", pw), ("table", "portwarden list")):
+        before_command = command.replace("portwarden", "portwarden-before", 1)
+        check_ratio(f"6k: {name} / before the verdict", ("s6k", command), ("s6k", before_command), 1.05)
     if checks:
         out.append("### Targets\n")
         out.append("Measured: from medians; best: from the fastest run of each command (the least disturbed by other")

@@ -1,8 +1,8 @@
-//! Times the phases of `list --format json` separately: enumerate, then build and write the JSON (streamed, as
-//! `list` does, on two threads), or with `--materialised` build the whole report first and write it with serde (the reference
-//! form). A profiling aid; the JSON goes to a sink, timings to stderr.
+//! Times the phases of `list` separately: enumerate, then build and write the listing through the pipeline in the
+//! format asked for (as `list` does), or with `--materialised` build the whole report first and write it with serde
+//! (the reference form of JSON). A profiling aid; the output goes to a sink, timings to stderr.
 //!
-//! `cargo run --release --example phases -- [--repeat N] [--materialised]`
+//! `cargo run --release --example phases -- [--repeat N] [--format json|ndjson|table|csv|prometheus] [--materialised]`
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -15,11 +15,13 @@ fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let mut repeat = 5usize;
     let mut materialised = false;
+    let mut format = String::from("json");
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--repeat" => repeat = args.next().and_then(|n| n.parse().ok()).unwrap_or(5).max(1),
             "--materialised" => materialised = true,
-            other => anyhow::bail!("unknown argument {other:?} (expected --repeat N, --materialised)"),
+            "--format" => format = args.next().unwrap_or_default(),
+            other => anyhow::bail!("unknown argument {other:?} (expected --repeat N, --format F, --materialised)"),
         }
     }
     let registry = Registry::builtin();
@@ -39,7 +41,22 @@ fn main() -> anyhow::Result<()> {
                 let report = report::build(inventory, &registry, &mut user_name, &|_| true, hint);
                 render::json(&mut out, &report)?;
             } else {
-                listing::write_inventory(&mut out, inventory, &registry, &mut user_name, &|_| true, hint)?;
+                let mut sink: Box<dyn report::Sink<'_>> = match format.as_str() {
+                    "json" => Box::new(listing::JsonListing::begin(&mut out)?),
+                    "ndjson" => Box::new(listing::Ndjson::new(&mut out)),
+                    "csv" => Box::new(render::csv::Csv::begin(&mut out)?),
+                    "prometheus" => Box::new(render::prometheus::Prometheus::new(&mut out)),
+                    "table" => Box::new(render::table::Table::new(&mut out, render::Painter { color: false }, None)),
+                    other => anyhow::bail!("unknown format {other:?}"),
+                };
+                let inputs = report::pipeline::Inputs {
+                    registry: &registry,
+                    user_name: &mut user_name,
+                    keep: &|_| true,
+                    hint,
+                    order: report::Order::Port,
+                };
+                report::pipeline::run(inventory, inputs, sink.as_mut())?;
             }
             out.flush()?;
         }
@@ -49,12 +66,12 @@ fn main() -> anyhow::Result<()> {
             phase.push(d);
         }
     }
-    let second = if materialised { "build + serde" } else { "stream JSON" };
-    for (name, mut times) in ["enumerate", second].into_iter().zip(phases) {
+    let second = if materialised { "build + serde".to_string() } else { format!("pipeline {format}") };
+    for (name, mut times) in ["enumerate", second.as_str()].into_iter().zip(phases) {
         times.sort_unstable();
         eprintln!("{name:>15}: median {:6.1} ms, min {:6.1} ms", ms(times[times.len() / 2]), ms(times[0]));
     }
-    eprintln!("{bytes} bytes of JSON");
+    eprintln!("{bytes} bytes written");
     Ok(())
 }
 

@@ -130,9 +130,16 @@ pub struct BaselineArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct WatchArgs {
-    /// Time between scans, e.g. 500ms, 1s, 2m.
+    /// Time between scans when polling, e.g. 500ms, 1s, 2m.
     #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = parse_duration)]
     pub interval: std::time::Duration,
+    /// With kernel events (Linux, as root): time between the full scans that reconcile what events cannot say
+    /// (owners that change, UDP sockets bound by sendto() or connected).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub reconcile: std::time::Duration,
+    /// Poll even where kernel events could be had.
+    #[arg(long)]
+    pub poll: bool,
     /// Append every event as a JSON line (with its time and the full listener record) to this file.
     #[arg(long, value_name = "FILE")]
     pub record: Option<std::path::PathBuf>,
@@ -204,6 +211,10 @@ pub struct ListArgs {
     /// Order of the rows.
     #[arg(long, value_enum, default_value_t = SortKey::Port)]
     pub sort: SortKey,
+    /// Table: full cells, however wide the terminal (the table fits the window by default, shortening long cells
+    /// with an ellipsis; piped, it always shows full cells).
+    #[arg(short = 'w', long)]
+    pub wide: bool,
     /// Also list the listeners in every other network namespace (containers, `ip netns`), each labelled with its
     /// namespace and its owners' containers (Linux; needs root to see and enter other users' namespaces).
     #[arg(long, conflicts_with = "from")]

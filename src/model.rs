@@ -230,6 +230,19 @@ pub struct OwnedSocket {
     pub processes: Vec<Arc<Process>>,
 }
 
+/// A socket that started listening (TCP) or was bound to a port (UDP), or stopped, as the kernel reported it
+/// (Linux, see `platform::ListenerEvents`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerChange {
+    /// True when it started; false when it stopped (closed, shut down, a UDP socket connected).
+    pub listening: bool,
+    /// When it happened.
+    pub time: std::time::SystemTime,
+    /// The socket, with the process that made the change (details read from `/proc` when the event was read, or
+    /// what the event carried when that process was already gone).
+    pub socket: OwnedSocket,
+}
+
 /// What to enumerate. The platform layer may filter in the kernel; callers must not rely on it and filter again.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Query {

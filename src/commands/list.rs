@@ -1,13 +1,15 @@
-//! `list` (the default command): every listener, filtered and sorted, in the format asked for.
+//! `list` (the default command): every listener, filtered and sorted, in the format asked for. Every format is a
+//! sink of the one pipeline ([`verdict::pipeline`]): listeners are built and written a block at a time.
 
 use super::{file_hint, warn_unknown_owners, Context, Outcome};
 use crate::cli::{ListArgs, ListFormat, SortKey};
 use anyhow::Context as _;
-use portwarden::verdict::{self, Listener, Verdict};
-use portwarden::{history, platform, render, Protocol, Query};
+use portwarden::render::{csv::Csv, json::JsonListing, json::Ndjson, prometheus::Prometheus, table::Table};
+use portwarden::verdict::pipeline::{self, Inputs};
+use portwarden::verdict::{Listener, Order, Sink, Verdict};
+use portwarden::{history, platform, Protocol, Query};
 
 pub fn run(args: &ListArgs, cx: &mut Context<'_>) -> anyhow::Result<Outcome> {
-    let io = &mut cx.io;
     let mut protocols = Vec::new();
     if args.tcp {
         protocols.push(Protocol::Tcp);
@@ -24,38 +26,42 @@ pub fn run(args: &ListArgs, cx: &mut Context<'_>) -> anyhow::Result<Outcome> {
             && args.process.as_ref().is_none_or(|n| l.processes.iter().any(|p| &p.name == n))
             && (!args.flagged || l.verdict != Verdict::Expected)
     };
-    if args.format == ListFormat::Json && args.sort == SortKey::Port {
-        // The common case streams: listeners are built and written a block at a time, never the
-        // whole report in memory.
-        let inventory = match &args.from {
-            Some(file) => history::read(file)?,
-            None => platform::enumerate(&query).context("cannot list the sockets of this machine")?,
-        };
-        let hint = args.from.as_deref().map_or_else(|| platform::hidden_owner_hint().to_string(), file_hint);
-        let summary =
-            render::json::write_inventory(io.out, inventory, registry, &mut cx.data.user_names(), &keep, &hint)?;
-        warn_unknown_owners(&summary, io.err)?;
-        return Ok(Outcome::Clean);
-    }
-    let mut report = match &args.from {
-        Some(file) => {
-            let inventory = history::read(file)?;
-            verdict::build(inventory, registry, &mut cx.data.user_names(), &keep, &file_hint(file))
-        }
-        None => cx.data.inventory_report(&query, &keep)?,
+    let (inventory, hint) = match &args.from {
+        Some(file) => (history::read(file)?, file_hint(file)),
+        None => (
+            platform::enumerate(&query).context("cannot list the sockets of this machine")?,
+            platform::hidden_owner_hint().to_string(),
+        ),
     };
-    if args.sort == SortKey::Severity {
-        verdict::sort_by_severity(&mut report.listeners);
-    }
-    match args.format {
-        ListFormat::Table => render::table::write(io.out, &report, cx.painter)?,
-        ListFormat::Json => render::json::write_report(io.out, &report)?,
-        ListFormat::Ndjson => render::ndjson(io.out, &report.listeners)?,
-        ListFormat::Csv => render::csv::write(io.out, &report)?,
-        ListFormat::Prometheus => render::prometheus::write(io.out, &report)?,
-    }
+    let order = match args.sort {
+        SortKey::Port => Order::Port,
+        SortKey::Severity => Order::Severity,
+    };
+    // Full cells when not writing to a terminal (scripts and grep see everything) or when asked for.
+    let width = (cx.io.is_terminal && !args.wide).then(terminal_width).flatten();
+    let io = &mut cx.io;
+    let mut sink: Box<dyn Sink<'_>> = match args.format {
+        ListFormat::Table => Box::new(Table::new(io.out, cx.painter, width)),
+        ListFormat::Json => Box::new(JsonListing::begin(io.out)?),
+        ListFormat::Ndjson => Box::new(Ndjson::new(io.out)),
+        ListFormat::Csv => Box::new(Csv::begin(io.out)?),
+        ListFormat::Prometheus => Box::new(Prometheus::new(io.out)),
+    };
+    let names = &mut cx.data.user_names();
+    let inputs = Inputs { registry, user_name: names, keep: &keep, hint: &hint, order };
+    let summary = pipeline::run(inventory, inputs, sink.as_mut())?;
+    drop(sink);
+    // The table says it in its summary; the other formats leave stdout to the data.
     if args.format != ListFormat::Table {
-        warn_unknown_owners(&report.summary, io.err)?;
+        warn_unknown_owners(&summary, io.err)?;
     }
     Ok(Outcome::Clean)
+}
+
+/// The terminal's width in columns: `COLUMNS` when set to a number, else what the terminal says.
+fn terminal_width() -> Option<usize> {
+    if let Some(n) = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse::<usize>().ok()).filter(|n| *n > 0) {
+        return Some(n);
+    }
+    terminal_size::terminal_size_of(std::io::stdout()).map(|(w, _)| usize::from(w.0))
 }

@@ -1,8 +1,15 @@
-//! `watch`: scan the machine every interval, print the listeners that appear and disappear, and append every event
-//! to a recording (one complete JSON line per write, see [`portwarden::history`]) until Ctrl-C, SIGTERM or SIGHUP.
+//! `watch`: print the listeners that appear and disappear, and append every event to a recording (one complete JSON
+//! line per write, see [`portwarden::history`]) until Ctrl-C, SIGTERM or SIGHUP.
 //!
-//! Polling: a listener that lives shorter than the interval can fall between two scans and be missed. One that
-//! lives at least one interval (plus the time a scan takes) is always seen.
+//! Two ways to see them, and the `started` event and stderr say which runs and why:
+//! * Kernel events (Linux, as root, where the BPF programs load: [`platform::ListenerEvents`]): every TCP socket
+//!   that starts or stops listening and every UDP socket bound or closed is reported as it happens, with the
+//!   process that did it, however short it lives. A full scan every `--reconcile` (and whenever the kernel's event
+//!   buffer overflowed) catches what events cannot say: owners that change (a fork, a descriptor passed on), UDP
+//!   sockets bound by sendto() or connected after bind().
+//! * Polling, anywhere else or with `--poll`: a scan every `--interval`. A listener that lives shorter than the
+//!   interval can fall between two scans and be missed. One that lives at least one interval (plus the time a
+//!   scan takes) is always seen.
 //!
 //! Failure is loud: when the sockets can no longer be listed (three tries), `watch` writes a `stopped` event with
 //! the error, which makes the recording unreadable by `check --from`, and exits 2; a recording that silently missed
@@ -12,6 +19,7 @@ use super::{Context, Outcome, Output};
 use crate::cli::{WatchArgs, WatchFormat};
 use anyhow::Context as _;
 use portwarden::history::{self, Event, EventKind, Identity, Recording};
+use portwarden::model::ListenerChange;
 use portwarden::render::events::describe;
 use portwarden::render::table::plural;
 use portwarden::render::Painter;
@@ -20,30 +28,53 @@ use portwarden::verdict::{self, Listener};
 use portwarden::{platform, Query, Registry};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Tries per scan before `watch` gives up on listing the sockets.
 const TRIES: u32 = 3;
 /// Pause between those tries.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// How long events may wait in the recording before it is flushed to disk. Each is written (and so safe from the
+/// watcher being killed) at once; flushing each as it comes would cost more than a burst of events gives time for.
+const SYNC_DELAY: Duration = Duration::from_millis(200);
+
+/// What the main loop is told: a signal to stop, or listener changes from the kernel (with how many were lost).
+enum Message {
+    Stop,
+    Changes(Vec<ListenerChange>, u64),
+    EventsFailed(std::io::Error),
+}
 
 /// Runs `watch`.
 pub fn run(args: &WatchArgs, cx: &mut Context<'_>) -> anyhow::Result<Outcome> {
     let (io, painter) = (&mut cx.io, cx.painter);
     let registry = cx.data.registry()?;
     let recording = args.record.as_deref().map(Recording::open).transpose()?;
-    let (tx, stop) = mpsc::channel();
+    let (tx, messages) = mpsc::channel();
+    let signals = tx.clone();
     ctrlc::set_handler(move || {
-        let _ = tx.send(());
+        let _ = signals.send(Message::Stop);
     })
     .context("cannot catch Ctrl-C and SIGTERM")?;
 
+    let query = Query { all_netns: args.all_netns, ..Query::default() };
+    // Events start before the first scan, so that nothing between the two is missed.
+    let events = if args.poll { Err("--poll was given".to_string()) } else { platform::ListenerEvents::open(&query) };
+    let (mode, reader) = match events {
+        Ok(events) => (Ok(()), Some(EventReader::start(events, tx))),
+        Err(why) => (Err(why), None),
+    };
+    let interval = if reader.is_some() { args.reconcile } else { args.interval };
+
     let mut w = Watcher {
         registry,
-        query: Query { all_netns: args.all_netns, ..Query::default() },
+        query,
         user_names: Box::new(cx.data.user_names()),
         live: BTreeMap::new(),
+        by_inode: HashMap::new(),
         pending: HashMap::new(),
         recording,
         format: args.format,
@@ -53,8 +84,9 @@ pub fn run(args: &WatchArgs, cx: &mut Context<'_>) -> anyhow::Result<Outcome> {
         disappeared: 0,
         warned: HashSet::new(),
         stdout_closed: false,
+        unsynced: None,
     };
-    w.emit(&Event::started(&history::now(), args.interval), io)?;
+    w.emit(&Event::started(&history::now(), interval, mode.clone()), io)?;
 
     let mut outcome = w.scan(io, false);
     if outcome.is_ok() {
@@ -62,11 +94,21 @@ pub fn run(args: &WatchArgs, cx: &mut Context<'_>) -> anyhow::Result<Outcome> {
             Some(r) => format!("; recording to {}", escape(&r.path.display().to_string())),
             None => String::new(),
         };
+        let how = match &mode {
+            Ok(()) => format!(
+                "from kernel events (every listener, however short-lived), reconciling every {}",
+                humantime::format_duration(interval)
+            ),
+            Err(why) => format!(
+                "polling every {} (kernel events unavailable: {}; a listener living shorter can be missed)",
+                humantime::format_duration(interval),
+                escape(why)
+            ),
+        };
         let _ = writeln!(
             io.err,
-            "portwarden: watching {}, scanning every {}{record}; Ctrl-C to stop",
-            plural(w.live.len(), "listener"),
-            humantime::format_duration(args.interval)
+            "portwarden: watching {}, {how}{record}; Ctrl-C to stop",
+            plural(w.live.len(), "listener")
         );
     }
     let mut last_scan = Instant::now();
@@ -76,21 +118,96 @@ pub fn run(args: &WatchArgs, cx: &mut Context<'_>) -> anyhow::Result<Outcome> {
             Ok(()) if w.stdout_closed => break Stop::OutputClosed,
             Ok(()) => {}
         }
-        let wait = (last_scan + args.interval).saturating_duration_since(Instant::now());
-        match stop.recv_timeout(wait) {
+        let scan_at = last_scan + interval;
+        let wake_at = w.unsynced.map_or(scan_at, |since| scan_at.min(since + SYNC_DELAY));
+        outcome = match messages.recv_timeout(wake_at.saturating_duration_since(Instant::now())) {
+            Err(RecvTimeoutError::Timeout) if Instant::now() < scan_at => w.sync_recording(),
             Err(RecvTimeoutError::Timeout) => {
                 last_scan = Instant::now();
-                outcome = w.scan(io, false);
+                w.scan(io, false)
             }
-            // A signal: one last scan, so listeners still there at the end are seen even when they came up after
-            // the previous scan.
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => match w.scan(io, true) {
-                Ok(()) => break Stop::Signal,
-                Err(e) => break Stop::Failed(e),
-            },
-        }
+            Ok(Message::Changes(changes, lost)) => w.apply(changes, io).and_then(|()| {
+                if lost == 0 {
+                    return Ok(());
+                }
+                w.warn_once(io, "the kernel's event buffer overflowed: listing the machine to catch up (said once)");
+                last_scan = Instant::now();
+                w.scan(io, false)
+            }),
+            Ok(Message::EventsFailed(e)) => {
+                Err(anyhow::Error::new(e).context("cannot read the kernel's listener events"))
+            }
+            // A signal: the events already sent, then one last scan, so listeners still there at the end are seen
+            // even when they came up after the previous scan.
+            Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => {
+                let last = match &reader {
+                    Some(r) => r.finish(&messages).and_then(|changes| w.apply(changes, io)),
+                    None => Ok(()),
+                };
+                match last.and_then(|()| w.scan(io, true)) {
+                    Ok(()) => break Stop::Signal,
+                    Err(e) => break Stop::Failed(e),
+                }
+            }
+        };
     };
     w.finish(reason, io)
+}
+
+/// The thread that reads the kernel's listener events as they come and hands them to the main loop, so that the
+/// owner of each is read from `/proc` at once, while a scan or a slow write may hold the main loop.
+struct EventReader {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// How long the reader waits for events before it looks whether it should stop.
+const READER_WAKE: Duration = Duration::from_millis(250);
+
+impl EventReader {
+    fn start(mut events: platform::ListenerEvents, to: mpsc::Sender<Message>) -> EventReader {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || loop {
+            let last = stopping.load(Ordering::Acquire);
+            let mut changes = Vec::new();
+            let message = match events.wait(Some(READER_WAKE)).and_then(|()| events.read(&mut changes)) {
+                Ok(lost) if changes.is_empty() && lost == 0 => None,
+                Ok(lost) => Some(Message::Changes(changes, lost)),
+                Err(e) => Some(Message::EventsFailed(e)),
+            };
+            let failed = matches!(message, Some(Message::EventsFailed(_)));
+            if let Some(m) = message {
+                if to.send(m).is_err() {
+                    return;
+                }
+            }
+            if last || failed {
+                return;
+            }
+        });
+        EventReader { stop, thread }
+    }
+
+    /// Stops the reader after one last read, and returns every change it sent that the main loop has not taken.
+    fn finish(&self, messages: &mpsc::Receiver<Message>) -> anyhow::Result<Vec<ListenerChange>> {
+        self.stop.store(true, Ordering::Release);
+        let deadline = Instant::now() + READER_WAKE * 4;
+        let mut all = Vec::new();
+        while !self.thread.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        while let Ok(m) = messages.try_recv() {
+            match m {
+                Message::Changes(changes, _) => all.extend(changes),
+                Message::EventsFailed(e) => {
+                    return Err(anyhow::Error::new(e).context("cannot read the kernel's listener events"))
+                }
+                Message::Stop => {}
+            }
+        }
+        Ok(all)
+    }
 }
 
 /// A socket as the kernel knows it, whoever holds it: protocol, address, port and inode.
@@ -139,8 +256,10 @@ struct Watcher<'r> {
     /// What each scan lists.
     query: Query,
     user_names: Box<dyn FnMut(u32) -> Option<String> + 'r>,
-    /// The listeners of the last scan.
+    /// The listeners of the last scan, and those events reported since.
     live: BTreeMap<Identity, Listener<'r>>,
+    /// The identities of `live` by socket inode, for events (a socket's address may change, its inode not).
+    by_inode: HashMap<u64, Identity>,
     /// New sockets the last scan saw without an owner, not recorded yet: when the time and `initial` flag of that
     /// scan. See [`Watcher::scan`].
     pending: HashMap<SocketKey, Pending<'r>>,
@@ -154,6 +273,8 @@ struct Watcher<'r> {
     warned: HashSet<String>,
     /// Stdout was closed (`watch | head`): stop after this scan, keeping the recording whole.
     stdout_closed: bool,
+    /// Since when events written to the recording wait to be flushed to disk (see [`SYNC_DELAY`]).
+    unsynced: Option<Instant>,
 }
 
 impl<'r> Watcher<'r> {
@@ -243,13 +364,63 @@ impl<'r> Watcher<'r> {
             }
         }
         std::mem::swap(&mut self.live, &mut next);
+        self.by_inode = self.live.keys().filter(|k| k.inode != 0).map(|k| (k.inode, k.clone())).collect();
         self.pending = held_back;
-        if wrote {
+        if wrote && self.unsynced.is_none() {
+            self.unsynced = Some(Instant::now());
+        }
+        self.sync_recording()?;
+        self.flush_stdout(io)
+    }
+
+    /// Records what kernel events reported, in order: a listener that started (unless a scan already has its
+    /// socket), one that stopped (if it is known). Each is judged alone, as a scan judges each socket.
+    fn apply(&mut self, changes: Vec<ListenerChange>, io: &mut Output<'_>) -> anyhow::Result<()> {
+        let mut wrote = false;
+        for change in changes {
+            let inode = change.socket.socket.inode;
+            let time = history::time(change.time);
+            if !change.listening {
+                if let Some(l) = self.by_inode.remove(&inode).and_then(|id| self.live.remove(&id)) {
+                    self.disappeared += 1;
+                    wrote = true;
+                    self.emit(&Event::change(EventKind::Disappeared, &time, false, &l), io)?;
+                }
+                continue;
+            }
+            if inode == 0 || self.by_inode.contains_key(&inode) {
+                continue;
+            }
+            let inventory = portwarden::Inventory { sockets: vec![change.socket], ..portwarden::Inventory::default() };
+            let report = verdict::build(inventory, self.registry, &mut *self.user_names, &|_| true, "");
+            for l in report.listeners {
+                let id = Identity::of(&l);
+                // A scan held it back for want of an owner, which the event names.
+                self.pending.remove(&SocketKey::of(&id));
+                self.appeared += 1;
+                wrote = true;
+                self.emit(&Event::change(EventKind::Appeared, &time, false, &l), io)?;
+                self.by_inode.insert(inode, id.clone());
+                self.live.insert(id, l);
+            }
+        }
+        if wrote && self.unsynced.is_none() {
+            self.unsynced = Some(Instant::now());
+        }
+        if self.unsynced.is_some_and(|since| since.elapsed() >= SYNC_DELAY) {
+            self.sync_recording()?;
+        }
+        self.flush_stdout(io)
+    }
+
+    /// Flushes the recording to disk, if events were written to it since the last time.
+    fn sync_recording(&mut self) -> anyhow::Result<()> {
+        if self.unsynced.take().is_some() {
             if let Some(r) = &mut self.recording {
                 r.sync()?;
             }
         }
-        self.flush_stdout(io)
+        Ok(())
     }
 
     /// For a socket whose owner cannot be seen now but could be in the last scan (same socket: protocol, address,

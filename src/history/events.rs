@@ -38,9 +38,16 @@ pub struct Event<'a, 'r> {
     /// `started`: the version of the listener records that follow.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schema_version: Option<u32>,
-    /// `started`: time between scans.
+    /// `started`: time between scans (with kernel events: between the scans that reconcile).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interval_ms: Option<u64>,
+    /// `started`: how listeners are seen: "events" (the kernel reports each as it starts and stops: none is
+    /// missed) or "polling" (scans `interval_ms` apart: one living shorter can be missed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<&'a str>,
+    /// `started`, when polling: why kernel events are not used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode_reason: Option<String>,
     /// `appeared`/`disappeared`: true for the listeners already there when the recorder started.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub initial: Option<bool>,
@@ -69,6 +76,8 @@ impl<'a, 'r> Event<'a, 'r> {
             time: time.to_string(),
             schema_version: None,
             interval_ms: None,
+            mode: None,
+            mode_reason: None,
             initial: None,
             inode: None,
             listener: None,
@@ -78,12 +87,19 @@ impl<'a, 'r> Event<'a, 'r> {
         }
     }
 
-    /// The first event of a recorder run.
-    pub fn started(time: &str, interval: std::time::Duration) -> Self {
+    /// The first event of a recorder run: scans `interval` apart, by kernel `events` or else polling for the reason
+    /// given.
+    pub fn started(time: &str, interval: std::time::Duration, events: Result<(), String>) -> Self {
         let interval_ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
+        let (mode, mode_reason) = match events {
+            Ok(()) => ("events", None),
+            Err(why) => ("polling", Some(why)),
+        };
         Event {
             schema_version: Some(SCHEMA_VERSION),
             interval_ms: Some(interval_ms),
+            mode: Some(mode),
+            mode_reason,
             ..Event::new(EventKind::Started, time)
         }
     }
@@ -113,7 +129,12 @@ impl<'a, 'r> Event<'a, 'r> {
 
 /// Now, as an event time: RFC 3339, UTC, milliseconds.
 pub fn now() -> String {
-    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+    time(std::time::SystemTime::now())
+}
+
+/// A time as an event time: RFC 3339, UTC, milliseconds.
+pub fn time(t: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
 }
 
 /// What tells one live listening socket from another while it lives: the same socket (inode) held by the same

@@ -3,7 +3,7 @@
 //! Linux has its own path (netlink sock_diag for the sockets, a `/proc` scan for their owners); macOS and Windows
 //! lean on `netstat2` for sockets and owner PIDs and on `sysinfo` for process details.
 
-use crate::model::{Inventory, Query};
+use crate::model::{Inventory, ListenerChange, Query};
 
 #[cfg(target_os = "linux")]
 mod linux;
@@ -35,4 +35,29 @@ pub fn user_name(uid: u32) -> Option<String> {
 /// A hint telling the user how to see owners that were hidden from this run.
 pub fn hidden_owner_hint() -> &'static str {
     imp::hidden_owner_hint()
+}
+
+/// Listeners as the kernel reports them starting and stopping, each with the process that did it (Linux, as root,
+/// where BPF tracing programs load: see `bpf/listeners.c`). Nothing is missed however short a listener lives, as
+/// long as events are read faster than the kernel's buffer fills; when it overflowed, [`ListenerEvents::read`]
+/// says so, and the caller lists the machine to catch up.
+pub struct ListenerEvents(imp::ListenerEvents);
+
+impl ListenerEvents {
+    /// Starts the event source; the error says, for a person, why it cannot run here (not root, no BPF, a program
+    /// the kernel refused, another operating system).
+    pub fn open(query: &Query) -> Result<ListenerEvents, String> {
+        imp::ListenerEvents::open(query).map(ListenerEvents)
+    }
+
+    /// Blocks until events may be there to read, or `timeout` passed (`None`: no limit).
+    pub fn wait(&self, timeout: Option<std::time::Duration>) -> std::io::Result<()> {
+        self.0.wait(timeout)
+    }
+
+    /// Appends every waiting change to `out`, in order; returns how many were lost (kernel buffer full) since the
+    /// last call.
+    pub fn read(&mut self, out: &mut Vec<ListenerChange>) -> std::io::Result<u64> {
+        self.0.read(out)
+    }
 }

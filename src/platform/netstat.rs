@@ -254,3 +254,20 @@ mod tests {
         assert!(inv.sockets.iter().any(|s| s.processes.iter().any(|p| p.pid == me)));
     }
 }
+
+/// Kernel listener events exist on Linux only: `watch` polls here.
+pub struct ListenerEvents(());
+
+impl ListenerEvents {
+    pub fn open(_query: &Query) -> Result<ListenerEvents, String> {
+        Err(format!("listener events from the kernel are implemented on Linux only, not {}", std::env::consts::OS))
+    }
+
+    pub fn wait(&self, _timeout: Option<std::time::Duration>) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    pub fn read(&mut self, _out: &mut Vec<crate::model::ListenerChange>) -> std::io::Result<u64> {
+        Ok(0)
+    }
+}

@@ -1,5 +1,5 @@
-//! Stage 5: what the user allows. A policy file ([`rules`]) decides each listener ([`Decision`]); [`check`]
-//! judges a whole report; [`baseline`] writes the policy that allows exactly what listens now.
+//! Stage 5: what the user allows. A policy file (`rules.rs`) decides each listener ([`Decision`]); `check.rs`
+//! judges a whole report; `baseline.rs` writes the policy that allows exactly what listens now.
 
 mod baseline;
 mod check;

@@ -11,7 +11,7 @@
 //! (ports, pids, uids) are left as they are.
 
 use crate::text::escape;
-use crate::verdict::Report;
+use crate::verdict::{Listener, Sink, Summary};
 use std::io::{self, Write};
 
 /// A text cell, safe for a terminal and a spreadsheet: escaped, and prefixed with `'` when it would start a formula.
@@ -50,16 +50,25 @@ pub const HEADER: [&str; 21] = [
     "containers",
 ];
 
-/// Writes the header and one row per listener.
-pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
-    let mut w = csv::Writer::from_writer(out);
-    w.write_record(HEADER)?;
-    for l in &report.listeners {
+/// `--format csv`: the header, then one row per listener as the pipeline hands them over.
+pub struct Csv<'a> {
+    w: csv::Writer<&'a mut dyn Write>,
+}
+
+impl<'a> Csv<'a> {
+    /// Writes the header.
+    pub fn begin(out: &'a mut dyn Write) -> io::Result<Self> {
+        let mut w = csv::Writer::from_writer(out);
+        w.write_record(HEADER)?;
+        Ok(Csv { w })
+    }
+
+    fn row(&mut self, l: &Listener<'_>) -> io::Result<()> {
         let join = |f: &dyn Fn(&crate::model::Process) -> String| -> String {
             l.processes.iter().map(|p| f(p)).collect::<Vec<_>>().join(";")
         };
         let flags: Vec<&str> = l.flags.iter().map(|f| f.kind.as_str()).collect();
-        w.write_record([
+        self.w.write_record([
             l.protocol.as_str().to_string(),
             format!("{:?}", l.family).to_ascii_lowercase(),
             l.address.clone(),
@@ -82,8 +91,18 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
             cell(&l.netns.as_ref().map(|n| n.label()).unwrap_or_default()),
             cell(&join(&|p| p.container.as_ref().map(|c| c.full()).unwrap_or_default())),
         ])?;
+        Ok(())
     }
-    w.flush()
+}
+
+impl<'r> Sink<'r> for Csv<'_> {
+    fn listener(&mut self, l: Listener<'r>) -> io::Result<()> {
+        self.row(&l)
+    }
+
+    fn end(&mut self, _: &Summary) -> io::Result<()> {
+        self.w.flush()
+    }
 }
 
 #[cfg(test)]

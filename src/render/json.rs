@@ -12,17 +12,46 @@ use std::io::{self, Write};
 use std::sync::Arc;
 
 use crate::model::Process;
-use crate::model::{Inventory, OwnedSocket};
 use crate::registry::Record;
-use crate::registry::Registry;
 use crate::verdict::Flag;
-use crate::verdict::{self, Judge, Listener, Report, Summary, Tally, SCHEMA_VERSION};
+use crate::verdict::{Listener, Report, Sink, Summary, SCHEMA_VERSION};
 use rustc_hash::FxHashMap as HashMap;
 
 /// Bytes gathered before they are handed to the output.
 const CHUNK: usize = 64 * 1024;
 
-/// Writes a whole report (for listings that had to be materialised, e.g. sorted by severity).
+/// A constant piece of pretty JSON (keys, punctuation, indentation) without its layout: the spaces and newlines
+/// outside strings. Evaluated at compile time by [`lit!`]; returns the bytes and how many of them count.
+const fn squeeze<const N: usize>(pretty: &[u8; N]) -> ([u8; N], usize) {
+    let mut out = [0u8; N];
+    let (mut n, mut i, mut in_string) = (0, 0, false);
+    while i < N {
+        let c = pretty[i];
+        if c == b'"' {
+            in_string = !in_string;
+        }
+        if in_string || (c != b' ' && c != b'\n') {
+            out[n] = c;
+            n += 1;
+        }
+        i += 1;
+    }
+    (out, n)
+}
+
+/// A constant piece of JSON, pretty or compact (`$compact`), both forms made at compile time.
+macro_rules! lit {
+    ($compact:expr, $pretty:literal) => {{
+        const COMPACT: ([u8; $pretty.len()], usize) = squeeze($pretty);
+        if $compact {
+            COMPACT.0.split_at(COMPACT.1).0
+        } else {
+            &$pretty[..]
+        }
+    }};
+}
+
+/// Writes a whole report (for reports built already, e.g. by `diff`).
 pub fn write_report(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
     let mut listing = JsonListing::begin(out)?;
     for l in &report.listeners {
@@ -30,127 +59,6 @@ pub fn write_report(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> 
     }
     listing.end(&report.summary)
 }
-
-/// Whether a second thread renders every other block. Since listeners carry a verdict, the two threads slow each
-/// other down more than they share (benches/README.md, "The verdict (issue 13)"): one thread renders.
-const HELPER_THREAD: bool = false;
-
-/// Listeners per block in [`write_inventory`]: about 350 KiB of JSON.
-const BLOCK: usize = 256;
-
-/// Writes `list --format json` for an inventory: the same bytes as [`verdict::stream`] into a [`JsonListing`],
-/// listeners built and rendered in blocks of `BLOCK` (with [`HELPER_THREAD`], alternating between this thread and
-/// a helper, written out in order, two blocks in memory at a time). Returns the summary, already written.
-pub fn write_inventory<'r>(
-    out: &mut dyn Write,
-    inventory: Inventory,
-    registry: &'r Registry,
-    user_name: &mut dyn FnMut(u32) -> Option<String>,
-    keep: &(dyn Fn(&Listener<'r>) -> bool + Sync),
-    hint: &str,
-) -> io::Result<Summary> {
-    write_in_blocks(out, inventory, registry, user_name, keep, hint, BLOCK)
-}
-
-fn write_in_blocks<'r>(
-    out: &mut dyn Write,
-    inventory: Inventory,
-    registry: &'r Registry,
-    user_name: &mut dyn FnMut(u32) -> Option<String>,
-    keep: &(dyn Fn(&Listener<'r>) -> bool + Sync),
-    hint: &str,
-    block: usize,
-) -> io::Result<Summary> {
-    let Inventory { os, sockets, warnings, owners_partly_hidden, namespaces, .. } = inventory;
-    let mut items = verdict::in_report_order(sockets);
-    // The socket owners' names, looked up once here so that both threads can read them.
-    let mut names: HashMap<u32, Option<String>> = HashMap::default();
-    for (_, owned) in &items {
-        if let Some(uid) = owned.socket.uid {
-            names.entry(uid).or_insert_with(|| user_name(uid));
-        }
-    }
-    let name = |uid: u32| names.get(&uid).cloned().flatten();
-    // Renders a block into `bytes` (cleared first; reused, so its pages are touched once). Each item's address (if
-    // written already) and processes are moved out, the rest of its socket copied (no interface name is long).
-    let render = |writer: &mut ListenerWriter<'r>,
-                  judge: &mut Judge,
-                  block: &mut [(Option<String>, OwnedSocket)],
-                  mut bytes: Vec<u8>|
-     -> Rendered {
-        bytes.clear();
-        let mut tally = Tally::default();
-        for (address, owned) in block {
-            let owned = OwnedSocket { socket: owned.socket.clone(), processes: std::mem::take(&mut owned.processes) };
-            let l = verdict::listener_at(owned, std::mem::take(address), registry, judge, &mut |uid| name(uid));
-            if keep(&l) {
-                tally.add(&l);
-                writer.write(&mut bytes, &l, false);
-            }
-        }
-        (bytes, tally)
-    };
-
-    let mut listing = JsonListing::begin(out)?;
-    let mut tally = Tally::default();
-    let mut writer = ListenerWriter::default();
-    let mut judge = Judge::new(os);
-    let mut mine = Vec::new();
-    std::thread::scope(|scope| -> io::Result<()> {
-        // Every other block goes to the helper, which sends its JSON back; main sends the buffer back for reuse.
-        let (work, helper_work) = std::sync::mpsc::channel::<(&mut [(Option<String>, OwnedSocket)], Vec<u8>)>();
-        let (helper_done, done) = std::sync::mpsc::sync_channel::<Rendered>(1);
-        let helper = if HELPER_THREAD && items.len() > block {
-            std::thread::Builder::new()
-                .spawn_scoped(scope, move || {
-                    let mut writer = ListenerWriter::default();
-                    let mut judge = Judge::new(os);
-                    for (block, bytes) in helper_work {
-                        // The receiver is gone when writing failed: stop.
-                        if helper_done.send(render(&mut writer, &mut judge, block, bytes)).is_err() {
-                            break;
-                        }
-                    }
-                })
-                .ok()
-        } else {
-            None
-        };
-        let stopped = || io::Error::other("the JSON helper thread stopped");
-        let mut theirs = Vec::new();
-        let mut blocks = items.chunks_mut(block.max(1));
-        while let Some(block) = blocks.next() {
-            // The next block goes to the helper first, so that both are rendered at once; then they are written
-            // in order.
-            let handed = match helper.as_ref().and_then(|_| blocks.next()) {
-                Some(next) => {
-                    work.send((next, std::mem::take(&mut theirs))).map_err(|_| stopped())?;
-                    true
-                }
-                None => false,
-            };
-            let (bytes, part) = render(&mut writer, &mut judge, block, std::mem::take(&mut mine));
-            listing.block(&bytes)?;
-            tally.merge(&part);
-            mine = bytes;
-            if handed {
-                let (bytes, part) = done.recv().map_err(|_| stopped())?;
-                listing.block(&bytes)?;
-                tally.merge(&part);
-                theirs = bytes;
-            }
-        }
-        Ok(())
-    })?;
-    let mut summary = tally.summary(warnings, owners_partly_hidden, hint, registry.info().clone());
-    summary.namespaces = namespaces;
-    summary.os = os;
-    listing.end(&summary)?;
-    Ok(summary)
-}
-
-/// A block of listeners rendered as JSON, and their counts.
-type Rendered = (Vec<u8>, Tally);
 
 /// A report being written: [`begin`](Self::begin), one [`listener`](Self::listener) call per listener in order,
 /// then [`end`](Self::end) with the summary.
@@ -183,24 +91,6 @@ impl<'a, 'r> JsonListing<'a, 'r> {
         self.flush_full()
     }
 
-    /// Writes listeners rendered by [`ListenerWriter::write`] as not first. A big block goes straight to the
-    /// output, not through the buffer.
-    fn block(&mut self, bytes: &[u8]) -> io::Result<()> {
-        let bytes = match bytes.strip_prefix(b",") {
-            // The very first listener of the array has no comma before it.
-            Some(rest) if self.first => rest,
-            _ => bytes,
-        };
-        self.first &= bytes.is_empty();
-        if bytes.len() < CHUNK {
-            self.buf.extend_from_slice(bytes);
-            return self.flush_full();
-        }
-        self.out.write_all(&self.buf)?;
-        self.buf.clear();
-        self.out.write_all(bytes)
-    }
-
     fn flush_full(&mut self) -> io::Result<()> {
         if self.buf.len() >= CHUNK {
             self.out.write_all(&self.buf)?;
@@ -210,7 +100,7 @@ impl<'a, 'r> JsonListing<'a, 'r> {
     }
 
     /// Closes the listener array, writes the summary and the closing brace and a newline.
-    pub fn end(mut self, summary: &Summary) -> io::Result<()> {
+    pub fn end(&mut self, summary: &Summary) -> io::Result<()> {
         self.buf.extend_from_slice(if self.first { b"],\n  \"summary\": " } else { b"\n  ],\n  \"summary\": " });
         // serde's pretty form of the summary at top level, indented one more level: JSON strings hold no raw
         // newline, so every newline in it starts a line of indentation.
@@ -222,7 +112,52 @@ impl<'a, 'r> JsonListing<'a, 'r> {
             self.buf.extend_from_slice(line);
         }
         self.buf.extend_from_slice(b"\n}\n");
-        self.out.write_all(&self.buf)
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+impl<'r> Sink<'r> for JsonListing<'_, 'r> {
+    fn listener(&mut self, l: Listener<'r>) -> io::Result<()> {
+        JsonListing::listener(self, &l)
+    }
+
+    fn end(&mut self, summary: &Summary) -> io::Result<()> {
+        JsonListing::end(self, summary)
+    }
+}
+
+/// `--format ndjson`: one listener per line, in the compact form [`ListenerWriter`] writes (serde's `to_string` of
+/// a [`Listener`], byte for byte); no summary.
+pub struct Ndjson<'a, 'r> {
+    out: &'a mut dyn Write,
+    buf: Vec<u8>,
+    writer: ListenerWriter<'r>,
+}
+
+impl<'a> Ndjson<'a, '_> {
+    pub fn new(out: &'a mut dyn Write) -> Self {
+        let writer = ListenerWriter { compact: true, ..ListenerWriter::default() };
+        Ndjson { out, buf: Vec::with_capacity(CHUNK + 8 * 1024), writer }
+    }
+}
+
+impl<'r> Sink<'r> for Ndjson<'_, 'r> {
+    fn listener(&mut self, l: Listener<'r>) -> io::Result<()> {
+        self.writer.write(&mut self.buf, &l, true);
+        self.buf.push(b'\n');
+        if self.buf.len() >= CHUNK {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    fn end(&mut self, _: &Summary) -> io::Result<()> {
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
     }
 }
 
@@ -236,122 +171,125 @@ pub struct ListenerWriter<'r> {
     /// Each registry row's object as it appears in `iana.entries`, by where its text lives.
     records: HashMap<(usize, usize), (Record<'r>, Vec<u8>)>,
     scratch: Vec<u8>,
+    /// Compact JSON (NDJSON) rather than pretty; the caches hold this form.
+    compact: bool,
 }
 
 impl<'r> ListenerWriter<'r> {
     /// Appends one listener to `b`, preceded by the separator (`,` unless `first`) and indentation.
     pub fn write(&mut self, b: &mut Vec<u8>, l: &Listener<'r>, first: bool) {
-        b.extend_from_slice(if first { b"\n    {" } else { b",\n    {" });
-        b.extend_from_slice(b"\n      \"protocol\": ");
+        let c = self.compact;
+        b.extend_from_slice(if first { lit!(c, b"\n    {") } else { lit!(c, b",\n    {") });
+        b.extend_from_slice(lit!(c, b"\n      \"protocol\": "));
         push_plain(b, l.protocol.as_str());
-        b.extend_from_slice(b",\n      \"family\": ");
+        b.extend_from_slice(lit!(c, b",\n      \"family\": "));
         b.extend_from_slice(match l.family {
-            crate::model::Family::Ipv4 => b"\"ipv4\"",
-            crate::model::Family::Ipv6 => b"\"ipv6\"",
+            crate::model::Family::Ipv4 => lit!(c, b"\"ipv4\""),
+            crate::model::Family::Ipv6 => lit!(c, b"\"ipv6\""),
         });
-        b.extend_from_slice(b",\n      \"address\": ");
+        b.extend_from_slice(lit!(c, b",\n      \"address\": "));
         push_str(b, &l.address);
-        b.extend_from_slice(b",\n      \"port\": ");
+        b.extend_from_slice(lit!(c, b",\n      \"port\": "));
         push_u64(b, u64::from(l.port));
-        b.extend_from_slice(b",\n      \"dual_stack\": ");
+        b.extend_from_slice(lit!(c, b",\n      \"dual_stack\": "));
         push_bool(b, l.dual_stack);
-        b.extend_from_slice(b",\n      \"ipv4_mapped\": ");
+        b.extend_from_slice(lit!(c, b",\n      \"ipv4_mapped\": "));
         push_bool(b, l.ipv4_mapped);
-        b.extend_from_slice(b",\n      \"interface\": ");
+        b.extend_from_slice(lit!(c, b",\n      \"interface\": "));
         push_opt_str(b, l.interface.as_deref());
-        b.extend_from_slice(b",\n      \"netns\": ");
+        b.extend_from_slice(lit!(c, b",\n      \"netns\": "));
         match &l.netns {
-            None => b.extend_from_slice(b"null"),
+            None => b.extend_from_slice(lit!(c, b"null")),
             Some(netns) => {
-                b.extend_from_slice(b"{\n        \"inode\": ");
+                b.extend_from_slice(lit!(c, b"{\n        \"inode\": "));
                 push_u64(b, netns.inode);
-                b.extend_from_slice(b",\n        \"name\": ");
+                b.extend_from_slice(lit!(c, b",\n        \"name\": "));
                 push_opt_str(b, netns.name.as_deref());
-                b.extend_from_slice(b",\n        \"current\": ");
+                b.extend_from_slice(lit!(c, b",\n        \"current\": "));
                 push_bool(b, netns.current);
-                b.extend_from_slice(b"\n      }");
+                b.extend_from_slice(lit!(c, b"\n      }"));
             }
         }
-        b.extend_from_slice(b",\n      \"exposure\": ");
+        b.extend_from_slice(lit!(c, b",\n      \"exposure\": "));
         push_plain(b, l.exposure.as_str());
-        b.extend_from_slice(b",\n      \"processes\": [");
+        b.extend_from_slice(lit!(c, b",\n      \"processes\": ["));
         for (i, p) in l.processes.iter().enumerate() {
-            b.extend_from_slice(if i == 0 { b"\n        " } else { b",\n        " });
-            let (_, json) = self.processes.entry(Arc::as_ptr(p)).or_insert_with(|| (Arc::clone(p), process_json(p)));
+            b.extend_from_slice(if i == 0 { lit!(c, b"\n        ") } else { lit!(c, b",\n        ") });
+            let (_, json) = self.processes.entry(Arc::as_ptr(p)).or_insert_with(|| (Arc::clone(p), process_json(p, c)));
             b.extend_from_slice(json);
         }
-        b.extend_from_slice(if l.processes.is_empty() { b"]" } else { b"\n      ]" });
-        b.extend_from_slice(b",\n      \"uid\": ");
+        b.extend_from_slice(if l.processes.is_empty() { lit!(c, b"]") } else { lit!(c, b"\n      ]") });
+        b.extend_from_slice(lit!(c, b",\n      \"uid\": "));
         push_opt_u64(b, l.uid.map(u64::from));
-        b.extend_from_slice(b",\n      \"user\": ");
+        b.extend_from_slice(lit!(c, b",\n      \"user\": "));
         push_opt_str(b, l.user.as_deref());
-        b.extend_from_slice(b",\n      \"range\": ");
+        b.extend_from_slice(lit!(c, b",\n      \"range\": "));
         push_plain(b, l.range.as_str());
-        b.extend_from_slice(b",\n      \"iana\": {\n        \"status\": ");
+        b.extend_from_slice(lit!(c, b",\n      \"iana\": {\n        \"status\": "));
         push_plain(b, l.iana.status.as_str());
-        b.extend_from_slice(b",\n        \"services\": [");
+        b.extend_from_slice(lit!(c, b",\n        \"services\": ["));
         for (i, service) in l.iana.services.iter().enumerate() {
-            b.extend_from_slice(if i == 0 { b"\n          " } else { b",\n          " });
+            b.extend_from_slice(if i == 0 { lit!(c, b"\n          ") } else { lit!(c, b",\n          ") });
             push_str(b, service);
         }
-        b.extend_from_slice(if l.iana.services.is_empty() { b"]" } else { b"\n        ]" });
-        b.extend_from_slice(b",\n        \"entries\": [");
+        b.extend_from_slice(if l.iana.services.is_empty() { lit!(c, b"]") } else { lit!(c, b"\n        ]") });
+        b.extend_from_slice(lit!(c, b",\n        \"entries\": ["));
         for (i, r) in l.iana.entries.iter().enumerate() {
-            b.extend_from_slice(if i == 0 { b"\n          " } else { b",\n          " });
-            write_record(b, &mut self.records, &mut self.scratch, r);
+            b.extend_from_slice(if i == 0 { lit!(c, b"\n          ") } else { lit!(c, b",\n          ") });
+            write_record(b, &mut self.records, &mut self.scratch, r, c);
         }
-        b.extend_from_slice(if l.iana.entries.is_empty() { b"]" } else { b"\n        ]" });
-        b.extend_from_slice(b"\n      },\n      \"verdict\": ");
+        b.extend_from_slice(if l.iana.entries.is_empty() { lit!(c, b"]") } else { lit!(c, b"\n        ]") });
+        b.extend_from_slice(lit!(c, b"\n      },\n      \"verdict\": "));
         push_plain(b, l.verdict.as_str());
-        b.extend_from_slice(b",\n      \"reason\": ");
+        b.extend_from_slice(lit!(c, b",\n      \"reason\": "));
         push_str(b, &l.reason);
-        b.extend_from_slice(b",\n      \"flags\": [");
+        b.extend_from_slice(lit!(c, b",\n      \"flags\": ["));
         for (i, f) in l.flags.iter().enumerate() {
-            b.extend_from_slice(if i == 0 { b"\n        " } else { b",\n        " });
-            push_flag(b, f);
+            b.extend_from_slice(if i == 0 { lit!(c, b"\n        ") } else { lit!(c, b",\n        ") });
+            push_flag(b, f, c);
         }
-        b.extend_from_slice(if l.flags.is_empty() { b"]" } else { b"\n      ]" });
-        b.extend_from_slice(b",\n      \"severity\": ");
+        b.extend_from_slice(if l.flags.is_empty() { lit!(c, b"]") } else { lit!(c, b"\n      ]") });
+        b.extend_from_slice(lit!(c, b",\n      \"severity\": "));
         match l.severity {
             Some(severity) => push_plain(b, severity.as_str()),
-            None => b.extend_from_slice(b"null"),
+            None => b.extend_from_slice(lit!(c, b"null")),
         }
-        b.extend_from_slice(b"\n    }");
+        b.extend_from_slice(lit!(c, b"\n    }"));
     }
 }
 
 /// A process object as it appears in a listener's `processes` (its lines indented by 8 and 10 spaces).
-fn process_json(p: &Process) -> Vec<u8> {
+fn process_json(p: &Process, c: bool) -> Vec<u8> {
     let mut b = Vec::with_capacity(128 + p.cmdline.len() + p.exe.as_ref().map_or(0, String::len));
-    b.extend_from_slice(b"{\n          \"pid\": ");
+    b.extend_from_slice(lit!(c, b"{\n          \"pid\": "));
     push_u64(&mut b, u64::from(p.pid));
-    b.extend_from_slice(b",\n          \"name\": ");
+    b.extend_from_slice(lit!(c, b",\n          \"name\": "));
     push_str(&mut b, &p.name);
-    b.extend_from_slice(b",\n          \"exe\": ");
+    b.extend_from_slice(lit!(c, b",\n          \"exe\": "));
     push_opt_str(&mut b, p.exe.as_deref());
-    b.extend_from_slice(b",\n          \"exe_state\": ");
+    b.extend_from_slice(lit!(c, b",\n          \"exe_state\": "));
     match p.exe_state {
-        None => b.extend_from_slice(b"null"),
+        None => b.extend_from_slice(lit!(c, b"null")),
         Some(state) => push_plain(&mut b, state.as_str()),
     }
-    b.extend_from_slice(b",\n          \"cmdline\": ");
+    b.extend_from_slice(lit!(c, b",\n          \"cmdline\": "));
     push_str(&mut b, &p.cmdline);
-    b.extend_from_slice(b",\n          \"user\": ");
+    b.extend_from_slice(lit!(c, b",\n          \"user\": "));
     push_opt_str(&mut b, p.user.as_deref());
-    b.extend_from_slice(b",\n          \"uid\": ");
+    b.extend_from_slice(lit!(c, b",\n          \"uid\": "));
     push_opt_u64(&mut b, p.uid.map(u64::from));
-    b.extend_from_slice(b",\n          \"container\": ");
+    b.extend_from_slice(lit!(c, b",\n          \"container\": "));
     match &p.container {
-        None => b.extend_from_slice(b"null"),
-        Some(c) => {
-            b.extend_from_slice(b"{\n            \"runtime\": ");
-            push_str(&mut b, &c.runtime);
-            b.extend_from_slice(b",\n            \"id\": ");
-            push_str(&mut b, &c.id);
-            b.extend_from_slice(b"\n          }");
+        None => b.extend_from_slice(lit!(c, b"null")),
+        Some(container) => {
+            b.extend_from_slice(lit!(c, b"{\n            \"runtime\": "));
+            push_str(&mut b, &container.runtime);
+            b.extend_from_slice(lit!(c, b",\n            \"id\": "));
+            push_str(&mut b, &container.id);
+            b.extend_from_slice(lit!(c, b"\n          }"));
         }
     }
-    b.extend_from_slice(b"\n        }");
+    b.extend_from_slice(lit!(c, b"\n        }"));
     b
 }
 
@@ -362,6 +300,7 @@ fn write_record<'r>(
     cache: &mut HashMap<(usize, usize), (Record<'r>, Vec<u8>)>,
     scratch: &mut Vec<u8>,
     r: &Record<'r>,
+    c: bool,
 ) {
     // Where the row's text lives identifies it; every field is checked to be the very same text, so rows that
     // happened to share some of their text could not be confused.
@@ -374,24 +313,24 @@ fn write_record<'r>(
     }
     scratch.clear();
     let fields: [(&[u8], &str); 12] = [
-        (b"{\n            \"service\": ", r.service),
-        (b",\n            \"port\": ", r.port),
-        (b",\n            \"protocol\": ", r.protocol),
-        (b",\n            \"description\": ", r.description),
-        (b",\n            \"assignee\": ", r.assignee),
-        (b",\n            \"contact\": ", r.contact),
-        (b",\n            \"registration_date\": ", r.registration_date),
-        (b",\n            \"modification_date\": ", r.modification_date),
-        (b",\n            \"reference\": ", r.reference),
-        (b",\n            \"service_code\": ", r.service_code),
-        (b",\n            \"unauthorized_use_reported\": ", r.unauthorized_use_reported),
-        (b",\n            \"assignment_notes\": ", r.assignment_notes),
+        (lit!(c, b"{\n            \"service\": "), r.service),
+        (lit!(c, b",\n            \"port\": "), r.port),
+        (lit!(c, b",\n            \"protocol\": "), r.protocol),
+        (lit!(c, b",\n            \"description\": "), r.description),
+        (lit!(c, b",\n            \"assignee\": "), r.assignee),
+        (lit!(c, b",\n            \"contact\": "), r.contact),
+        (lit!(c, b",\n            \"registration_date\": "), r.registration_date),
+        (lit!(c, b",\n            \"modification_date\": "), r.modification_date),
+        (lit!(c, b",\n            \"reference\": "), r.reference),
+        (lit!(c, b",\n            \"service_code\": "), r.service_code),
+        (lit!(c, b",\n            \"unauthorized_use_reported\": "), r.unauthorized_use_reported),
+        (lit!(c, b",\n            \"assignment_notes\": "), r.assignment_notes),
     ];
     for (key, value) in fields {
         scratch.extend_from_slice(key);
         push_str(scratch, value);
     }
-    scratch.extend_from_slice(b"\n          }");
+    scratch.extend_from_slice(lit!(c, b"\n          }"));
     b.extend_from_slice(scratch);
     cache.insert(key, (*r, scratch.clone()));
 }
@@ -417,12 +356,12 @@ fn same_text(a: &Record<'_>, b: &Record<'_>) -> bool {
     fields(a).iter().zip(fields(b)).all(|(x, y)| std::ptr::eq(*x, y))
 }
 
-fn push_flag(b: &mut Vec<u8>, f: &Flag) {
-    b.extend_from_slice(b"{\n          \"kind\": ");
+fn push_flag(b: &mut Vec<u8>, f: &Flag, c: bool) {
+    b.extend_from_slice(lit!(c, b"{\n          \"kind\": "));
     push_plain(b, f.kind.as_str());
-    b.extend_from_slice(b",\n          \"reason\": ");
+    b.extend_from_slice(lit!(c, b",\n          \"reason\": "));
     push_str(b, &f.reason);
-    b.extend_from_slice(b"\n        }");
+    b.extend_from_slice(lit!(c, b"\n        }"));
 }
 
 fn push_bool(b: &mut Vec<u8>, v: bool) {
@@ -538,9 +477,9 @@ fn push_str(b: &mut Vec<u8>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Inventory, OwnedSocket, Protocol, Socket};
+    use crate::model::{Inventory, Protocol};
     use crate::registry::Registry;
-    use std::net::IpAddr;
+    use crate::render::fixtures::inventory;
 
     fn serde_form(report: &Report<'_>) -> String {
         let mut out = Vec::new();
@@ -552,84 +491,6 @@ mod tests {
         let mut out = Vec::new();
         write_report(&mut out, report).unwrap();
         String::from_utf8(out).unwrap()
-    }
-
-    fn process(pid: u32, name: &str, exe: Option<&str>, user: Option<&str>, uid: Option<u32>) -> Arc<Process> {
-        Arc::new(Process {
-            pid,
-            name: name.to_string(),
-            exe: exe.map(str::to_string),
-            exe_state: None,
-            cmdline: format!("{name} --flag \"quoted\" back\\slash\ttab\u{1b}[31m \u{7f} caf\u{e9} \u{2028}"),
-            user: user.map(str::to_string),
-            uid,
-            start_time: Some(7),
-            // Every other owner in a container (--all-netns), with text to escape in its id.
-            container: pid
-                .is_multiple_of(2)
-                .then(|| crate::model::Container { runtime: "docker".into(), id: format!("{name}\"id\\") }),
-        })
-    }
-
-    fn socket(protocol: Protocol, address: &str, port: u16, interface: Option<&str>) -> Socket {
-        let address: IpAddr = address.parse().unwrap();
-        Socket {
-            protocol,
-            address,
-            port,
-            uid: (!port.is_multiple_of(3)).then_some(u32::from(port) % 2),
-            inode: u64::from(port) * 10 + u64::from(address.is_ipv6()),
-            v6only: address.is_ipv6().then_some(port.is_multiple_of(2)),
-            interface: interface.map(str::to_string),
-            // Every shape of namespace label: none (no --all-netns), a named one, an unnamed one, the current one.
-            netns: match port % 4 {
-                0 => None,
-                1 => Some(crate::model::Netns { inode: 4026532201, name: Some("n\"s\n".into()), current: false }),
-                2 => Some(crate::model::Netns { inode: 4026532305, name: None, current: false }),
-                _ => Some(crate::model::Netns { inode: 4026531833, name: None, current: true }),
-            },
-        }
-    }
-
-    /// Listeners of every shape: no owner, one, several (shared records), every protocol, family, exposure,
-    /// range and registry status, several services and rows, flags and none, hostile text everywhere.
-    fn inventory() -> Inventory {
-        let nginx = process(100, "nginx", Some("/usr/sbin/nginx"), Some("root"), Some(0));
-        let worker = process(101, "nginx\nworker", None, None, None);
-        let odd = process(102, "\u{0}\u{1f}\"\\", Some("/tmp/\u{1}x"), Some("who\u{8}\u{c}\r"), Some(4242));
-        let shared = vec![Arc::clone(&nginx), Arc::clone(&worker)];
-        let sockets = vec![
-            OwnedSocket { socket: socket(Protocol::Tcp, "0.0.0.0", 80, None), processes: shared.clone() },
-            OwnedSocket { socket: socket(Protocol::Tcp, "::", 80, None), processes: shared },
-            OwnedSocket { socket: socket(Protocol::Tcp, "::1", 3000, Some("lo")), processes: vec![odd.clone()] },
-            OwnedSocket { socket: socket(Protocol::Udp, "127.0.0.1", 987, None), processes: vec![] },
-            OwnedSocket { socket: socket(Protocol::Udp, "::ffff:10.1.2.3", 6010, None), processes: vec![odd] },
-            OwnedSocket { socket: socket(Protocol::Tcp, "192.0.2.7", 6011, Some("e\"th0")), processes: vec![] },
-            OwnedSocket { socket: socket(Protocol::Udp, "0.0.0.0", 22222, None), processes: vec![nginx.clone()] },
-            OwnedSocket { socket: socket(Protocol::Tcp, "10.0.0.1", 1687, None), processes: vec![nginx.clone()] },
-            OwnedSocket { socket: socket(Protocol::Tcp, "9.0.0.1", 1687, None), processes: vec![nginx.clone()] },
-            OwnedSocket { socket: socket(Protocol::Udp, "::", 53000, None), processes: vec![nginx] },
-            OwnedSocket { socket: socket(Protocol::Tcp, "127.0.0.1", 0, None), processes: vec![] },
-            OwnedSocket { socket: socket(Protocol::Udp, "127.0.0.1", 50000, None), processes: vec![] },
-            // SO_REUSEPORT twins: same protocol, address and port, told apart (and ordered) by inode.
-            OwnedSocket {
-                socket: Socket { inode: 9, ..socket(Protocol::Udp, "127.0.0.1", 5353, None) },
-                processes: vec![],
-            },
-            OwnedSocket {
-                socket: Socket { inode: 4, ..socket(Protocol::Udp, "127.0.0.1", 5353, None) },
-                processes: vec![],
-            },
-            OwnedSocket { socket: socket(Protocol::Udp, "127.0.0.10", 5353, None), processes: vec![] },
-        ];
-        Inventory {
-            os: crate::model::Os::Linux,
-            sockets,
-            warnings: vec!["one \"warning\"\nwith a newline".to_string(), "two".to_string()],
-            owners_partly_hidden: true,
-            namespaces: Some(3),
-            gaps: Vec::new(),
-        }
     }
 
     fn build<'r>(inventory: Inventory, registry: &'r Registry, keep: &dyn Fn(&Listener<'r>) -> bool) -> Report<'r> {
@@ -670,37 +531,40 @@ mod tests {
         assert_eq!(ours(&empty), serde_form(&empty));
     }
 
-    #[test]
-    fn streaming_gives_the_materialised_report() {
-        let registry = Registry::builtin();
-        for keep in [&(|_: &Listener<'_>| true) as &dyn Fn(&Listener<'_>) -> bool, &|l| l.protocol == Protocol::Tcp] {
-            let report = build(inventory(), &registry, keep);
-            let mut streamed = Vec::new();
-            let mut listing = JsonListing::begin(&mut streamed).unwrap();
+    /// Runs the pipeline into the JSON or NDJSON sink and returns what it wrote.
+    fn piped<'r>(
+        registry: &'r Registry,
+        keep: &dyn Fn(&Listener<'r>) -> bool,
+        order: crate::verdict::Order,
+        ndjson: bool,
+    ) -> String {
+        let mut out = Vec::new();
+        {
+            let mut sink: Box<dyn Sink<'r> + '_> =
+                if ndjson { Box::new(Ndjson::new(&mut out)) } else { Box::new(JsonListing::begin(&mut out).unwrap()) };
             let mut names = |uid: u32| (uid == 0).then(|| "root".to_string());
-            let summary =
-                crate::verdict::stream(inventory(), &registry, &mut names, keep, "a \"hint\"", |l| listing.listener(l))
-                    .unwrap();
-            listing.end(&summary).unwrap();
-            assert_eq!(String::from_utf8(streamed).unwrap(), serde_form(&report));
+            let inputs =
+                crate::verdict::pipeline::Inputs { registry, user_name: &mut names, keep, hint: "a \"hint\"", order };
+            crate::verdict::pipeline::run(inventory(), inputs, sink.as_mut()).unwrap();
         }
+        String::from_utf8(out).unwrap()
     }
 
     #[test]
-    fn two_threads_give_the_same_bytes() {
+    fn the_pipeline_gives_the_materialised_report_in_either_order() {
+        use crate::verdict::Order;
         let registry = Registry::builtin();
-        let keeps: [&(dyn Fn(&Listener<'_>) -> bool + Sync); 3] =
-            [&|_| true, &|l| l.protocol == Protocol::Udp, &|l| l.port == 80];
+        let keeps: [&dyn Fn(&Listener<'_>) -> bool; 4] =
+            [&|_| true, &|l| l.protocol == Protocol::Udp, &|l| l.port == 80, &|_| false];
         for keep in keeps {
-            let reference = serde_form(&build(inventory(), &registry, keep));
-            for block in [1, 2, 3, 5, 100] {
-                let mut out = Vec::new();
-                let mut names = |uid: u32| (uid == 0).then(|| "root".to_string());
-                let summary =
-                    write_in_blocks(&mut out, inventory(), &registry, &mut names, keep, "a \"hint\"", block).unwrap();
-                assert_eq!(String::from_utf8(out).unwrap(), reference, "blocks of {block}");
-                assert_eq!(summary.listeners, build(inventory(), &registry, keep).listeners.len());
-            }
+            let report = build(inventory(), &registry, keep);
+            assert_eq!(piped(&registry, keep, Order::Port, false), serde_form(&report));
+            let mut by_severity = build(inventory(), &registry, keep);
+            crate::verdict::sort_by_severity(&mut by_severity.listeners);
+            assert_eq!(piped(&registry, keep, Order::Severity, false), serde_form(&by_severity));
+            let mut serde_lines = Vec::new();
+            crate::render::ndjson(&mut serde_lines, &by_severity.listeners).unwrap();
+            assert_eq!(piped(&registry, keep, Order::Severity, true), String::from_utf8(serde_lines).unwrap());
         }
     }
 

@@ -5,6 +5,9 @@
 pub mod check;
 pub mod csv;
 pub mod events;
+pub mod fit;
+#[cfg(test)]
+mod fixtures;
 pub mod json;
 pub mod prometheus;
 pub mod story;

@@ -8,7 +8,7 @@
 use crate::registry::Status;
 use crate::text::escape;
 use crate::verdict::FlagKind;
-use crate::verdict::Report;
+use crate::verdict::{Listener, Sink, Summary};
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
@@ -17,15 +17,24 @@ fn label(s: &str) -> String {
     escape(s).replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-/// Writes the metrics.
-pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
-    let mut series: BTreeMap<String, usize> = BTreeMap::new();
-    for l in &report.listeners {
+/// `--format prometheus`: series gathered as the pipeline hands listeners over, written with the counts at the end
+/// (a metric's samples must follow its `# TYPE` line together).
+pub struct Prometheus<'a> {
+    out: &'a mut dyn Write,
+    series: BTreeMap<String, usize>,
+}
+
+impl<'a> Prometheus<'a> {
+    pub fn new(out: &'a mut dyn Write) -> Self {
+        Prometheus { out, series: BTreeMap::new() }
+    }
+
+    fn add(&mut self, l: &Listener<'_>) {
         let mut names: Vec<&str> = l.processes.iter().map(|p| p.name.as_str()).collect();
         names.sort_unstable();
         names.dedup();
         let flags: Vec<&str> = l.flags.iter().map(|f| f.kind.as_str()).collect();
-        let labels = format!(
+        let mut labels = format!(
             "protocol=\"{}\",address=\"{}\",port=\"{}\",exposure=\"{}\",process=\"{}\",status=\"{}\",service=\"{}\",verdict=\"{}\",flags=\"{}\"",
             l.protocol,
             label(&l.address),
@@ -37,7 +46,6 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
             l.verdict.as_str(),
             flags.join(",")
         );
-        let mut labels = labels;
         if l.netns.is_some() {
             let mut containers: Vec<String> =
                 l.processes.iter().filter_map(|p| p.container.as_ref()).map(|c| c.short()).collect();
@@ -49,34 +57,44 @@ pub fn write(out: &mut dyn Write, report: &Report<'_>) -> io::Result<()> {
                 label(&containers.join(","))
             ));
         }
-        *series.entry(labels).or_default() += 1;
+        *self.series.entry(labels).or_default() += 1;
     }
-    writeln!(out, "# HELP portwarden_listener Listening TCP or bound UDP sockets with these labels (usually 1).")?;
-    writeln!(out, "# TYPE portwarden_listener gauge")?;
-    for (labels, n) in &series {
-        writeln!(out, "portwarden_listener{{{labels}}} {n}")?;
+}
+
+impl<'r> Sink<'r> for Prometheus<'_> {
+    fn listener(&mut self, l: Listener<'r>) -> io::Result<()> {
+        self.add(&l);
+        Ok(())
     }
-    let s = &report.summary;
-    writeln!(out, "# HELP portwarden_listeners Listeners by IANA status of their port.")?;
-    writeln!(out, "# TYPE portwarden_listeners gauge")?;
-    for status in [Status::Assigned, Status::Reserved, Status::Unassigned] {
-        let n = s.by_status.get(status.as_str()).copied().unwrap_or(0);
-        writeln!(out, "portwarden_listeners{{status=\"{}\"}} {n}", status.as_str())?;
+
+    fn end(&mut self, s: &Summary) -> io::Result<()> {
+        let out = &mut *self.out;
+        writeln!(out, "# HELP portwarden_listener Listening TCP or bound UDP sockets with these labels (usually 1).")?;
+        writeln!(out, "# TYPE portwarden_listener gauge")?;
+        for (labels, n) in &self.series {
+            writeln!(out, "portwarden_listener{{{labels}}} {n}")?;
+        }
+        writeln!(out, "# HELP portwarden_listeners Listeners by IANA status of their port.")?;
+        writeln!(out, "# TYPE portwarden_listeners gauge")?;
+        for status in [Status::Assigned, Status::Reserved, Status::Unassigned] {
+            let n = s.by_status.get(status.as_str()).copied().unwrap_or(0);
+            writeln!(out, "portwarden_listeners{{status=\"{}\"}} {n}", status.as_str())?;
+        }
+        writeln!(out, "# HELP portwarden_verdict_listeners Listeners by verdict: expected, review, dangerous.")?;
+        writeln!(out, "# TYPE portwarden_verdict_listeners gauge")?;
+        for v in crate::verdict::Verdict::ALL {
+            let n = s.by_verdict.get(v.as_str()).copied().unwrap_or(0);
+            writeln!(out, "portwarden_verdict_listeners{{verdict=\"{}\"}} {n}", v.as_str())?;
+        }
+        writeln!(out, "# HELP portwarden_flagged_listeners Listeners carrying each kind of flag.")?;
+        writeln!(out, "# TYPE portwarden_flagged_listeners gauge")?;
+        for kind in FlagKind::ALL {
+            let n = s.by_flag.get(kind.as_str()).copied().unwrap_or(0);
+            writeln!(out, "portwarden_flagged_listeners{{flag=\"{}\"}} {n}", kind.as_str())?;
+        }
+        writeln!(out, "# HELP portwarden_owner_unknown_listeners Listeners whose owning process could not be seen.")?;
+        writeln!(out, "# TYPE portwarden_owner_unknown_listeners gauge")?;
+        writeln!(out, "portwarden_owner_unknown_listeners {}", s.owner_unknown)?;
+        Ok(())
     }
-    writeln!(out, "# HELP portwarden_verdict_listeners Listeners by verdict: expected, review, dangerous.")?;
-    writeln!(out, "# TYPE portwarden_verdict_listeners gauge")?;
-    for v in crate::verdict::Verdict::ALL {
-        let n = s.by_verdict.get(v.as_str()).copied().unwrap_or(0);
-        writeln!(out, "portwarden_verdict_listeners{{verdict=\"{}\"}} {n}", v.as_str())?;
-    }
-    writeln!(out, "# HELP portwarden_flagged_listeners Listeners carrying each kind of flag.")?;
-    writeln!(out, "# TYPE portwarden_flagged_listeners gauge")?;
-    for kind in FlagKind::ALL {
-        let n = s.by_flag.get(kind.as_str()).copied().unwrap_or(0);
-        writeln!(out, "portwarden_flagged_listeners{{flag=\"{}\"}} {n}", kind.as_str())?;
-    }
-    writeln!(out, "# HELP portwarden_owner_unknown_listeners Listeners whose owning process could not be seen.")?;
-    writeln!(out, "# TYPE portwarden_owner_unknown_listeners gauge")?;
-    writeln!(out, "portwarden_owner_unknown_listeners {}", s.owner_unknown)?;
-    Ok(())
 }

@@ -3,6 +3,7 @@
 
 use super::classify::{self, Exposure, Flag, Iana, Range, Severity};
 use super::judge::{Judge, Verdict};
+use super::pipeline::{self, Collect, Inputs, Order};
 use crate::model::{Family, Inventory, Netns, Os, OwnedSocket, Process, Protocol};
 use crate::registry::{Info, Registry, Status};
 use serde::Serialize;
@@ -143,8 +144,8 @@ pub(crate) fn listener_at<'r>(
     }
 }
 
-/// Builds the report for an inventory: one listener per socket that `keep` accepts, sorted by port, protocol and
-/// address, and the summary of those listeners.
+/// Builds the report for an inventory: one listener per socket that `keep` accepts, in port order (see
+/// [`super::pipeline`]), and the summary of those listeners.
 pub fn build<'r>(
     inventory: Inventory,
     registry: &'r Registry,
@@ -152,48 +153,17 @@ pub fn build<'r>(
     keep: &dyn Fn(&Listener<'r>) -> bool,
     hint: &str,
 ) -> Report<'r> {
-    let Inventory { os, sockets, warnings, owners_partly_hidden, namespaces, .. } = inventory;
-    let mut judge = Judge::new(os);
-    let mut listeners: Vec<Listener<'r>> = sockets
-        .into_iter()
-        .map(|s| listener_at(s, None, registry, &mut judge, user_name))
-        .filter(|l| keep(l))
-        .collect();
-    sort_by_port(&mut listeners);
-    let mut summary = summarise(&listeners, warnings, owners_partly_hidden, hint, registry.info().clone());
-    summary.os = os;
-    summary.namespaces = namespaces;
-    Report { schema_version: SCHEMA_VERSION, listeners, summary }
+    let mut all = Collect::default();
+    let inputs = Inputs { registry, user_name, keep, hint, order: Order::Port };
+    // Collecting cannot fail.
+    let summary = match pipeline::run(inventory, inputs, &mut all) {
+        Ok(summary) => summary,
+        Err(e) => unreachable!("collecting listeners failed: {e}"),
+    };
+    Report { schema_version: SCHEMA_VERSION, listeners: all.listeners, summary }
 }
 
-/// [`build`] one listener at a time: hands each listener `keep` accepts to `each`, in the order of [`build`], and
-/// returns the summary of those. Nothing is held but the inventory, so a report of any size streams out in
-/// constant memory. Stops at the first error of `each`.
-pub fn stream<'r, E>(
-    inventory: Inventory,
-    registry: &'r Registry,
-    user_name: &mut dyn FnMut(u32) -> Option<String>,
-    keep: &dyn Fn(&Listener<'r>) -> bool,
-    hint: &str,
-    mut each: impl FnMut(&Listener<'r>) -> Result<(), E>,
-) -> Result<Summary, E> {
-    let Inventory { os, sockets, warnings, owners_partly_hidden, namespaces, .. } = inventory;
-    let mut tally = Tally::default();
-    let mut judge = Judge::new(os);
-    for (address, owned) in in_report_order(sockets) {
-        let listener = listener_at(owned, address, registry, &mut judge, user_name);
-        if keep(&listener) {
-            tally.add(&listener);
-            each(&listener)?;
-        }
-    }
-    let mut summary = tally.summary(warnings, owners_partly_hidden, hint, registry.info().clone());
-    summary.namespaces = namespaces;
-    summary.os = os;
-    Ok(summary)
-}
-
-/// The sockets in the order of [`sort_by_port`]: by port, protocol and family, then by the address as written in
+/// The sockets in report order ([`Order::Port`]): by port, protocol and family, then by the address as written in
 /// [`Listener::address`] (a string: "10.0.0.1" comes before "9.0.0.1") and the inode. Writing addresses out is
 /// most of the cost of that order, and only sockets that share port, protocol and family need it to be placed, so
 /// only theirs are written here (returned with them); the others are left to whoever builds the listener.
@@ -219,13 +189,6 @@ pub(crate) fn in_report_order(sockets: Vec<OwnedSocket>) -> Vec<(Option<String>,
     sockets
 }
 
-/// Sorts by port, then protocol, then family and address.
-pub fn sort_by_port(listeners: &mut [Listener<'_>]) {
-    listeners.sort_by(|a, b| {
-        (a.port, a.protocol, a.family, &a.address, a.inode).cmp(&(b.port, b.protocol, b.family, &b.address, b.inode))
-    });
-}
-
 /// Sorts the most severe first (dangerous, then review beyond loopback, then review on loopback), then by port.
 pub fn sort_by_severity(listeners: &mut [Listener<'_>]) {
     listeners.sort_by(by_severity);
@@ -234,21 +197,6 @@ pub fn sort_by_severity(listeners: &mut [Listener<'_>]) {
 /// Ordering for [`sort_by_severity`]: severity, then exposure (wider first), then port.
 pub fn by_severity(a: &Listener<'_>, b: &Listener<'_>) -> std::cmp::Ordering {
     b.severity.cmp(&a.severity).then(b.exposure.cmp(&a.exposure)).then(a.port.cmp(&b.port))
-}
-
-/// Counts over a set of listeners.
-pub fn summarise(
-    listeners: &[Listener<'_>],
-    warnings: Vec<String>,
-    owners_partly_hidden: bool,
-    hint: &str,
-    registry: Info,
-) -> Summary {
-    let mut tally = Tally::default();
-    for l in listeners {
-        tally.add(l);
-    }
-    tally.summary(warnings, owners_partly_hidden, hint, registry)
 }
 
 const STATUSES: [Status; 3] = [Status::Assigned, Status::Reserved, Status::Unassigned];
@@ -287,24 +235,6 @@ impl Tally {
             *count += usize::from(l.flags.iter().any(|f| f.kind == kind));
         }
         self.owner_unknown += usize::from(!l.owner_known());
-    }
-
-    /// Adds the counts of another set of listeners.
-    pub(crate) fn merge(&mut self, other: &Tally) {
-        self.listeners += other.listeners;
-        self.tcp += other.tcp;
-        self.udp += other.udp;
-        self.flagged += other.flagged;
-        for (mine, theirs) in self.by_status.iter_mut().zip(other.by_status) {
-            *mine += theirs;
-        }
-        for (mine, theirs) in self.by_flag.iter_mut().zip(other.by_flag) {
-            *mine += theirs;
-        }
-        for (mine, theirs) in self.by_verdict.iter_mut().zip(other.by_verdict) {
-            *mine += theirs;
-        }
-        self.owner_unknown += other.owner_unknown;
     }
 
     pub(crate) fn summary(

@@ -1,5 +1,5 @@
 //! Stage 4: the judgement of each listener. A socket with its owners, joined with its IANA records, becomes a
-//! [`Listener`]: range tier, exposure, flags with reasons, severity ([`classify`]); many make a [`Report`]
+//! [`Listener`]: range tier, exposure, flags with reasons, severity (`classify.rs`); many make a [`Report`]
 //! ([`listener`]); [`story`] tells the whole story of one port for `explain`.
 
 // Before the modules that use it: macro_rules are in scope from their definition on.
@@ -17,6 +17,7 @@ mod classify;
 mod judge;
 pub mod knowledge;
 mod listener;
+pub mod pipeline;
 mod profile;
 mod story;
 
@@ -25,9 +26,6 @@ pub use classify::{
     ObscureShare, Range, Severity, Signal,
 };
 pub use judge::{Judge, Judgement, Verdict};
-pub use listener::{
-    build, by_severity, listener, sort_by_port, sort_by_severity, stream, summarise, Listener, Report, Summary,
-    SCHEMA_VERSION,
-};
-pub(crate) use listener::{in_report_order, listener_at, Tally};
+pub use listener::{build, by_severity, listener, sort_by_severity, Listener, Report, Summary, SCHEMA_VERSION};
+pub use pipeline::{Order, Sink};
 pub use story::{story, PortSpec, Story, RELATED_WINDOW};

@@ -5,12 +5,15 @@
 
 mod util;
 
+mod action;
+mod alerts;
 mod check;
 mod churn;
 mod corpus;
 mod daemons;
 mod ecosystem;
 mod evaluation;
+mod events;
 mod explain;
 mod failclosed;
 mod files;
@@ -21,6 +24,7 @@ mod netns;
 mod owners;
 mod registry;
 mod scale;
+mod terminal;
 mod text_safety;
 mod trust;
 mod watch;

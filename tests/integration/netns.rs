@@ -11,12 +11,12 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// A named network namespace (`ip netns add`) with `lo` up, deleted when dropped.
-struct NamedNs {
-    name: String,
+pub(crate) struct NamedNs {
+    pub(crate) name: String,
 }
 
 impl NamedNs {
-    fn create(tag: &str) -> NamedNs {
+    pub(crate) fn create(tag: &str) -> NamedNs {
         let name = format!("pw-test-{}-{tag}", std::process::id());
         let out = run(Command::new("ip").args(["netns", "add", &name]));
         assert!(out.status.success(), "ip netns add {name}: {}", String::from_utf8_lossy(&out.stderr));

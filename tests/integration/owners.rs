@@ -187,6 +187,61 @@ int main(void) {
     assert_eq!(scan, walk, "the /proc scan sees the same owner");
 }
 
+/// A thread that called `unshare(CLONE_FILES)` has a descriptor table of its own, which `/proc/PID/fd` (the leader's)
+/// does not list: the socket it opens there must still be credited to its process, by both sources, without a
+/// port filter (the whole-machine scan) and with one.
+#[test]
+fn both_sources_see_a_socket_in_a_thread_with_its_own_table() {
+    let test = "both_sources_see_a_socket_in_a_thread_with_its_own_table";
+    if skip_unless_root(test) {
+        return;
+    }
+    let _machine = machine_shared();
+    let script = r#"
+import ctypes, socket, sys, threading
+libc = ctypes.CDLL(None, use_errno=True)
+def own_table():
+    if libc.unshare(0x400) != 0:  # CLONE_FILES
+        print("ERROR", ctypes.get_errno(), flush=True)
+        return
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(4)
+    print(s.getsockname()[1], flush=True)
+    sys.stdin.read()
+t = threading.Thread(target=own_table)
+t.start()
+t.join()
+"#;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().unwrap()), &mut line).unwrap();
+    assert!(!line.starts_with("ERROR"), "unshare(CLONE_FILES) failed: {line}");
+    let port: u16 = line.trim().parse().unwrap();
+    let pid = u64::from(child.id());
+    let owners = |source: &str, filter: bool| -> Vec<u64> {
+        let mut cmd = portwarden();
+        cmd.env("PORTWARDEN_OWNERS", source).args(["list", "--format", "json", "--tcp"]);
+        if filter {
+            cmd.args(["--port", &port.to_string()]);
+        }
+        let report: Value = serde_json::from_slice(&run(&mut cmd).stdout).unwrap();
+        on_port(&report, "tcp", port).into_iter().flat_map(pids).collect()
+    };
+    let found = [("bpf", false), ("bpf", true), ("procfs", false), ("procfs", true)].map(|(s, f)| owners(s, f));
+    let _ = child.kill();
+    let _ = child.wait();
+    for (i, (source, filter)) in [("bpf", false), ("bpf", true), ("procfs", false), ("procfs", true)].iter().enumerate()
+    {
+        assert_eq!(found[i], vec![pid], "{source} (port filter: {filter}) should name the thread's process");
+    }
+}
+
 /// A process whose listener sits at the highest descriptor its limit allows (1,048,575 where the limit can be
 /// raised that far, else the hard limit's last; its table then has up to a million slots and two descriptors) is
 /// listed with its owner by both sources, the same way.

@@ -181,7 +181,7 @@ fn watch_records_sockets_opened_during_a_scan_with_their_owner() {
     // The /proc scan takes longest, so its window for the race is the widest (the BPF walk has one too).
     let mut w = Watcher::start_env(
         dir.path(),
-        &["--record", rec.to_str().unwrap(), "--interval", "1ms"],
+        &["--record", rec.to_str().unwrap(), "--poll", "--interval", "1ms"],
         &[("PORTWARDEN_OWNERS", "procfs")],
     );
     let mut opener = std::process::Command::new("python3")

@@ -56,8 +56,10 @@ pub(super) fn describe_while_walking(
 }
 
 /// Details of the processes holding the wanted sockets (`holdings`: inode, PID, start time), on every core but
-/// for those `described` already. If some wanted socket has no holder, the processes whose files `/proc` refuses
-/// to show are named, as the `/proc` scan would (the kernel may hide such a process from the walk too).
+/// for those `described` already. A wanted socket left without owner is explained as the `/proc` scan would, by
+/// the processes whose files `/proc` refuses to show: when the walk named its holder but `/proc` would not describe
+/// it, that holder is asked; when the walk named none (the kernel may hide a process from the walk too), every
+/// process is.
 pub(super) fn describe(
     holdings: Vec<(u64, u32, u64)>,
     described: Vec<((u32, u64), Option<Process>)>,
@@ -65,8 +67,18 @@ pub(super) fn describe(
 ) -> procfs::OwnerScan {
     let mut scan = procfs::describe_holders(&holdings, described);
     let held: procfs::InodeSet = scan.holdings.iter().map(|&(inode, _)| inode).collect();
-    if wanted.iter().any(|inode| !held.contains(inode)) {
-        scan.unreadable = procfs::refusing_processes().unwrap_or_default();
+    let walked: procfs::InodeSet = holdings.iter().map(|&(inode, ..)| inode).collect();
+    let unowned = wanted.iter().filter(|inode| !held.contains(inode));
+    if unowned.clone().any(|inode| !walked.contains(inode)) {
+        // The processes just described showed their files already.
+        let described: Vec<u32> = scan.processes.iter().map(|p| p.pid).collect();
+        scan.unreadable = procfs::refusing_processes_but(&described).unwrap_or_default();
+    } else if unowned.clone().next().is_some() {
+        let undescribed = |&&(inode, ..): &&(u64, u32, u64)| !held.contains(&inode);
+        let mut pids: Vec<u32> = holdings.iter().filter(undescribed).map(|&(_, pid, _)| pid).collect();
+        pids.sort_unstable();
+        pids.dedup();
+        scan.unreadable = procfs::refusing(pids);
     }
     scan
 }

@@ -5,10 +5,14 @@
 //!
 //! Only the current network namespace is seen (as with `ss`), unless `Query::all_netns` asks for every one
 //! ([`netns`]; owners' containers from their cgroups: [`container`]).
+//!
+//! Listeners as they start and stop, from BPF programs on the kernel's socket hooks, for `watch`:
+//! [`listener_events`].
 
 mod bpf;
 mod container;
 mod file_tables;
+mod listener_events;
 mod netns;
 mod owner_source;
 mod procfs;
@@ -24,6 +28,7 @@ use crate::error::Error;
 use crate::model::{Inventory, OwnedSocket, Process, Query};
 use sys::effective_uid;
 
+pub use listener_events::ListenerEvents;
 pub use users::user_name;
 
 /// Shown when some owners could not be seen.

@@ -304,7 +304,7 @@ pub fn foreign_namespace_warning() -> Option<String> {
 }
 
 /// The inode of the calling thread's network namespace.
-fn current_inode() -> io::Result<u64> {
+pub(super) fn current_inode() -> io::Result<u64> {
     let link = std::fs::read_link("/proc/thread-self/ns/net")?;
     parse_ns_link(link.as_os_str().as_bytes())
         .ok_or_else(|| io::Error::other(format!("unexpected namespace link {}", link.display())))
@@ -404,6 +404,13 @@ pub fn namespace_mounts(mountinfo: &[u8]) -> Vec<(u64, PathBuf)> {
         }
     }
     out
+}
+
+/// The namespaces bound under the `ip netns` directories, with their names (see [`named`]); empty when mountinfo
+/// cannot be read.
+pub(super) fn named_namespaces() -> Vec<(u64, Option<String>)> {
+    let mountinfo = std::fs::read("/proc/self/mountinfo").unwrap_or_default();
+    namespace_mounts(&mountinfo).into_iter().filter_map(|(inode, path)| Some((inode, Some(named(&path)?)))).collect()
 }
 
 /// Undoes the `\NNN` octal escapes mountinfo uses for space, tab, newline and backslash in paths.

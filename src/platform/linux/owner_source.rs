@@ -76,7 +76,7 @@ pub(super) fn sockets_and_owners(
             let message = format!("cannot walk the kernel's file tables (PORTWARDEN_OWNERS=bpf): {e}");
             Err(if sys::is_permission_error(&e) { Error::NotPermitted(message) } else { Error::ProcessTable(message) })
         }
-        _ => Ok(procfs::scan_owners(wanted)),
+        _ => Ok(procfs::with_thread_tables(procfs::scan_owners(wanted.clone()), &wanted)),
     };
     if query.port.is_some() {
         let sockets = netns::list_sockets(query, netns)?;
@@ -87,7 +87,7 @@ pub(super) fn sockets_and_owners(
         let scan = match walk.then(|| owners_from_file_tables(&wanted)) {
             Some(Ok(scan)) => Ok(scan),
             Some(Err(e)) => fallback(e, wanted)?,
-            None => procfs::scan_owners(wanted),
+            None => procfs::with_thread_tables(procfs::scan_owners(wanted.clone()), &wanted),
         };
         return Ok((sockets, scan));
     }
@@ -129,7 +129,10 @@ pub(super) fn sockets_and_owners(
         wanted.set(Some(inodes(&sockets)));
         Ok::<_, Error>(sockets)
     });
-    Ok((sockets?, scan))
+    let sockets = sockets?;
+    // Threads with a table of their own hold what `/proc/PID/fd` does not list (the walk above sees them).
+    let scan = procfs::with_thread_tables(scan, &inodes(&sockets));
+    Ok((sockets, scan))
 }
 
 #[cfg(test)]

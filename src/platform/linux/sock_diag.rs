@@ -347,7 +347,7 @@ fn entry_from_message(payload: &[u8], dump: Dump) -> Option<Entry> {
 
 /// Name of a network interface, or `#N` when index N no longer names one (the device was removed after the
 /// socket was bound to it).
-fn interface_name(index: u32) -> String {
+pub(super) fn interface_name(index: u32) -> String {
     let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
     // SAFETY: `buf` has the IF_NAMESIZE bytes if_indextoname may write, including the terminating NUL.
     let name = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };

@@ -37,6 +37,16 @@ pub fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_ne_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
 }
 
+/// Clock ticks per second (`_SC_CLK_TCK`), the unit of process start times in `/proc/PID/stat`.
+pub fn clock_ticks_per_second() -> io::Result<u64> {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    match u64::try_from(ticks) {
+        Ok(t) if t > 0 && 1_000_000_000 % t == 0 => Ok(t),
+        _ => Err(io::Error::other("unexpected clock tick rate")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ mod exe_state;
 mod hidepid;
 mod scan;
 mod syscalls;
+mod threads;
 
 use std::io;
 
@@ -19,7 +20,8 @@ pub use exe_state::new_listing;
 pub use hidepid::proc_hides_pids;
 #[cfg(test)]
 pub use scan::parse_socket_link;
-pub use scan::{refusing_processes, scan_owners, scan_owners_during, CallOffUnlessSet, Wanted};
+pub use scan::{refusing, refusing_processes_but, scan_owners, scan_owners_during, CallOffUnlessSet, Wanted};
+pub use threads::with_thread_tables;
 
 /// A set of socket inodes. Inodes are small integers handed out by the kernel, not chosen by an adversary, so the
 /// Fx hash is enough and much cheaper than the default SipHash (one lookup per socket fd).

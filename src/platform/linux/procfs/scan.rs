@@ -184,16 +184,21 @@ pub fn scan_owners_during<R: Send>(wanted: &Wanted, first: impl FnOnce() -> R + 
     (first_result, Ok(scan))
 }
 
-/// Processes whose open files `/proc` refuses to show (a first `readlinkat` of one fd each): what the fd scan
-/// would report as unreadable, found without resolving every fd. Used when the kernel's file tables left some
-/// socket without owner, to say which processes may hide it.
-pub fn refusing_processes() -> io::Result<Vec<(u32, io::Error)>> {
+/// Processes whose open files `/proc` refuses to show (a first `readlinkat` of one fd each), but for `readable`
+/// (sorted PIDs of processes already read): what the fd scan would report as unreadable, found without resolving
+/// every fd. Used when the kernel's file tables left some socket without owner, to say which processes may hide it.
+pub fn refusing_processes_but(readable: &[u32]) -> io::Result<Vec<(u32, io::Error)>> {
+    Ok(refusing(list_pids()?.into_iter().filter(|pid| readable.binary_search(pid).is_err())))
+}
+
+/// Those of `pids` whose open files `/proc` refuses to show (see [`refusing_processes_but`]).
+pub fn refusing(pids: impl IntoIterator<Item = u32>) -> Vec<(u32, io::Error)> {
     let mut refusing = Vec::new();
     // Room for a few entries: ".", ".." and the first fd.
     let mut buf = [0u8; 256];
     let mut name = [0u8; 32];
     let mut link = [0u8; 64];
-    for pid in list_pids()? {
+    for pid in pids {
         let fd_dir = match open_fd_dir(pid) {
             Ok(Some(fd_dir)) => fd_dir,
             Ok(None) => continue,
@@ -213,7 +218,7 @@ pub fn refusing_processes() -> io::Result<Vec<(u32, io::Error)>> {
             }
         }
     }
-    Ok(refusing)
+    refusing
 }
 
 /// PIDs of all processes (thread-group leaders) visible in `/proc`.
@@ -570,7 +575,7 @@ mod tests {
 
     #[test]
     fn refusing_processes_never_names_ourselves() {
-        let refusing = refusing_processes().unwrap();
+        let refusing = refusing_processes_but(&[]).unwrap();
         assert!(refusing.iter().all(|(pid, _)| *pid != std::process::id()));
     }
 
