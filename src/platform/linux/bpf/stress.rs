@@ -47,12 +47,22 @@ fn walk_until(done: &mut dyn FnMut() -> bool) -> HashSet<(u32, u64)> {
     seen
 }
 
-/// The table-replacement race, forced. For each round a fresh process A holds 64 UDP sockets at the top of a
-/// 16,384-slot descriptor table; at a random moment it grows its table (a `dup2` past the end: the kernel copies the
-/// slots into a new table and frees the old one only after the walk's RCU read section) and closes the 64 sockets;
-/// the driver process, on the same core, then opens 64 sockets of its own, which get the freed `struct file`s
-/// (the kernel reuses them at once since Linux 6.7). A walk still reading A's old table finds A's old slots
-/// pointing at the driver's sockets. None of them may be reported as A's.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The table-replacement race, forced. For each round a fresh process A fills a 16,384-slot descriptor table with
+/// 16,300 files (so that a walk spends long in it); at a random moment it opens 4 UDP sockets at the top, grows its
+/// table (a `dup2` past the end: the kernel copies the slots into a new table and frees the old one only after the
+/// walk's RCU read section) and closes the 4 sockets; the driver process, on the same core, then opens 4 sockets
+/// of its own, which get the freed `struct file`s (the kernel reuses them at once since Linux 6.7, and first those
+/// freed last on this core). A walk still reading A's old table finds A's old slots pointing at the driver's
+/// sockets. None of them may be reported as A's.
 #[test]
 fn a_table_replaced_during_the_walk_lends_no_socket_to_its_old_owner() {
     let test = "a_table_replaced_during_the_walk_lends_no_socket_to_its_old_owner";
@@ -83,12 +93,13 @@ fn a_table_replaced_during_the_walk_lends_no_socket_to_its_old_owner() {
     let mut driver =
         Command::new(&driver).args(["300", &driver_cpu.to_string()]).stdout(Stdio::piped()).spawn().unwrap();
     let lines = BufReader::new(driver.stdout.take().unwrap()).lines();
+    // Stopped however this test ends (a walk that cannot load panics).
+    let driver = KillOnDrop(driver);
     let reader = std::thread::spawn(move || lines.map(Result::unwrap).collect::<Vec<String>>());
     pin_this_thread(walk_cpu);
     let start = Instant::now();
     let seen = walk_until(&mut || reader.is_finished() || start.elapsed() > Duration::from_secs(60));
-    let _ = driver.kill();
-    let _ = driver.wait();
+    drop(driver);
     let lines = reader.join().unwrap();
     assert_eq!(lines.last().map(String::as_str), Some("done"), "the driver did not finish in a minute");
     let mut lent = Vec::new();
