@@ -43,16 +43,21 @@ fn push_owners(s: &mut String, l: &Listener<'_>) {
         if i > 0 {
             s.push_str(", ");
         }
-        let _ = write!(s, "{}/{}", p.pid, escape(&p.name));
-        if let Some(u) = &p.user {
-            let _ = write!(s, " ({})", escape(u));
-        }
-        if let Some(c) = &p.container {
-            let _ = write!(s, " in {}", escape(&c.short()));
-        }
+        push_owner(s, p);
     }
     if l.processes.len() > MAX_OWNERS {
         let _ = write!(s, ", +{} more", l.processes.len() - MAX_OWNERS);
+    }
+}
+
+/// One owner: "pid/name (user)", " in docker:0123456789ab" when it runs in a container; escaped.
+fn push_owner(s: &mut String, p: &crate::model::Process) {
+    let _ = write!(s, "{}/{}", p.pid, escape(&p.name));
+    if let Some(u) = &p.user {
+        let _ = write!(s, " ({})", escape(u));
+    }
+    if let Some(c) = &p.container {
+        let _ = write!(s, " in {}", escape(&c.short()));
     }
 }
 
@@ -127,6 +132,22 @@ fn push_verdict(s: &mut String, l: &Listener<'_>) {
     if let (Verdict::Review | Verdict::Dangerous, Some(f)) = (l.verdict, l.flags.first()) {
         let _ = write!(s, " ({})", f.kind.as_str());
     }
+}
+
+fn push_u16(s: &mut String, n: u16) {
+    let mut digits = [0u8; 5];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    s.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
 }
 
 fn push_spaces(s: &mut String, mut n: usize) {
@@ -263,6 +284,8 @@ pub struct Table<'a> {
     pending: Vec<(usize, TwinKey)>,
     /// Where a row is put together before it is stored.
     scratch: String,
+    /// Each single owner's cell, by its record (the `Arc` keeps the address from being reused meanwhile).
+    owner_cells: rustc_hash::FxHashMap<*const crate::model::Process, (std::sync::Arc<crate::model::Process>, Box<str>)>,
 }
 
 impl<'a> Table<'a> {
@@ -277,6 +300,7 @@ impl<'a> Table<'a> {
             current_netns: None,
             pending: Vec::new(),
             scratch: String::new(),
+            owner_cells: rustc_hash::FxHashMap::default(),
         }
     }
 
@@ -308,7 +332,7 @@ impl<'a> Table<'a> {
         end(&text, 0);
         push_address(&mut text, l);
         end(&text, 1);
-        let _ = write!(text, "{}", l.port);
+        push_u16(&mut text, l.port);
         end(&text, 2);
         text.push_str(l.exposure.as_str());
         end(&text, 3);
@@ -316,7 +340,19 @@ impl<'a> Table<'a> {
             text.push_str(&netns_cell(l));
         }
         end(&text, 4);
-        push_owners(&mut text, l);
+        match l.processes.as_slice() {
+            // One owner, usually with many sockets: its cell is written once per listing.
+            [one] => {
+                let key = std::sync::Arc::as_ptr(one);
+                let (_, cell) = self.owner_cells.entry(key).or_insert_with(|| {
+                    let mut cell = String::new();
+                    push_owner(&mut cell, one);
+                    (std::sync::Arc::clone(one), cell.into())
+                });
+                text.push_str(cell);
+            }
+            _ => push_owners(&mut text, l),
+        }
         end(&text, 5);
         push_service(&mut text, l);
         end(&text, 6);
