@@ -22,7 +22,6 @@ mod users;
 
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
 
 use crate::error::Error;
 use crate::model::{Inventory, OwnedSocket, Process, Query};
@@ -87,12 +86,10 @@ pub fn enumerate(query: &Query) -> Result<Inventory, Error> {
         })
         .collect();
 
-    let mut owners = owners_by_inode(&scan.holdings, &processes);
     let sockets: Vec<OwnedSocket> = sockets
         .into_iter()
         .map(|socket| {
-            // Each socket is one kernel object, listed once: its owners can be moved out.
-            let processes = owners.remove(&socket.inode).unwrap_or_default();
+            let processes = owners_of(socket.inode, &scan.holdings, &processes);
             OwnedSocket { socket, processes }
         })
         .collect();
@@ -128,18 +125,17 @@ pub fn enumerate(query: &Query) -> Result<Inventory, Error> {
     })
 }
 
-/// The processes holding each socket inode, sorted by PID, each once. `holdings` is sorted and free of duplicates,
-/// and `processes` is sorted by PID (see [`procfs::OwnerScan`]).
-fn owners_by_inode(holdings: &[(u64, u32)], processes: &[Arc<Process>]) -> FxHashMap<u64, Vec<Arc<Process>>> {
-    let pids: Vec<u32> = processes.iter().map(|p| p.pid).collect();
-    let mut owners: FxHashMap<u64, Vec<Arc<Process>>> =
-        FxHashMap::with_capacity_and_hasher(holdings.len(), Default::default());
-    for &(inode, pid) in holdings {
-        if let Ok(i) = pids.binary_search(&pid) {
-            owners.entry(inode).or_insert_with(|| Vec::with_capacity(1)).push(Arc::clone(&processes[i]));
-        }
-    }
-    owners
+/// The processes holding socket `inode`, sorted by PID, each once: `holdings` is sorted (by inode, then PID) and
+/// free of duplicates, and `processes` is sorted by PID (see [`procfs::OwnerScan`]), so both are searched, not
+/// indexed (a map of every inode cost more than the searches).
+fn owners_of(inode: u64, holdings: &[(u64, u32)], processes: &[Arc<Process>]) -> Vec<Arc<Process>> {
+    let start = holdings.partition_point(|&(i, _)| i < inode);
+    holdings[start..]
+        .iter()
+        .take_while(|&&(i, _)| i == inode)
+        .filter_map(|&(_, pid)| processes.binary_search_by_key(&pid, |p| p.pid).ok())
+        .map(|at| Arc::clone(&processes[at]))
+        .collect()
 }
 
 fn unreadable_warning(unreadable: &[(u32, std::io::Error)]) -> String {

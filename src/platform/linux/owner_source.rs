@@ -97,13 +97,30 @@ pub(super) fn sockets_and_owners(
         // the longer of the two on a machine with many open files), the rest on every core when it ends. A failed
         // walk falls back to the /proc scan.
         let (parts, arrive) = std::sync::mpsc::channel();
+        let dumped = std::sync::atomic::AtomicBool::new(false);
         let (sockets, wanted, early, walked) = std::thread::scope(|scope| {
+            let dumped = &dumped;
             let walker = std::thread::Builder::new().spawn_scoped(scope, move || {
-                bpf::socket_holdings_in_parts(|part| {
+                let mut owners = Vec::new();
+                let mut seen = rustc_hash::FxHashSet::default();
+                let walked = bpf::socket_holdings_in_parts(|part| {
+                    owners.extend(part.iter().map(|h| (h.pid, h.start_ticks)).filter(|&o| seen.insert(o)));
                     let _ = parts.send(part);
-                })
+                });
+                drop(parts);
+                // A walk that ends before the dump leaves this thread idle until then: it describes the holders it
+                // found meanwhile (most hold a wanted socket; the others are dropped below).
+                let mut ahead = Vec::new();
+                for owner in owners {
+                    if dumped.load(std::sync::atomic::Ordering::Acquire) || walked.is_err() {
+                        break;
+                    }
+                    ahead.push((owner, procfs::describe_one(owner)));
+                }
+                walked.map(|()| ahead)
             });
             let sockets = netns::list_sockets(query, netns);
+            dumped.store(true, std::sync::atomic::Ordering::Release);
             let wanted = sockets.as_deref().map(inodes).unwrap_or_default();
             let early = match &sockets {
                 Ok(_) if walker.is_ok() => describe_while_walking(&arrive, &wanted),
@@ -117,7 +134,15 @@ pub(super) fn sockets_and_owners(
         });
         let sockets = sockets?;
         let scan = match walked {
-            Ok(()) => Ok(describe(early.holdings, early.described, &wanted)),
+            Ok(ahead) => {
+                let Early { holdings, mut described } = early;
+                // Of what the walker described ahead, the owners of wanted sockets not described here already.
+                let known: rustc_hash::FxHashSet<(u32, u64)> = described.iter().map(|(owner, _)| *owner).collect();
+                let owners: rustc_hash::FxHashSet<(u32, u64)> =
+                    holdings.iter().map(|&(_, pid, start)| (pid, start)).collect();
+                described.extend(ahead.into_iter().filter(|(o, _)| owners.contains(o) && !known.contains(o)));
+                Ok(describe(holdings, described, &wanted))
+            }
             Err(e) => fallback(e, wanted)?,
         };
         return Ok((sockets, scan));
