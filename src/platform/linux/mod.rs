@@ -22,7 +22,6 @@ mod users;
 
 use std::sync::Arc;
 
-
 use crate::error::Error;
 use crate::model::{Inventory, OwnedSocket, Process, Query};
 use sys::effective_uid;
