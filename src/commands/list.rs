@@ -1,5 +1,5 @@
 //! `list` (the default command): every listener, filtered and sorted, in the format asked for. Every format is a
-//! sink of the one pipeline ([`verdict::pipeline`]): listeners are built and written a block at a time.
+//! sink of the one pipeline ([`verdict::pipeline`]): listeners are built and written one at a time.
 
 use super::{file_hint, warn_unknown_owners, Context, Outcome};
 use crate::cli::{ListArgs, ListFormat, SortKey};

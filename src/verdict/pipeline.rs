@@ -38,9 +38,6 @@ pub enum Order {
 /// order.
 type SeverityKey = (Reverse<Option<Severity>>, Reverse<Exposure>, u16, u32);
 
-/// Listeners per block: enough that a sink's per-call work is spread thin, few enough to stay in cache.
-pub const BLOCK: usize = 16;
-
 /// What the pipeline is given besides the inventory.
 pub struct Inputs<'a, 'r> {
     pub registry: &'r Registry,
