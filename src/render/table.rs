@@ -261,7 +261,7 @@ impl TwinKey {
 
 /// A flagged row's reason, with what orders the reasons (most severe first).
 struct Reason {
-    order: (std::cmp::Reverse<Option<Severity>>, std::cmp::Reverse<crate::verdict::Exposure>, u16),
+    order: crate::verdict::SeverityOrder,
     row: usize,
     head: String,
     verdict: Verdict,
@@ -373,7 +373,7 @@ impl<'a> Table<'a> {
         }
         if l.verdict != Verdict::Expected {
             self.reasons.push(Reason {
-                order: (std::cmp::Reverse(l.severity), std::cmp::Reverse(l.exposure), l.port),
+                order: crate::verdict::severity_order(l),
                 row,
                 head: format!("{}/{} {}{}", l.port, l.protocol, address_cell(l), netns_suffix(l)),
                 verdict: l.verdict,

@@ -7,6 +7,7 @@ use super::pipeline::{self, Collect, Inputs, Order};
 use crate::model::{Family, Inventory, Netns, Os, OwnedSocket, Process, Protocol};
 use crate::registry::{Info, Registry, Status};
 use serde::Serialize;
+use std::cmp::Reverse;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -196,8 +197,17 @@ pub fn sort_by_severity(listeners: &mut [Listener<'_>]) {
 
 /// Ordering for [`sort_by_severity`]: severity, then exposure (wider first), then port.
 pub fn by_severity(a: &Listener<'_>, b: &Listener<'_>) -> std::cmp::Ordering {
-    b.severity.cmp(&a.severity).then(b.exposure.cmp(&a.exposure)).then(a.port.cmp(&b.port))
+    severity_order(a).cmp(&severity_order(b))
 }
+
+/// Where a listener stands in [`by_severity`]'s order, as a key: what the pipeline sorts by and the table's reasons
+/// are ordered by.
+pub fn severity_order(l: &Listener<'_>) -> SeverityOrder {
+    (Reverse(l.severity), Reverse(l.exposure), l.port)
+}
+
+/// See [`severity_order`]: severity and exposure (both widest first), port.
+pub type SeverityOrder = (Reverse<Option<Severity>>, Reverse<Exposure>, u16);
 
 const STATUSES: [Status; 3] = [Status::Assigned, Status::Reserved, Status::Unassigned];
 

@@ -26,6 +26,9 @@ pub use classify::{
     ObscureShare, Range, Severity, Signal,
 };
 pub use judge::{Judge, Judgement, Verdict};
-pub use listener::{build, by_severity, listener, sort_by_severity, Listener, Report, Summary, SCHEMA_VERSION};
+pub use listener::{
+    build, by_severity, listener, severity_order, sort_by_severity, Listener, Report, SeverityOrder, Summary,
+    SCHEMA_VERSION,
+};
 pub use pipeline::{Order, Sink};
 pub use story::{story, PortSpec, Story, RELATED_WINDOW};

@@ -8,12 +8,10 @@
 //! first pass judges each socket and keeps a compact key (severity, exposure, port, place), the keys are sorted,
 //! and the listeners are built again in that order (the judge's caches make the second pass cheap).
 
-use super::classify::{Exposure, Severity};
 use super::judge::Judge;
-use super::listener::{in_report_order, listener_at, Listener, Summary, Tally};
+use super::listener::{in_report_order, listener_at, severity_order, Listener, SeverityOrder, Summary, Tally};
 use crate::model::{Inventory, OwnedSocket};
 use crate::registry::Registry;
-use std::cmp::Reverse;
 use std::io;
 
 /// Where listeners go: a renderer, or a collector.
@@ -33,10 +31,6 @@ pub enum Order {
     /// then by port; ties in port order.
     Severity,
 }
-
-/// Where a listener goes in [`Order::Severity`]: severity and exposure (both widest first), port, place in port
-/// order.
-type SeverityKey = (Reverse<Option<Severity>>, Reverse<Exposure>, u16, u32);
 
 /// What the pipeline is given besides the inventory.
 pub struct Inputs<'a, 'r> {
@@ -78,16 +72,17 @@ pub fn run<'r>(inventory: Inventory, inputs: Inputs<'_, 'r>, sink: &mut dyn Sink
         }
         Order::Severity => {
             // The first pass judges copies (the processes are shared, not copied) and keeps only the keys.
-            let mut keys: Vec<SeverityKey> = Vec::new();
+            // Where each listener goes, then its place in port order.
+            let mut keys: Vec<(SeverityOrder, u32)> = Vec::new();
             for (place, (address, owned)) in (0u32..).zip(&items) {
                 let mut copy = (address.clone(), owned.clone());
                 let l = build(&mut copy, &mut judge);
                 if keep(&l) {
-                    keys.push((Reverse(l.severity), Reverse(l.exposure), l.port, place));
+                    keys.push((severity_order(&l), place));
                 }
             }
             keys.sort_unstable();
-            for (.., place) in keys {
+            for (_, place) in keys {
                 let l = build(&mut items[place as usize], &mut judge);
                 hand(l)?;
             }
