@@ -241,14 +241,16 @@ struct TwinKey {
 impl TwinKey {
     /// The key of a socket on a wildcard or loopback address that is not IPv4-mapped; `None` for the others.
     fn of(l: &Listener<'_>) -> Option<(TwinKey, crate::model::Family)> {
-        let ip: std::net::IpAddr = l.address.parse().ok()?;
-        if l.ipv4_mapped || !(ip.is_unspecified() || ip.is_loopback()) {
+        // The address is written the standard way, so the wildcards are these two strings; a loopback address is
+        // what the exposure says (IPv4-mapped ones are left alone, as their twin would be the IPv4 socket itself).
+        let loopback = l.exposure == crate::verdict::Exposure::Loopback;
+        if l.ipv4_mapped || !(l.address == "0.0.0.0" || l.address == "::" || loopback) {
             return None;
         }
         let key = TwinKey {
             port: l.port,
             protocol: l.protocol,
-            loopback: ip.is_loopback(),
+            loopback,
             pids: l.processes.iter().map(|p| p.pid).collect(),
             netns: l.netns.as_ref().map(|n| n.inode),
             interface: l.interface.clone(),
