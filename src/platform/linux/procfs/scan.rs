@@ -222,7 +222,7 @@ pub fn refusing(pids: impl IntoIterator<Item = u32>) -> Vec<(u32, io::Error)> {
 }
 
 /// PIDs of all processes (thread-group leaders) visible in `/proc`.
-fn list_pids() -> io::Result<Vec<u32>> {
+pub(super) fn list_pids() -> io::Result<Vec<u32>> {
     let proc_dir = open_at(None, c"/proc", libc::O_DIRECTORY)?;
     let mut buf = Box::new(DirentBuf([0; DIRENT_BUF_LEN]));
     let mut pids = Vec::new();
@@ -538,15 +538,10 @@ fn living_thread_fd_dir(pid: u32, fd_dir: &OwnedFd) -> Option<OwnedFd> {
     if stat_field(&stat, 3) != Some("Z") {
         return None;
     }
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    tasks
-        .filter_map(Result::ok)
-        .filter_map(|t| t.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
-        .filter(|&tid| tid != pid)
-        .find_map(|tid| {
-            let path = std::ffi::CString::new(format!("/proc/{pid}/task/{tid}/fd")).ok()?;
-            open_at(None, &path, libc::O_DIRECTORY).ok()
-        })
+    super::threads::other_threads(pid).into_iter().find_map(|tid| {
+        let path = std::ffi::CString::new(format!("/proc/{pid}/task/{tid}/fd")).ok()?;
+        open_at(None, &path, libc::O_DIRECTORY).ok()
+    })
 }
 
 /// Opens `/proc/PID/fd`. `Ok(None)`: nothing to report: the process is gone, or it is a kernel thread (no files;

@@ -12,13 +12,23 @@ use std::io;
 use std::os::fd::AsFd;
 
 use super::details::read_details;
-use super::scan::parse_socket_link;
+use super::scan::{list_pids, parse_socket_link};
 use super::syscalls::{dirent_names, getdents, nul_terminated, open_at, read_link_at, DirentBuf, DIRENT_BUF_LEN};
 use super::{InodeSet, OwnerScan};
 use crate::platform::linux::sys::is_permission_error;
 
 /// `KCMP_FILES` (linux/kcmp.h): whether two tasks share one file table.
 const KCMP_FILES: libc::c_int = 2;
+
+/// The threads of process `pid` but its first (whose table `/proc/PID/fd` shows); none when it is gone.
+pub(super) fn other_threads(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| t.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter(|&tid| tid != pid)
+        .collect()
+}
 
 /// Whether thread `tid` of `pid` has a descriptor table of its own. `None`: cannot tell (no `kcmp`, or refused).
 fn own_table(pid: u32, tid: u32) -> Option<bool> {
@@ -63,15 +73,10 @@ fn owners_in_thread_tables(unowned: &InodeSet) -> io::Result<OwnerScan> {
     let mut link = [0u8; 64];
     let mut name = [0u8; 32];
     let mut buf = Vec::new();
-    for entry in std::fs::read_dir("/proc")? {
-        let Some(pid) = entry.ok().and_then(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok())) else {
-            continue;
-        };
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { continue };
+    for pid in list_pids()? {
         let mut found = false;
-        for task in tasks.filter_map(Result::ok) {
-            let Some(tid) = task.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-            if tid == pid || own_table(pid, tid) == Some(false) {
+        for tid in other_threads(pid) {
+            if own_table(pid, tid) == Some(false) {
                 continue;
             }
             let Ok(path) = std::ffi::CString::new(format!("/proc/{pid}/task/{tid}/fd")) else { continue };
