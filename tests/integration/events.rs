@@ -6,7 +6,6 @@ use crate::util::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 /// How many short-lived listeners, how far apart and how long each lives (the figures).
 const COUNT: usize = 300;
@@ -24,14 +23,6 @@ fn events(path: &Path) -> Vec<Value> {
 }
 
 /// Waits (up to 20 s) until `path` contains `needle`.
-fn wait_for(path: &Path, needle: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !std::fs::read_to_string(path).is_ok_and(|t| t.contains(needle)) {
-        assert!(Instant::now() < deadline, "{} never contained {needle}", path.display());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn stop(child: &mut std::process::Child, err: &Path) {
     // SAFETY: kill has no memory preconditions; the pid is our own child, not yet reaped.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);

@@ -4,7 +4,7 @@
 use crate::util::*;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const HEADER: &str = "Service Name,Port Number,Transport Protocol,Description,Assignee,Contact,Registration Date,Modification Date,Reference,Service Code,Unauthorized Use Reported,Assignment Notes\n";
 
@@ -91,11 +91,7 @@ fn ci_log_commands_in_names_and_command_lines_are_broken_in_every_text_output() 
         .stderr(std::fs::File::create(&err_path).unwrap())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !std::fs::read_to_string(&err_path).unwrap().contains("portwarden: watching") {
-        assert!(Instant::now() < deadline, "watch did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(&err_path, "portwarden: watching");
     let port = {
         let h = Holder::start("##[group]pw ##[add-mask]x", &[tcp4("127.0.0.1", 0)]);
         let c = Holder::start("::error::pw", &[tcp4("127.0.0.1", 0)]);

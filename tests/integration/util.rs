@@ -119,6 +119,16 @@ pub fn skip_unless_root(test: &str) -> bool {
     true
 }
 
+/// Waits (at most 20 s, failing after) until the file at `path` contains `needle`: e.g. `watch`'s stderr its
+/// "portwarden: watching" header.
+pub fn wait_for(path: &std::path::Path, needle: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !std::fs::read_to_string(path).is_ok_and(|t| t.contains(needle)) {
+        assert!(std::time::Instant::now() < deadline, "{} never contained {needle}", path.display());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Whether CI runs the tests (`CI=true`): there a missing tool is a failure, never a skip.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")

@@ -440,11 +440,7 @@ fn watch_records_a_socket_without_visible_owner_once_after_a_second_look() {
         .stderr(std::fs::File::create(&err).unwrap())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !std::fs::read_to_string(&err).unwrap_or_default().contains("portwarden: watching") {
-        assert!(Instant::now() < deadline, "watch did not start: {}", std::fs::read_to_string(&err).unwrap());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(&err, "portwarden: watching");
     let stays = Holder::start("pw-hidden-stay", &[tcp4("127.0.0.1", 0)]);
     let brief = Holder::start("pw-hidden-brief", &[tcp4("127.0.0.1", 0)]);
     // Told apart by inode: other tests' listeners may take the same port numbers before or after.
