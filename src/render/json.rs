@@ -170,6 +170,8 @@ pub struct ListenerWriter<'r> {
     processes: HashMap<*const Process, (Arc<Process>, Vec<u8>)>,
     /// Each registry row's object as it appears in `iana.entries`, by where its text lives.
     records: HashMap<(usize, usize), (Record<'r>, Vec<u8>)>,
+    /// Each shared reason as a JSON string, by where its text lives (the `Arc` keeps it there).
+    reasons: HashMap<usize, (Arc<str>, Vec<u8>)>,
     scratch: Vec<u8>,
     /// Compact JSON (NDJSON) rather than pretty; the caches hold this form.
     compact: bool,
@@ -242,7 +244,19 @@ impl<'r> ListenerWriter<'r> {
         b.extend_from_slice(lit!(c, b"\n      },\n      \"verdict\": "));
         push_plain(b, l.verdict.as_str());
         b.extend_from_slice(lit!(c, b",\n      \"reason\": "));
-        push_str(b, &l.reason);
+        // Listeners judged alike share their reason (the judge holds it too): escaped once. Others are escaped
+        // as they come, so the cache never grows with the listing.
+        if Arc::strong_count(&l.reason) > 1 {
+            let key = Arc::as_ptr(&l.reason).cast::<u8>() as usize;
+            let (_, json) = self.reasons.entry(key).or_insert_with(|| {
+                let mut json = Vec::with_capacity(l.reason.len() + 2);
+                push_str(&mut json, &l.reason);
+                (Arc::clone(&l.reason), json)
+            });
+            b.extend_from_slice(json);
+        } else {
+            push_str(b, &l.reason);
+        }
         b.extend_from_slice(lit!(c, b",\n      \"flags\": ["));
         for (i, f) in l.flags.iter().enumerate() {
             b.extend_from_slice(if i == 0 { lit!(c, b"\n        ") } else { lit!(c, b",\n        ") });

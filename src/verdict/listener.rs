@@ -110,7 +110,7 @@ pub(crate) fn listener_at<'r>(
     user_name: &mut dyn FnMut(u32) -> Option<String>,
 ) -> Listener<'r> {
     let OwnedSocket { socket, processes } = owned;
-    let address = address.unwrap_or_else(|| socket.address.to_string());
+    let address = address.unwrap_or_else(|| written(&socket.address));
     let iana = Iana::of(registry, socket.port, socket.protocol);
     let exposure = Exposure::of(&socket);
     let judgement =
@@ -181,13 +181,40 @@ pub(crate) fn in_report_order(sockets: Vec<OwnedSocket>) -> Vec<(Option<String>,
         if end - start > 1 {
             let run = &mut sockets[start..end];
             for (address, owned) in run.iter_mut() {
-                *address = Some(owned.socket.address.to_string());
+                *address = Some(written(&owned.socket.address));
             }
             run.sort_by(|(a, x), (b, y)| (a, x.socket.inode).cmp(&(b, y.socket.inode)));
         }
         start = end;
     }
     sockets
+}
+
+/// An address as `Display` writes it. IPv4 addresses and the two common IPv6 ones are written here: the standard
+/// formatter goes through the padding machinery for every octet, which made writing addresses a noticeable part
+/// of a listing.
+pub(crate) fn written(address: &IpAddr) -> String {
+    match address {
+        IpAddr::V4(v4) => {
+            let mut out = String::with_capacity(15);
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                if octet >= 100 {
+                    out.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    out.push(char::from(b'0' + octet / 10 % 10));
+                }
+                out.push(char::from(b'0' + octet % 10));
+            }
+            out
+        }
+        IpAddr::V6(v6) if v6.is_unspecified() => "::".to_string(),
+        IpAddr::V6(v6) if v6.is_loopback() => "::1".to_string(),
+        IpAddr::V6(v6) => v6.to_string(),
+    }
 }
 
 /// Sorts the most severe first (dangerous, then review beyond loopback, then review on loopback), then by port.
@@ -277,6 +304,33 @@ impl Tally {
             namespaces: None,
             warnings,
             registry,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::written;
+    use proptest::prelude::*;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        for a in ["0.0.0.0", "127.0.0.1", "255.255.255.255", "10.0.9.100", "1.20.199.250", "::", "::1", "fe80::1"] {
+            let ip: IpAddr = a.parse().unwrap();
+            assert_eq!(written(&ip), a);
+        }
+        let mapped = IpAddr::V6(Ipv4Addr::new(192, 168, 0, 1).to_ipv6_mapped());
+        assert_eq!(written(&mapped), "::ffff:192.168.0.1");
+    }
+
+    proptest! {
+        #[test]
+        fn any_address_is_written_as_display_writes_it(v4 in any::<u32>(), v6 in any::<u128>()) {
+            let v4 = IpAddr::V4(Ipv4Addr::from(v4));
+            prop_assert_eq!(written(&v4), v4.to_string());
+            let v6 = IpAddr::V6(Ipv6Addr::from(v6));
+            prop_assert_eq!(written(&v6), v6.to_string());
         }
     }
 }

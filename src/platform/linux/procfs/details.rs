@@ -27,7 +27,7 @@ use crate::text::decode_bytes;
 /// `early` has the owners already looked at (see [`describe_one`]): `Some` details, or `None` when `/proc` did
 /// not show that process with that start time.
 pub fn describe_holders(holdings: &[(u64, u32, u64)], early: Vec<((u32, u64), Option<Process>)>) -> OwnerScan {
-    let looked_at: std::collections::HashSet<(u32, u64)> = early.iter().map(|(owner, _)| *owner).collect();
+    let looked_at: rustc_hash::FxHashSet<(u32, u64)> = early.iter().map(|(owner, _)| *owner).collect();
     let mut owners: Vec<(u32, u64)> =
         holdings.iter().map(|&(_, pid, start)| (pid, start)).filter(|owner| !looked_at.contains(owner)).collect();
     owners.sort_unstable();
