@@ -16,6 +16,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn main() -> ExitCode {
+    portwarden::platform::tune_allocator();
     let cli = cli::Cli::parse();
     let stdout = std::io::stdout();
     let is_terminal = stdout.is_terminal();

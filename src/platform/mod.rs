@@ -32,6 +32,12 @@ pub fn user_name(uid: u32) -> Option<String> {
     imp::user_name(uid)
 }
 
+/// Sets the allocator up for what a run does: build lists of thousands of sockets, free them, build the next.
+/// The binary calls it first thing; the library never does (it is the program's allocator).
+pub fn tune_allocator() {
+    imp::tune_allocator()
+}
+
 /// A hint telling the user how to see owners that were hidden from this run.
 pub fn hidden_owner_hint() -> &'static str {
     imp::hidden_owner_hint()

@@ -98,19 +98,18 @@ pub fn listener<'r>(
     registry: &'r Registry,
     user_name: &mut dyn FnMut(u32) -> Option<String>,
 ) -> Listener<'r> {
-    listener_at(owned, None, registry, &mut Judge::new(Os::current()), user_name)
+    listener_at(owned, registry, &mut Judge::new(Os::current()), user_name)
 }
 
-/// [`listener`], with the address already written out if it was.
+/// [`listener`], judged by `judge` (whose caches serve a whole listing).
 pub(crate) fn listener_at<'r>(
     owned: OwnedSocket,
-    address: Option<String>,
     registry: &'r Registry,
     judge: &mut Judge,
     user_name: &mut dyn FnMut(u32) -> Option<String>,
 ) -> Listener<'r> {
     let OwnedSocket { socket, processes } = owned;
-    let address = address.unwrap_or_else(|| written(&socket.address));
+    let address = written(&socket.address);
     let iana = Iana::of(registry, socket.port, socket.protocol);
     let exposure = Exposure::of(&socket);
     let judgement =
@@ -164,30 +163,15 @@ pub fn build<'r>(
     Report { schema_version: SCHEMA_VERSION, listeners: all.listeners, summary }
 }
 
-/// The sockets in report order ([`Order::Port`]): by port, protocol and family, then by the address as written in
-/// [`Listener::address`] (a string: "10.0.0.1" comes before "9.0.0.1") and the inode. Writing addresses out is
-/// most of the cost of that order, and only sockets that share port, protocol and family need it to be placed, so
-/// only theirs are written here (returned with them); the others are left to whoever builds the listener.
-pub(crate) fn in_report_order(sockets: Vec<OwnedSocket>) -> Vec<(Option<String>, OwnedSocket)> {
-    let mut sockets: Vec<(Option<String>, OwnedSocket)> = sockets.into_iter().map(|owned| (None, owned)).collect();
+/// Puts the sockets in report order ([`Order::Port`]): by port, protocol and family, then by the address as
+/// written in [`Listener::address`] (a string: "10.0.0.1" comes before "9.0.0.1") and the inode. Only sockets that
+/// share port, protocol and family need their addresses written to be placed, so only theirs are.
+pub(crate) fn in_report_order(sockets: &mut [OwnedSocket]) {
     let group = |owned: &OwnedSocket| (owned.socket.port, owned.socket.protocol, owned.socket.family());
-    sockets.sort_by_key(|(_, owned)| group(owned));
-    let mut start = 0;
-    while start < sockets.len() {
-        let mut end = start + 1;
-        while end < sockets.len() && group(&sockets[end].1) == group(&sockets[start].1) {
-            end += 1;
-        }
-        if end - start > 1 {
-            let run = &mut sockets[start..end];
-            for (address, owned) in run.iter_mut() {
-                *address = Some(written(&owned.socket.address));
-            }
-            run.sort_by(|(a, x), (b, y)| (a, x.socket.inode).cmp(&(b, y.socket.inode)));
-        }
-        start = end;
+    sockets.sort_by_key(group);
+    for run in sockets.chunk_by_mut(|a, b| group(a) == group(b)).filter(|run| run.len() > 1) {
+        run.sort_by_cached_key(|owned| (written(&owned.socket.address), owned.socket.inode));
     }
-    sockets
 }
 
 /// An address as `Display` writes it. IPv4 addresses and the two common IPv6 ones are written here: the standard

@@ -48,44 +48,28 @@ pub struct Inputs<'a, 'r> {
 /// then the summary, which it also returns. Stops at the sink's first error.
 pub fn run<'r>(inventory: Inventory, inputs: Inputs<'_, 'r>, sink: &mut dyn Sink<'r>) -> io::Result<Summary> {
     let Inputs { registry, user_name, keep, hint, order } = inputs;
-    let Inventory { os, sockets, warnings, owners_partly_hidden, namespaces, .. } = inventory;
-    let mut items = in_report_order(sockets);
+    let Inventory { os, mut sockets, warnings, owners_partly_hidden, namespaces, .. } = inventory;
+    in_report_order(&mut sockets);
     let mut judge = Judge::new(os);
-    let mut tally = Tally::default();
-    let mut build = |item: &mut (Option<String>, OwnedSocket), judge: &mut Judge| {
-        let (address, owned) = item;
-        let owned = OwnedSocket { socket: owned.socket.clone(), processes: std::mem::take(&mut owned.processes) };
-        listener_at(owned, address.take(), registry, judge, user_name)
-    };
-    let mut hand = |l: Listener<'r>| -> io::Result<()> {
-        tally.add(&l);
-        sink.listener(l)
-    };
-    match order {
-        Order::Port => {
-            for item in &mut items {
-                let l = build(item, &mut judge);
-                if keep(&l) {
-                    hand(l)?;
-                }
+    if order == Order::Severity {
+        // The first pass judges copies (the processes are shared, not copied) and keeps only the keys: where each
+        // kept socket goes, then its place in port order. The sockets are then put in that order.
+        let mut keyed: Vec<(SeverityOrder, u32, OwnedSocket)> = Vec::new();
+        for (place, owned) in (0u32..).zip(sockets) {
+            let l = listener_at(owned.clone(), registry, &mut judge, user_name);
+            if keep(&l) {
+                keyed.push((severity_order(&l), place, owned));
             }
         }
-        Order::Severity => {
-            // The first pass judges copies (the processes are shared, not copied) and keeps only the keys.
-            // Where each listener goes, then its place in port order.
-            let mut keys: Vec<(SeverityOrder, u32)> = Vec::new();
-            for (place, (address, owned)) in (0u32..).zip(&items) {
-                let mut copy = (address.clone(), owned.clone());
-                let l = build(&mut copy, &mut judge);
-                if keep(&l) {
-                    keys.push((severity_order(&l), place));
-                }
-            }
-            keys.sort_unstable();
-            for (_, place) in keys {
-                let l = build(&mut items[place as usize], &mut judge);
-                hand(l)?;
-            }
+        keyed.sort_unstable_by_key(|&(key, place, _)| (key, place));
+        sockets = keyed.into_iter().map(|(_, _, owned)| owned).collect();
+    }
+    let mut tally = Tally::default();
+    for owned in sockets {
+        let l = listener_at(owned, registry, &mut judge, user_name);
+        if keep(&l) {
+            tally.add(&l);
+            sink.listener(l)?;
         }
     }
     let mut summary = tally.summary(warnings, owners_partly_hidden, hint, registry.info().clone());

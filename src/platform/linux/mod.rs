@@ -37,6 +37,20 @@ mounted with hidepid, or the owner may live in another PID namespace";
 const HIDDEN_OWNER_HINT_ROOT: &str = "even root could not see these owners: their processes refuse access to their \
 open files (a sandbox or security module), or live in another PID namespace; look from that namespace or the host";
 
+/// glibc serves allocations of 128 KiB and more (a listing's socket lists, a JSON listing's buffers) with fresh
+/// mappings, unmapped again when freed, so the next such list faults every page in anew; and it returns freed
+/// memory at the top of the heap to the system. A page fault costs microseconds (more in a virtual machine), and a
+/// listing of 6,000 sockets made hundreds of them (benches/README.md, "Page faults"). Served from the heap and kept,
+/// freed lists are reused by the next. Other C libraries (musl) allocate their own way and are left alone.
+pub fn tune_allocator() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only sets parameters of glibc's allocator, before this program has threads.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
+    }
+}
+
 /// The hint that fits this run: running as root does not help when we already are root.
 pub fn hidden_owner_hint() -> &'static str {
     if effective_uid() == 0 {
