@@ -94,13 +94,20 @@ pub(super) fn bad_btf(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("kernel BTF: {what}"))
 }
 
+/// Types read between two remembered offsets (see [`Btf::checkpoints`]).
+const STRIDE: usize = 64;
+
 /// A view of a BTF blob: the type section, read only as far as needed (the types looked for usually come early,
 /// and the section is large), and the string section.
 pub(super) struct Btf<'a> {
     types: &'a [u8],
     strings: &'a [u8],
-    /// Offset in `types` of type id `i + 1`, for the types read so far.
-    offsets: Vec<u32>,
+    /// Offset in `types` of every [`STRIDE`]th type read (ids 1, 1 + STRIDE, ...): a type is found from the one
+    /// before it, and an offset for every one of the kernel's hundred thousand types cost more to store (fresh
+    /// pages) than the few types looked up by id cost to step to.
+    checkpoints: Vec<u32>,
+    /// How many types have been read.
+    read: usize,
     /// Where the next type to read starts.
     next: usize,
 }
@@ -120,23 +127,41 @@ impl<'a> Btf<'a> {
             blob.get(hdr_len + off..hdr_len + off + len).ok_or_else(|| bad_btf("section out of bounds"))
         };
         let (types, strings) = (section(type_off, type_len)?, section(str_off, str_len)?);
-        Ok(Btf { types, strings, offsets: Vec::with_capacity(type_len / 16), next: 0 })
+        Ok(Btf { types, strings, checkpoints: Vec::with_capacity(type_len / 16 / STRIDE), read: 0, next: 0 })
     }
 
-    /// Reads types until `count` are known; false if the section ends (or is malformed) before.
-    fn read_to(&mut self, count: usize) -> bool {
-        while self.offsets.len() < count {
-            let at = self.next;
-            let (Some(info), Ok(offset)) = (u32_at(self.types, at + 4), u32::try_from(at)) else { return false };
-            // A table rather than a match: kinds follow each other unpredictably, and this runs once per type read.
-            let (fixed, per_member) = TAIL[((info >> 24) & 0x1f) as usize];
-            if fixed == UNKNOWN_KIND {
-                return false; // its length is unknown too
-            }
-            self.offsets.push(offset);
-            self.next = at + 12 + fixed as usize + per_member as usize * (info & 0xffff) as usize;
+    /// Where the type after the one at `at` starts; `None` if that one's kind (so its length) is unknown or its
+    /// header is cut off.
+    fn after(&self, at: usize) -> Option<usize> {
+        let info = u32_at(self.types, at + 4)?;
+        // A table rather than a match: kinds follow each other unpredictably, and this runs once per type read.
+        let (fixed, per_member) = TAIL[((info >> 24) & 0x1f) as usize];
+        (fixed != UNKNOWN_KIND).then(|| at + 12 + fixed as usize + per_member as usize * (info & 0xffff) as usize)
+    }
+
+    /// Reads the next type; returns where it starts, or `None` if the section ends (or is malformed) there.
+    fn read_one(&mut self) -> Option<usize> {
+        let at = self.next;
+        let offset = u32::try_from(at).ok()?;
+        let after = self.after(at)?;
+        if self.read.is_multiple_of(STRIDE) {
+            self.checkpoints.push(offset);
         }
-        true
+        self.read += 1;
+        self.next = after;
+        Some(at)
+    }
+
+    /// Where type `index + 1` starts, reading types up to it if need be.
+    fn offset(&mut self, index: usize) -> Option<usize> {
+        while self.read <= index {
+            self.read_one()?;
+        }
+        let mut at = *self.checkpoints.get(index / STRIDE)? as usize;
+        for _ in 0..index % STRIDE {
+            at = self.after(at)?;
+        }
+        Some(at)
     }
 
     fn name(&self, name_off: u32) -> &'a [u8] {
@@ -184,11 +209,7 @@ impl<'a> Btf<'a> {
 
     /// `(name_off, info, size_or_type, offset of the members)` of type `id`.
     fn header(&mut self, id: u32) -> Option<(u32, u32, u32, usize)> {
-        let index = usize::try_from(id).ok()?.checked_sub(1)?;
-        if !self.read_to(index + 1) {
-            return None;
-        }
-        let at = *self.offsets.get(index)? as usize;
+        let at = self.offset(usize::try_from(id).ok()?.checked_sub(1)?)?;
         Some((u32_at(self.types, at)?, u32_at(self.types, at + 4)?, u32_at(self.types, at + 8)?, at + 12))
     }
 
@@ -202,34 +223,46 @@ impl<'a> Btf<'a> {
         let at_names = self.first_name_offsets(wanted.map(|(_, name)| name));
         let mut found = [None; N];
         let mut left = at_names.iter().filter(|off| off.is_some()).count();
+        // Nearly every type is none of those wanted: one bit of a small filter of their names' offsets tells most
+        // of them apart, before the names are compared.
+        let bit = |off: u32| ((off as usize >> 6) & 63, 1u64 << (off & 63));
+        let mut filter = [0u64; 64];
+        for (word, mask) in at_names.iter().flatten().map(|&off| bit(off)) {
+            filter[word] |= mask;
+        }
         let mut id = 0;
         while left > 0 {
-            if id == self.offsets.len() && !self.read_to(id + 1) {
-                break;
-            }
-            let at = self.offsets[id] as usize;
+            let next = if id == self.read { self.read_one() } else { self.offset(id) };
+            let Some(at) = next else { break };
             id += 1;
-            let name_off = u32_at(self.types, at);
-            // Nearly every type is none of those wanted: one predictable test each.
-            if !at_names.contains(&name_off) {
+            let Some(name_off) = u32_at(self.types, at) else { continue };
+            let (word, mask) = bit(name_off);
+            if filter[word] & mask == 0 || !at_names.contains(&Some(name_off)) {
                 continue;
             }
             let kind = u32_at(self.types, at + 4).map_or(0, |info| (info >> 24) & 0x1f);
             for ((slot, &(want, _)), off) in found.iter_mut().zip(&wanted).zip(&at_names) {
-                if slot.is_none() && kind == want && *off == name_off {
+                if slot.is_none() && kind == want && *off == Some(name_off) {
                     *slot = u32::try_from(id).ok();
                     left -= 1;
                 }
             }
         }
         if found.iter().any(Option::is_none) {
-            for id in 1..=u32::try_from(self.offsets.len()).unwrap_or(u32::MAX) {
-                let Some((name_off, info, _, _)) = self.header(id) else { break };
+            // Every type read, in order, each found from the one before.
+            let mut at = self.checkpoints.first().map(|&at| at as usize);
+            for id in 1..=u32::try_from(self.read).unwrap_or(u32::MAX) {
+                let Some((name_off, info)) =
+                    at.and_then(|at| Some((u32_at(self.types, at)?, u32_at(self.types, at + 4)?)))
+                else {
+                    break;
+                };
                 for (slot, &(kind, name)) in found.iter_mut().zip(&wanted) {
                     if slot.is_none() && (info >> 24) & 0x1f == kind && self.name_is(name_off, name.as_bytes()) {
                         *slot = Some(id);
                     }
                 }
+                at = at.and_then(|at| self.after(at));
             }
         }
         found
