@@ -59,6 +59,34 @@ fn file_tables_and_proc_scan_give_the_same_owners() {
     assert_eq!(bpf["summary"]["warnings"], procfs["summary"]["warnings"]);
 }
 
+/// The uid of an owner is its real uid (the first of `/proc/PID/status`'s `Uid:` line), whichever source found it:
+/// the walk of the file tables reads it from the kernel, the `/proc` scan from `status`.
+#[test]
+fn both_sources_give_the_real_uid() {
+    if skip_unless_root("both_sources_give_the_real_uid") {
+        return;
+    }
+    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        eprintln!("SKIP both_sources_give_the_real_uid: the kernel has no BTF (/sys/kernel/btf)");
+        return;
+    }
+    let nobody = Holder::start_as_nobody("pw-uid-nobody", &[tcp4("127.0.0.1", 0)]);
+    // Real uid 1000, effective uid root (a set-user-ID program's state): the real one counts.
+    let mixed = Holder::start_as(&["--ruid=1000", "--euid=0"], "pw-uid-mixed", &[udp4("127.0.0.1", 0)]);
+    let (bpf, procfs) = (listing("bpf"), listing("procfs"));
+    for (h, proto, uid) in [(&nobody, "tcp", 65534), (&mixed, "udp", 1000)] {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", h.pid())).unwrap();
+        let real = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().next());
+        assert_eq!(real, Some(uid.to_string().as_str()), "{status}");
+        let port = h.ports[0];
+        let from_bpf = on(&bpf, proto, "127.0.0.1", port);
+        assert_eq!(from_bpf, on(&procfs, proto, "127.0.0.1", port), "{proto}/{port}: file tables vs /proc");
+        assert_eq!(from_bpf.len(), 1, "{proto}/{port}");
+        assert_eq!(from_bpf[0]["processes"][0]["uid"], uid, "{:#}", from_bpf[0]);
+        assert_eq!(from_bpf[0]["processes"][0]["pid"], h.pid(), "{:#}", from_bpf[0]);
+    }
+}
+
 #[test]
 fn owner_source_must_be_known() {
     let out = run(portwarden().args(["list"]).env("PORTWARDEN_OWNERS", "magic"));

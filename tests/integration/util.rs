@@ -238,10 +238,15 @@ impl Holder {
 
     /// Starts a holder running as user `nobody` (the caller must be root).
     pub fn start_as_nobody(name: &str, specs: &[Spec]) -> Holder {
+        Holder::start_as(&["--reuid=65534", "--regid=65534", "--clear-groups"], name, specs)
+    }
+
+    /// Starts a holder with the user and group ids `setpriv` sets from `ids` (the caller must be root).
+    pub fn start_as(ids: &[&str], name: &str, specs: &[Spec]) -> Holder {
         let mut cmd = Command::new("setpriv");
-        // The system python: a python under root's home (pyenv) is not readable by nobody.
+        // The system python: a python under root's home (pyenv) is not readable by other users.
         let python = if std::path::Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
-        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", python]);
+        cmd.args(ids).arg(python);
         Holder::spawn_cmd(cmd, name.as_ref(), specs, 0, Some(machine_shared()))
     }
 

@@ -9,16 +9,16 @@ pub(super) fn owners_from_file_tables(wanted: &procfs::InodeSet) -> std::io::Res
     Ok(describe(of_wanted(bpf::socket_holdings()?, wanted).collect(), Vec::new(), wanted))
 }
 
-/// The holdings of `wanted` sockets, as `(inode, PID, start time)`.
-fn of_wanted(holdings: Vec<bpf::Holding>, wanted: &procfs::InodeSet) -> impl Iterator<Item = (u64, u32, u64)> + '_ {
-    holdings.into_iter().filter(|h| wanted.contains(&h.inode)).map(|h| (h.inode, h.pid, h.start_ticks))
+/// The holdings of `wanted` sockets, as `(inode, PID, start time, uid)`.
+fn of_wanted(holdings: Vec<bpf::Holding>, wanted: &procfs::InodeSet) -> impl Iterator<Item = procfs::Held> + '_ {
+    holdings.into_iter().filter(|h| wanted.contains(&h.inode)).map(|h| (h.inode, h.pid, h.start_ticks, h.uid))
 }
 
-/// What [`describe_while_walking`] gathered: `(inode, PID, start time)` of the wanted sockets, and the owners it
-/// already looked at.
+/// What [`describe_while_walking`] gathered: `(inode, PID, start time, uid)` of the wanted sockets, and the owners
+/// it already looked at.
 #[derive(Default)]
 pub(super) struct Early {
-    pub(super) holdings: Vec<(u64, u32, u64)>,
+    pub(super) holdings: Vec<procfs::Held>,
     pub(super) described: Vec<((u32, u64), Option<Process>)>,
 }
 
@@ -32,11 +32,11 @@ pub(super) fn describe_while_walking(
     let mut early = Early::default();
     let mut seen = rustc_hash::FxHashSet::default();
     let mut queue = std::collections::VecDeque::new();
-    let mut take = |part: Vec<bpf::Holding>, early: &mut Early, queue: &mut std::collections::VecDeque<(u32, u64)>| {
-        for (inode, pid, start) in of_wanted(part, wanted) {
-            early.holdings.push((inode, pid, start));
+    let mut take = |part: Vec<bpf::Holding>, early: &mut Early, queue: &mut std::collections::VecDeque<_>| {
+        for held @ (_, pid, start, uid) in of_wanted(part, wanted) {
+            early.holdings.push(held);
             if seen.insert((pid, start)) {
-                queue.push_back((pid, start));
+                queue.push_back(((pid, start), uid));
             }
         }
     };
@@ -45,7 +45,7 @@ pub(super) fn describe_while_walking(
             Ok(part) => take(part, &mut early, &mut queue),
             Err(TryRecvError::Disconnected) => return early,
             Err(TryRecvError::Empty) => match queue.pop_front() {
-                Some(owner) => early.described.push((owner, procfs::describe_one(owner))),
+                Some((owner, uid)) => early.described.push((owner, procfs::describe_one(owner, Some(uid)))),
                 None => match arrive.recv() {
                     Ok(part) => take(part, &mut early, &mut queue),
                     Err(_) => return early,
@@ -55,13 +55,13 @@ pub(super) fn describe_while_walking(
     }
 }
 
-/// Details of the processes holding the wanted sockets (`holdings`: inode, PID, start time), on every core but
+/// Details of the processes holding the wanted sockets (`holdings`: inode, PID, start time, uid), on every core but
 /// for those `described` already. A wanted socket left without owner is explained as the `/proc` scan would, by
 /// the processes whose files `/proc` refuses to show: when the walk named its holder but `/proc` would not describe
 /// it, that holder is asked; when the walk named none (the kernel may hide a process from the walk too), every
 /// process is.
 pub(super) fn describe(
-    holdings: Vec<(u64, u32, u64)>,
+    holdings: Vec<procfs::Held>,
     described: Vec<((u32, u64), Option<Process>)>,
     wanted: &procfs::InodeSet,
 ) -> procfs::OwnerScan {
@@ -74,8 +74,8 @@ pub(super) fn describe(
         let described: Vec<u32> = scan.processes.iter().map(|p| p.pid).collect();
         scan.unreadable = procfs::refusing_processes_but(&described).unwrap_or_default();
     } else if unowned.clone().next().is_some() {
-        let undescribed = |&&(inode, ..): &&(u64, u32, u64)| !held.contains(&inode);
-        let mut pids: Vec<u32> = holdings.iter().filter(undescribed).map(|&(_, pid, _)| pid).collect();
+        let undescribed = |&&(inode, ..): &&procfs::Held| !held.contains(&inode);
+        let mut pids: Vec<u32> = holdings.iter().filter(undescribed).map(|&(_, pid, ..)| pid).collect();
         pids.sort_unstable();
         pids.dedup();
         scan.unreadable = procfs::refusing(pids);

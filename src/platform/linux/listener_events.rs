@@ -256,7 +256,7 @@ impl ListenerEvents {
     /// the event says (PID, name, uid).
     fn owner(&mut self, e: &RawEvent) -> Process {
         let start = e.start_boottime / self.ns_per_tick;
-        let mut process = procfs::describe_one((e.tgid, start)).unwrap_or_else(|| {
+        let mut process = procfs::describe_one((e.tgid, start), None).unwrap_or_else(|| {
             let len = e.comm.iter().position(|&b| b == 0).unwrap_or(e.comm.len());
             Process {
                 pid: e.tgid,

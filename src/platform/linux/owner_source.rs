@@ -104,18 +104,19 @@ pub(super) fn sockets_and_owners(
                 let mut owners = Vec::new();
                 let mut seen = rustc_hash::FxHashSet::default();
                 let walked = bpf::socket_holdings_in_parts(|part| {
-                    owners.extend(part.iter().map(|h| (h.pid, h.start_ticks)).filter(|&o| seen.insert(o)));
+                    let new = part.iter().filter(|h| seen.insert((h.pid, h.start_ticks)));
+                    owners.extend(new.map(|h| ((h.pid, h.start_ticks), h.uid)));
                     let _ = parts.send(part);
                 });
                 drop(parts);
                 // A walk that ends before the dump leaves this thread idle until then: it describes the holders it
                 // found meanwhile (most hold a wanted socket; the others are dropped below).
                 let mut ahead = Vec::new();
-                for owner in owners {
+                for (owner, uid) in owners {
                     if dumped.load(std::sync::atomic::Ordering::Acquire) || walked.is_err() {
                         break;
                     }
-                    ahead.push((owner, procfs::describe_one(owner)));
+                    ahead.push((owner, procfs::describe_one(owner, Some(uid))));
                 }
                 walked.map(|()| ahead)
             });
@@ -139,7 +140,7 @@ pub(super) fn sockets_and_owners(
                 // Of what the walker described ahead, the owners of wanted sockets not described here already.
                 let known: rustc_hash::FxHashSet<(u32, u64)> = described.iter().map(|(owner, _)| *owner).collect();
                 let owners: rustc_hash::FxHashSet<(u32, u64)> =
-                    holdings.iter().map(|&(_, pid, start)| (pid, start)).collect();
+                    holdings.iter().map(|&(_, pid, start, _)| (pid, start)).collect();
                 described.extend(ahead.into_iter().filter(|(o, _)| owners.contains(o) && !known.contains(o)));
                 Ok(describe(holdings, described, &wanted))
             }

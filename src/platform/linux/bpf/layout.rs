@@ -16,6 +16,9 @@ pub(super) struct Layout {
     pub(super) task_tgid: i16,
     pub(super) task_group_leader: i16,
     pub(super) task_start_boottime: i16,
+    /// `task_struct.real_cred` and `cred.uid`: the process's real uid, as `/proc/PID/status` shows it first.
+    pub(super) task_real_cred: i16,
+    pub(super) cred_uid: i16,
     /// What only the task walker needs, where this kernel has all of it.
     pub(super) tasks: Option<TaskLayout>,
 }
@@ -50,7 +53,7 @@ pub(super) struct TaskLayout {
 impl Layout {
     pub(super) fn from_btf(blob: &[u8]) -> io::Result<Layout> {
         let mut btf = Btf::parse(blob)?;
-        let [iter_func, file, inode, task, socket, iter_task, rdonly_cast, num_new, num_next, num_destroy, kiocb, files, fdt, cpumask] =
+        let [iter_func, file, inode, task, socket, iter_task, rdonly_cast, num_new, num_next, num_destroy, kiocb, files, fdt, cpumask, cred] =
             btf.find([
                 (KIND_FUNC, "bpf_iter_task_file"),
                 (KIND_STRUCT, "file"),
@@ -66,6 +69,7 @@ impl Layout {
                 (KIND_STRUCT, "files_struct"),
                 (KIND_STRUCT, "fdtable"),
                 (KIND_STRUCT, "cpumask"),
+                (KIND_STRUCT, "cred"),
             ]);
         let iter_func_id = iter_func.ok_or_else(|| bad_btf("no task-file iterator (Linux 5.8 or later has one)"))?;
         if !btf.params_are(iter_func_id, &["meta", "task", "fd", "file"]) {
@@ -84,6 +88,8 @@ impl Layout {
             task_tgid: offset(task, "task_struct", "tgid")?,
             task_group_leader: offset(task, "task_struct", "group_leader")?,
             task_start_boottime: offset(task, "task_struct", "start_boottime")?,
+            task_real_cred: offset(task, "task_struct", "real_cred")?,
+            cred_uid: offset(cred, "cred", "uid")?,
             tasks: None,
         };
         // The task walker, if every piece is there (any missing: the task-file program does the walk).
@@ -182,19 +188,21 @@ mod tests {
             (
                 "task_struct",
                 KIND_STRUCT,
-                4,
+                5,
                 300,
                 [
                     member("socket", 1, 0),
                     member("tgid", 1, 800),
                     member("group_leader", 1, 1200),
                     member("start_boottime", 1, 1600),
+                    member("real_cred", 1, 2000),
                 ]
                 .concat(),
             ),
             ("", KIND_FUNC_PROTO, 4, 0, vec![("meta", 1), ("task", 1), ("fd", 1), ("file", 1)]), // 6
             ("bpf_iter_task_file", KIND_FUNC, 0, 6, vec![]),                                     // 7
             ("socket", KIND_STRUCT, 2, 16, [member("type", 1, 0), member("state", 1, 32)].concat()), // 8
+            ("cred", KIND_STRUCT, 2, 16, [member("usage", 1, 0), member("uid", 1, 64)].concat()), // 9
         ];
         let layout = Layout::from_btf(&blob(&types)).unwrap();
         assert_eq!(
@@ -207,6 +215,8 @@ mod tests {
                 task_tgid: 100,
                 task_group_leader: 150,
                 task_start_boottime: 200,
+                task_real_cred: 250,
+                cred_uid: 8,
                 tasks: None,
             }
         );
@@ -231,6 +241,6 @@ mod tests {
         };
         let layout = Layout::from_btf(&blob).unwrap();
         assert!(layout.iter_func_id > 0);
-        assert!(layout.inode_ino > 0 && layout.file_inode > 0);
+        assert!(layout.inode_ino > 0 && layout.file_inode > 0 && layout.task_real_cred > 0 && layout.cred_uid > 0);
     }
 }

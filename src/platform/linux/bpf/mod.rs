@@ -2,7 +2,7 @@
 //! `readlinkat` per open file through `/proc` (see [`super::procfs`]).
 //!
 //! Two programs, assembled here (no compiler, no object file), write the same records `(inode, tgid, start time,
-//! fd)` for every socket that is not connected, to the iterator's output, which is read like a file:
+//! fd, uid)` for every socket that is not connected, to the iterator's output, which is read like a file:
 //!
 //! * the task walker ([`task_program`], Linux 6.4+: `bpf_iter_task`, the `bpf_iter_num` loop and
 //!   `bpf_rdonly_cast`) runs once per task and walks the task's descriptor table itself, the open descriptors only
@@ -59,6 +59,8 @@ pub struct Holding {
     pub pid: u32,
     /// The process's start time in clock ticks since boot, as in field 22 of `/proc/PID/stat`.
     pub start_ticks: u64,
+    /// The process's real uid, as in `/proc/PID/status`.
+    pub uid: u32,
 }
 
 /// Whether the walk may be tried at all: effective root, initial PID and time namespaces.
@@ -142,11 +144,12 @@ fn run(prog: &OwnedFd, take: &mut dyn FnMut(Vec<Holding>)) -> io::Result<()> {
     }
 }
 
-/// The records the program writes: `inode: u64, start_boottime: u64 (ns), tgid: u32, fd: u32`, native endian.
+/// The records the program writes: `inode: u64, start_boottime: u64 (ns), tgid: u32, fd: u32, uid: u32` and 4 bytes
+/// of padding, native endian.
 /// A record whose fd has the [`DOUBTFUL`] bit set carries the thread's id in place of the inode; it becomes a
 /// holding only if `confirm` (the `/proc` cross-check, [`confirm::confirm`]) names the socket the descriptor
 /// holds now.
-const RECORD: usize = 24;
+const RECORD: usize = 32;
 
 fn parse_records(out: &[u8], ns_per_tick: u64, confirm: &mut dyn FnMut(Doubtful) -> Option<u64>) -> Vec<Holding> {
     out.chunks_exact(RECORD)
@@ -155,6 +158,7 @@ fn parse_records(out: &[u8], ns_per_tick: u64, confirm: &mut dyn FnMut(Doubtful)
             let start_ns = u64::from_ne_bytes(r[8..16].try_into().ok()?);
             let pid = u32::from_ne_bytes(r[16..20].try_into().ok()?);
             let fd = u32::from_ne_bytes(r[20..24].try_into().ok()?);
+            let uid = u32::from_ne_bytes(r[24..28].try_into().ok()?);
             let start_ticks = start_ns / ns_per_tick;
             let inode = if fd & DOUBTFUL == 0 {
                 inode
@@ -162,7 +166,7 @@ fn parse_records(out: &[u8], ns_per_tick: u64, confirm: &mut dyn FnMut(Doubtful)
                 let tid = u32::try_from(inode).ok()?;
                 confirm(Doubtful { tgid: pid, tid, fd: fd & !DOUBTFUL, start_ticks })?
             };
-            Some(Holding { inode, pid, start_ticks })
+            Some(Holding { inode, pid, start_ticks, uid })
         })
         .collect()
 }
@@ -183,18 +187,22 @@ mod tests {
     #[test]
     fn records_are_read_whole_start_times_in_ticks_and_doubtful_ones_cross_checked() {
         let mut out = Vec::new();
-        for (inode, ns, pid, fd) in [(4711u64, 2_500_000_000u64, 42u32, 3u32), (4712, 10_000_000, 7, 9)] {
-            out.extend_from_slice(&inode.to_ne_bytes());
+        let mut record = |first: u64, ns: u64, pid: u32, fd: u32, uid: u32| {
+            out.extend_from_slice(&first.to_ne_bytes());
             out.extend_from_slice(&ns.to_ne_bytes());
             out.extend_from_slice(&pid.to_ne_bytes());
             out.extend_from_slice(&fd.to_ne_bytes());
+            out.extend_from_slice(&uid.to_ne_bytes());
+            out.extend_from_slice(&[0; 4]);
+        };
+        for (inode, ns, pid, fd, uid) in
+            [(4711u64, 2_500_000_000u64, 42u32, 3u32, 0u32), (4712, 10_000_000, 7, 9, 1000)]
+        {
+            record(inode, ns, pid, fd, uid);
         }
         // Doubtful: thread 43 of process 42, fd 5, which /proc confirms; thread 8 of process 7, which it does not.
         for (tid, ns, pid, fd) in [(43u64, 2_500_000_000u64, 42u32, 5 | DOUBTFUL), (8, 10_000_000, 7, 6 | DOUBTFUL)] {
-            out.extend_from_slice(&tid.to_ne_bytes());
-            out.extend_from_slice(&ns.to_ne_bytes());
-            out.extend_from_slice(&pid.to_ne_bytes());
-            out.extend_from_slice(&fd.to_ne_bytes());
+            record(tid, ns, pid, fd, 0);
         }
         out.extend_from_slice(&[1, 2, 3]); // a torn tail is ignored
         let mut asked = Vec::new();
@@ -205,9 +213,9 @@ mod tests {
         assert_eq!(
             got,
             [
-                Holding { inode: 4711, pid: 42, start_ticks: 250 },
-                Holding { inode: 4712, pid: 7, start_ticks: 1 },
-                Holding { inode: 9999, pid: 42, start_ticks: 250 },
+                Holding { inode: 4711, pid: 42, start_ticks: 250, uid: 0 },
+                Holding { inode: 4712, pid: 7, start_ticks: 1, uid: 1000 },
+                Holding { inode: 9999, pid: 42, start_ticks: 250, uid: 0 },
             ]
         );
         assert_eq!(
@@ -376,7 +384,9 @@ mod tests {
             for inode in &unconnected {
                 let h = all.iter().find(|h| h.inode == *inode);
                 let h = h.unwrap_or_else(|| panic!("{name}: unconnected socket {inode} not in the walk"));
-                assert_eq!((h.pid, Some(h.start_ticks)), (std::process::id(), start), "{name}");
+                // SAFETY: getuid has no preconditions.
+                let me = (std::process::id(), start, unsafe { libc::getuid() });
+                assert_eq!((h.pid, Some(h.start_ticks), h.uid), me, "{name}");
             }
             for inode in &connected {
                 assert!(!all.iter().any(|h| h.inode == *inode), "{name}: connected socket {inode} in the walk");

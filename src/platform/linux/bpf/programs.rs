@@ -1,5 +1,5 @@
-//! The two iterator programs, each writing a record `{inode, start time, tgid, fd}` (see [`super::RECORD`]) for every
-//! socket that is not connected: [`file_program`] for the task-file iterator, [`task_program`] for the task iterator.
+//! The two iterator programs, each writing a record `{inode, start time, tgid, fd, uid}` (see [`super::RECORD`]) for
+//! every socket that is not connected: [`file_program`] for the task-file iterator, [`task_program`] for the task iterator.
 
 use super::asm::*;
 use super::layout::{Layout, TaskLayout};
@@ -21,7 +21,9 @@ const MAX_WORDS: i32 = 1 << 23;
 pub(super) const DOUBTFUL: u32 = 1 << 31;
 
 /// For each (task, fd, file) the iterator visits: if the file is a socket that is not connected, write
-/// `{inode, task->group_leader->start_boottime, task->tgid, fd}` from the stack with `bpf_seq_write`.
+/// `{inode, task->group_leader->start_boottime, task->tgid, fd, task->group_leader->real_cred->uid}` from the stack
+/// with `bpf_seq_write` (the uid is the leader's, as `/proc/PID/status` shows; the process's start time and real
+/// uid, read here, spare reading `/proc` for them).
 ///
 /// Socket or not is asked of `bpf_sock_from_file` (Linux 5.11+), which compares the file's operations and so reads
 /// only the file, already in cache from the iterator's own visit; its answer, the `struct socket`, says whether
@@ -48,15 +50,18 @@ pub(super) fn file_program(l: &Layout) -> Vec<Insn> {
         insn(JEQ_K, r3, 0, TO_EXIT, SS_CONNECTED),
         insn(LDX_DW, r2, r8, l.file_inode, 0),
         insn(LDX_DW, r4, r2, l.inode_ino, 0),
-        // The process's start time, its leader's: a thread with a table of its own is visited itself.
+        // The process's start time and uid, its leader's: a thread with a table of its own is visited itself.
         insn(LDX_DW, r5, r7, l.task_group_leader, 0),
+        insn(LDX_DW, r1, r5, l.task_real_cred, 0),
+        insn(LDX_W, r1, r1, l.cred_uid, 0),
         insn(LDX_DW, r5, r5, l.task_start_boottime, 0),
         insn(LDX_W, r3, r7, l.task_tgid, 0),
         insn(STX_DW, r10, r4, rec, 0),
         insn(STX_DW, r10, r5, rec + 8, 0),
         insn(STX_W, r10, r3, rec + 16, 0),
         insn(STX_W, r10, r9, rec + 20, 0),
-        insn(LDX_DW, r1, r6, 0, 0), // r1 = meta->seq
+        insn(STX_DW, r10, r1, rec + 24, 0), // the uid, and the record's last 4 bytes zero
+        insn(LDX_DW, r1, r6, 0, 0),         // r1 = meta->seq
         insn(MOV_X, r2, r10, 0, 0),
         insn(ADD_K, r2, 0, 0, i32::from(rec)),
         insn(MOV_K, r3, 0, 0, RECORD as i32),
@@ -88,13 +93,15 @@ mod stack {
     /// The slot being read, as a `struct kiocb` view (read again by the re-check), and its descriptor.
     pub(super) const SLOT: i16 = -80;
     pub(super) const FD: i16 = -88;
-    /// The record `{inode, start time, tgid, fd}`: 24 bytes.
-    pub(super) const RECORD: i16 = -112;
+    /// The process's real uid (its leader's).
+    pub(super) const UID: i16 = -96;
+    /// The record `{inode, start time, tgid, fd, uid}`: 32 bytes.
+    pub(super) const RECORD: i16 = -128;
 }
 
-/// Writes the record `{inode, start time, tgid, fd}` built from the registers `inode` and `fd` and the start time
-/// and tgid saved on the stack to the iterator's `seq_file` (in r6).
-fn write_record(inode: u8, fd: u8) -> [Insn; 11] {
+/// Writes the record `{inode, start time, tgid, fd, uid}` built from the registers `inode` and `fd` and the start
+/// time, tgid and uid saved on the stack to the iterator's `seq_file` (in r6).
+fn write_record(inode: u8, fd: u8) -> [Insn; 13] {
     let (r1, r2, r3, r6, r10) = (1, 2, 3, 6, 10);
     let rec = stack::RECORD;
     [
@@ -104,6 +111,8 @@ fn write_record(inode: u8, fd: u8) -> [Insn; 11] {
         insn(STX_DW, r10, r1, rec + 8, 0),
         insn(LDX_DW, r1, r10, stack::TGID, 0),
         insn(STX_W, r10, r1, rec + 16, 0),
+        insn(LDX_DW, r1, r10, stack::UID, 0),
+        insn(STX_DW, r10, r1, rec + 24, 0),
         insn(MOV_X, r1, r6, 0, 0),
         insn(MOV_X, r2, r10, 0, 0),
         insn(ADD_K, r2, 0, 0, i32::from(rec)),
@@ -213,6 +222,9 @@ fn task_walker(l: &Layout, t: &TaskLayout, doubt_all: bool) -> Vec<Insn> {
         insn(STX_DW, r10, r1, stack::START, 0),
         insn(LDX_W, r1, r7, l.task_tgid, 0),
         insn(STX_DW, r10, r1, stack::TGID, 0),
+        insn(LDX_DW, r1, r8, l.task_real_cred, 0),
+        insn(LDX_W, r1, r1, l.cred_uid, 0),
+        insn(STX_DW, r10, r1, stack::UID, 0),
         insn(LDX_DW, r6, r6, 0, 0), // r6 = meta->seq
         insn(LDX_DW, r3, r2, t.files_fdt, 0),
         insn(STX_DW, r10, r3, stack::FDT, 0),
@@ -351,6 +363,8 @@ mod tests {
             task_tgid: 1000,
             task_group_leader: 1100,
             task_start_boottime: 1200,
+            task_real_cred: 1300,
+            cred_uid: 4,
             tasks,
         }
     }
@@ -363,7 +377,7 @@ mod tests {
             assert_eq!(i + 1 + usize::try_from(ins.off).unwrap(), done, "jump at {i}");
         }
         assert_eq!((p[done].code, p[done + 1].code), (MOV_K, EXIT));
-        assert_eq!(p.len(), 27, "the README and module docs say 27 instructions");
+        assert_eq!(p.len(), 30);
     }
 
     #[test]

@@ -18,20 +18,28 @@ use super::{parse_decimal, OwnerScan};
 use crate::model::Process;
 use crate::text::decode_bytes;
 
+/// A socket held, as the walk of the kernel's file tables ([`super::super::bpf`]) found it: `(socket inode, PID,
+/// start time in clock ticks, real uid)`.
+pub type Held = (u64, u32, u64, u32);
+
 /// The details of processes already known to hold wanted sockets (from the kernel's file tables, see
-/// [`super::super::bpf`]): `holdings` are `(socket inode, PID, start time in clock ticks)`. A process is described only
+/// [`super::super::bpf`]), from their `holdings`. A process is described only
 /// if `/proc` shows it with that start time (otherwise it exited, or its PID was reused since: its sockets are left
-/// without owner), reading its files through one open `/proc/PID` descriptor as the scan does, `stat` last. Work is
-/// spread over the cores.
+/// without owner), reading its files through one open `/proc/PID` descriptor as the scan does, `stat` last; its uid
+/// is the walk's, which spares reading `status`. Work is spread over the cores.
 ///
 /// `early` has the owners already looked at (see [`describe_one`]): `Some` details, or `None` when `/proc` did
 /// not show that process with that start time.
-pub fn describe_holders(holdings: &[(u64, u32, u64)], early: Vec<((u32, u64), Option<Process>)>) -> OwnerScan {
+pub fn describe_holders(holdings: &[Held], early: Vec<((u32, u64), Option<Process>)>) -> OwnerScan {
     let looked_at: rustc_hash::FxHashSet<(u32, u64)> = early.iter().map(|(owner, _)| *owner).collect();
-    let mut owners: Vec<(u32, u64)> =
-        holdings.iter().map(|&(_, pid, start)| (pid, start)).filter(|owner| !looked_at.contains(owner)).collect();
+    let mut owners: Vec<((u32, u64), u32)> = holdings
+        .iter()
+        .map(|&(_, pid, start, uid)| ((pid, start), uid))
+        .filter(|(owner, _)| !looked_at.contains(owner))
+        .collect();
+    // One description per process (its records may disagree on the uid if it changed during the walk).
     owners.sort_unstable();
-    owners.dedup();
+    owners.dedup_by_key(|(owner, _)| *owner);
     let threads = thread::available_parallelism().map_or(1, |n| n.get()).min(owners.len()).max(1);
     let next = AtomicUsize::new(0);
     let work = || {
@@ -40,8 +48,8 @@ pub fn describe_holders(holdings: &[(u64, u32, u64)], early: Vec<((u32, u64), Op
         let mut path = [0u8; 32];
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(&owner) = owners.get(i) else { break };
-            found.extend(describe_with(owner, &mut buf, &mut path));
+            let Some(&(owner, uid)) = owners.get(i) else { break };
+            found.extend(describe_with(owner, Some(uid), &mut buf, &mut path));
         }
         found
     };
@@ -61,10 +69,10 @@ pub fn describe_holders(holdings: &[(u64, u32, u64)], early: Vec<((u32, u64), Op
     processes.sort_unstable_by_key(|p| p.pid);
     let mut holdings: Vec<(u64, u32)> = holdings
         .iter()
-        .filter(|&&(_, pid, start)| {
+        .filter(|&&(_, pid, start, _)| {
             processes.binary_search_by_key(&pid, |p| p.pid).is_ok_and(|i| processes[i].start_time == Some(start))
         })
-        .map(|&(inode, pid, _)| (inode, pid))
+        .map(|&(inode, pid, ..)| (inode, pid))
         .collect();
     holdings.sort_unstable();
     holdings.dedup();
@@ -72,27 +80,34 @@ pub fn describe_holders(holdings: &[(u64, u32, u64)], early: Vec<((u32, u64), Op
 }
 
 /// The details of one owner found by the walk of the file tables, `(PID, start time in clock ticks)`, if `/proc`
-/// shows that process with that start time (see [`describe_holders`]).
-pub fn describe_one(owner: (u32, u64)) -> Option<Process> {
-    describe_with(owner, &mut Vec::new(), &mut [0u8; 32])
+/// shows that process with that start time (see [`describe_holders`]). `uid`: the real uid, when known already
+/// (the walk reads it); else it is read from `/proc`.
+pub fn describe_one(owner: (u32, u64), uid: Option<u32>) -> Option<Process> {
+    describe_with(owner, uid, &mut Vec::new(), &mut [0u8; 32])
 }
 
-fn describe_with((pid, start): (u32, u64), buf: &mut Vec<u8>, path: &mut [u8; 32]) -> Option<Process> {
+fn describe_with(
+    (pid, start): (u32, u64),
+    uid: Option<u32>,
+    buf: &mut Vec<u8>,
+    path: &mut [u8; 32],
+) -> Option<Process> {
     let fd_dir = open_at(None, proc_pid_fd_path(pid, path)?, libc::O_DIRECTORY | libc::O_PATH).ok()?;
-    read_details(fd_dir.as_fd(), pid, buf).filter(|process| process.start_time == Some(start))
+    read_details(fd_dir.as_fd(), pid, uid, buf).filter(|process| process.start_time == Some(start))
 }
 
 /// Reads the details of the process whose `/proc/PID/fd` is open as `fd_dir`, through that descriptor, so every
 /// file belongs to the process whose fds were just read even if the PID has been reused since. `../stat` is read
 /// last: if it still reads, the process was alive throughout and the other files were complete; otherwise `None`
-/// (it exited, and no longer holds its sockets). `user` is left `None` for the caller to fill.
-pub(super) fn read_details(fd_dir: BorrowedFd<'_>, pid: u32, buf: &mut Vec<u8>) -> Option<Process> {
+/// (it exited, and no longer holds its sockets). `uid`, when known, spares reading `status`. `user` is left `None`
+/// for the caller to fill.
+pub(super) fn read_details(fd_dir: BorrowedFd<'_>, pid: u32, uid: Option<u32>, buf: &mut Vec<u8>) -> Option<Process> {
     let exe_len = read_link_vec(fd_dir, c"../exe", buf).ok();
     let exe_state = exe_len.and_then(|n| exe_state(fd_dir, &buf[..n]));
     let exe = exe_len.map(|n| decode_bytes(&buf[..n]));
     let cmdline =
         read_at(fd_dir, c"../cmdline", buf).map(|n| decode_bytes(&join_cmdline(&buf[..n]))).unwrap_or_default();
-    let uid = read_at(fd_dir, c"../status", buf).ok().and_then(|n| parse_status_uid(&buf[..n]));
+    let uid = uid.or_else(|| read_at(fd_dir, c"../status", buf).ok().and_then(|n| parse_status_uid(&buf[..n])));
     let stat_len = read_at(fd_dir, c"../stat", buf).ok()?;
     let stat = &buf[..stat_len];
     let start_time = parse_stat_start_time(stat)?;
@@ -149,19 +164,20 @@ mod tests {
         let me = std::process::id();
         let stat = std::fs::read("/proc/self/stat").unwrap();
         let start = parse_stat_start_time(&stat).unwrap();
-        let scan = describe_holders(&[(4711, me, start), (4712, me, start), (4713, me, start + 1)], Vec::new());
+        let scan =
+            describe_holders(&[(4711, me, start, 0), (4712, me, start, 0), (4713, me, start + 1, 0)], Vec::new());
         // The record with another start time stands for an earlier process that had our PID: not us.
         assert_eq!(scan.holdings, [(4711, me), (4712, me)]);
         assert_eq!(scan.processes.len(), 1);
         assert_eq!(scan.processes[0].pid, me);
-        let reused = describe_holders(&[(4713, me, start + 1)], Vec::new());
+        let reused = describe_holders(&[(4713, me, start + 1, 0)], Vec::new());
         assert!(reused.holdings.is_empty() && reused.processes.is_empty(), "{reused:?}");
         // A PID that does not exist describes nothing.
-        let gone = describe_holders(&[(4714, u32::MAX - 1, 1)], Vec::new());
+        let gone = describe_holders(&[(4714, u32::MAX - 1, 1, 0)], Vec::new());
         assert!(gone.holdings.is_empty() && gone.processes.is_empty());
         // Owners looked at early are not looked at again, and count as described (or not).
-        let early = vec![((me, start), describe_one((me, start))), ((me, start + 1), None)];
-        let scan = describe_holders(&[(4711, me, start), (4713, me, start + 1)], early);
+        let early = vec![((me, start), describe_one((me, start), None)), ((me, start + 1), None)];
+        let scan = describe_holders(&[(4711, me, start, 0), (4713, me, start + 1, 0)], early);
         assert_eq!(scan.holdings, [(4711, me)]);
         assert_eq!(scan.processes.len(), 1);
     }

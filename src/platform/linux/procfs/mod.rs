@@ -15,7 +15,7 @@ use std::io;
 
 use crate::model::Process;
 
-pub use details::{describe_holders, describe_one, parse_stat_start_time, stat_field};
+pub use details::{describe_holders, describe_one, parse_stat_start_time, stat_field, Held};
 pub use exe_state::new_listing;
 pub use hidepid::proc_hides_pids;
 #[cfg(test)]

@@ -500,7 +500,7 @@ impl<'w> Worker<'w> {
     fn describe(&mut self, process: ProcessScan) {
         if process.hit.load(Ordering::Relaxed) && !process.gone.load(Ordering::Relaxed) {
             let own = process.leader_dir.as_ref().unwrap_or(&process.fd_dir);
-            if let Some(details) = read_details(own.as_fd(), process.pid, &mut self.scratch) {
+            if let Some(details) = read_details(own.as_fd(), process.pid, None, &mut self.scratch) {
                 self.found.processes.push(details);
             }
         }
@@ -615,8 +615,8 @@ mod tests {
 
         // The same details by path; a different start time means the PID was reused: the owner is dropped.
         let start = start.unwrap();
-        assert_eq!(describe_one((me, start)).as_ref(), Some(process));
-        assert!(describe_one((me, start + 1)).is_none());
+        assert_eq!(describe_one((me, start), None).as_ref(), Some(process));
+        assert!(describe_one((me, start + 1), None).is_none());
     }
 
     /// The wanted set arrives while the scan runs: what was noted before is sorted out then; a scan called off

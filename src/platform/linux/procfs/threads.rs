@@ -107,7 +107,7 @@ fn owners_in_thread_tables(unowned: &InodeSet) -> io::Result<OwnerScan> {
             // The process's details, through its own directory (the leader's `fd` need not be readable for that).
             let Ok(path) = std::ffi::CString::new(format!("/proc/{pid}/fd")) else { continue };
             if let Ok(fd_dir) = open_at(None, &path, libc::O_DIRECTORY | libc::O_PATH) {
-                if let Some(process) = read_details(fd_dir.as_fd(), pid, &mut buf) {
+                if let Some(process) = read_details(fd_dir.as_fd(), pid, None, &mut buf) {
                     scan.processes.push(process);
                 }
             }
