@@ -10,18 +10,37 @@
 //! would read as a formula, gets a leading `'` (OWASP's advice on CSV injection). Numbers portwarden writes itself
 //! (ports, pids, uids) are left as they are.
 
+use crate::model::{Family, Process};
 use crate::text::escape;
 use crate::verdict::{Listener, Sink, Summary};
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 /// A text cell, safe for a terminal and a spreadsheet: escaped, and prefixed with `'` when it would start a formula.
-pub fn cell(s: &str) -> String {
+pub fn cell(s: &str) -> Cow<'_, str> {
     let shown = escape(s);
     let formula = |c: char| matches!(c, '=' | '+' | '-' | '@' | '\t' | '\r');
     if s.starts_with(formula) || shown.starts_with(formula) {
-        format!("'{shown}")
+        Cow::Owned(format!("'{shown}"))
     } else {
-        shown.into_owned()
+        shown
+    }
+}
+
+/// [`cell`] of text that may be owned already (kept as it is when nothing changes).
+fn safe(s: Cow<'_, str>) -> Cow<'_, str> {
+    let changed = match cell(&s) {
+        Cow::Owned(changed) => Some(changed),
+        Cow::Borrowed(_) => None,
+    };
+    changed.map_or(s, Cow::Owned)
+}
+
+/// One value per owner, joined with `;` (borrowed when there is one owner).
+fn per_owner<'a>(l: &'a Listener<'_>, f: impl Fn(&'a Process) -> Cow<'a, str>) -> Cow<'a, str> {
+    match l.processes.as_slice() {
+        [one] => f(one),
+        many => Cow::Owned(many.iter().map(|p| f(p)).collect::<Vec<_>>().join(";")),
     }
 }
 
@@ -64,33 +83,34 @@ impl<'a> Csv<'a> {
     }
 
     fn row(&mut self, l: &Listener<'_>) -> io::Result<()> {
-        let join = |f: &dyn Fn(&crate::model::Process) -> String| -> String {
-            l.processes.iter().map(|p| f(p)).collect::<Vec<_>>().join(";")
-        };
         let flags: Vec<&str> = l.flags.iter().map(|f| f.kind.as_str()).collect();
-        self.w.write_record([
-            l.protocol.as_str().to_string(),
-            format!("{:?}", l.family).to_ascii_lowercase(),
-            l.address.clone(),
-            l.port.to_string(),
-            l.dual_stack.to_string(),
-            l.exposure.as_str().to_string(),
-            join(&|p| p.pid.to_string()),
-            cell(&join(&|p| p.name.clone())),
-            cell(&join(&|p| p.exe.clone().unwrap_or_default())),
-            cell(&join(&|p| p.user.clone().unwrap_or_default())),
-            l.uid.map(|u| u.to_string()).unwrap_or_default(),
+        let fields: [Cow<'_, str>; 21] = [
+            l.protocol.as_str().into(),
+            match l.family {
+                Family::Ipv4 => "ipv4".into(),
+                Family::Ipv6 => "ipv6".into(),
+            },
+            l.address.as_str().into(),
+            l.port.to_string().into(),
+            if l.dual_stack { "true" } else { "false" }.into(),
+            l.exposure.as_str().into(),
+            per_owner(l, |p| p.pid.to_string().into()),
+            safe(per_owner(l, |p| p.name.as_str().into())),
+            safe(per_owner(l, |p| p.exe.as_deref().unwrap_or_default().into())),
+            safe(per_owner(l, |p| p.user.as_deref().unwrap_or_default().into())),
+            l.uid.map(|u| u.to_string()).unwrap_or_default().into(),
             cell(l.user.as_deref().unwrap_or_default()),
-            l.range.as_str().to_string(),
-            l.iana.status.as_str().to_string(),
-            cell(&l.iana.services.join(";")),
-            l.verdict.as_str().to_string(),
+            l.range.as_str().into(),
+            l.iana.status.as_str().into(),
+            safe(l.iana.services.join(";").into()),
+            l.verdict.as_str().into(),
             cell(&l.reason),
-            flags.join(";"),
-            l.severity.map(|s| s.as_str().to_string()).unwrap_or_default(),
-            cell(&l.netns.as_ref().map(|n| n.label()).unwrap_or_default()),
-            cell(&join(&|p| p.container.as_ref().map(|c| c.full()).unwrap_or_default())),
-        ])?;
+            flags.join(";").into(),
+            l.severity.map_or("", |s| s.as_str()).into(),
+            safe(l.netns.as_ref().map(|n| n.label()).unwrap_or_default().into()),
+            safe(per_owner(l, |p| p.container.as_ref().map(|c| c.full()).unwrap_or_default().into())),
+        ];
+        self.w.write_record(fields.iter().map(|f| f.as_bytes()))?;
         Ok(())
     }
 }

@@ -12,9 +12,27 @@ use crate::verdict::{Listener, Sink, Summary};
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-/// A label value as the exposition format wants it: control characters made visible, then `\`, `"` escaped.
-fn label(s: &str) -> String {
-    escape(s).replace('\\', "\\\\").replace('"', "\\\"")
+/// Appends `name="value"` (after a comma unless first), the value as the exposition format wants it: control
+/// characters made visible, then `\` and `"` escaped.
+fn push_label(labels: &mut String, name: &str, value: &str) {
+    if !labels.is_empty() {
+        labels.push(',');
+    }
+    labels.push_str(name);
+    labels.push_str("=\"");
+    let shown = escape(value);
+    if shown.bytes().any(|b| b == b'\\' || b == b'"') {
+        for c in shown.chars() {
+            match c {
+                '\\' => labels.push_str("\\\\"),
+                '"' => labels.push_str("\\\""),
+                c => labels.push(c),
+            }
+        }
+    } else {
+        labels.push_str(&shown);
+    }
+    labels.push('"');
 }
 
 /// `--format prometheus`: series gathered as the pipeline hands listeners over, written with the counts at the end
@@ -34,28 +52,23 @@ impl<'a> Prometheus<'a> {
         names.sort_unstable();
         names.dedup();
         let flags: Vec<&str> = l.flags.iter().map(|f| f.kind.as_str()).collect();
-        let mut labels = format!(
-            "protocol=\"{}\",address=\"{}\",port=\"{}\",exposure=\"{}\",process=\"{}\",status=\"{}\",service=\"{}\",verdict=\"{}\",flags=\"{}\"",
-            l.protocol,
-            label(&l.address),
-            l.port,
-            l.exposure.as_str(),
-            label(&names.join(",")),
-            l.iana.status.as_str(),
-            label(&l.iana.services.join(",")),
-            l.verdict.as_str(),
-            flags.join(",")
-        );
+        let mut labels = String::with_capacity(192);
+        push_label(&mut labels, "protocol", l.protocol.as_str());
+        push_label(&mut labels, "address", &l.address);
+        push_label(&mut labels, "port", &l.port.to_string());
+        push_label(&mut labels, "exposure", l.exposure.as_str());
+        push_label(&mut labels, "process", &names.join(","));
+        push_label(&mut labels, "status", l.iana.status.as_str());
+        push_label(&mut labels, "service", &l.iana.services.join(","));
+        push_label(&mut labels, "verdict", l.verdict.as_str());
+        push_label(&mut labels, "flags", &flags.join(","));
         if l.netns.is_some() {
             let mut containers: Vec<String> =
                 l.processes.iter().filter_map(|p| p.container.as_ref()).map(|c| c.short()).collect();
             containers.sort_unstable();
             containers.dedup();
-            labels.push_str(&format!(
-                ",netns=\"{}\",container=\"{}\"",
-                label(&crate::render::table::netns_cell(l)),
-                label(&containers.join(","))
-            ));
+            push_label(&mut labels, "netns", &crate::render::table::netns_cell(l));
+            push_label(&mut labels, "container", &containers.join(","));
         }
         *self.series.entry(labels).or_default() += 1;
     }
