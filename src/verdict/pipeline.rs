@@ -51,25 +51,37 @@ pub fn run<'r>(inventory: Inventory, inputs: Inputs<'_, 'r>, sink: &mut dyn Sink
     let Inventory { os, mut sockets, warnings, owners_partly_hidden, namespaces, .. } = inventory;
     in_report_order(&mut sockets);
     let mut judge = Judge::new(os);
-    if order == Order::Severity {
-        // The first pass judges copies (the processes are shared, not copied) and keeps only the keys: where each
-        // kept socket goes, then its place in port order. The sockets are then put in that order.
-        let mut keyed: Vec<(SeverityOrder, u32, OwnedSocket)> = Vec::new();
-        for (place, owned) in (0u32..).zip(sockets) {
-            let l = listener_at(owned.clone(), registry, &mut judge, user_name);
-            if keep(&l) {
-                keyed.push((severity_order(&l), place, owned));
+    let mut tally = Tally::default();
+    match order {
+        Order::Port => {
+            for owned in sockets {
+                let l = listener_at(owned, registry, &mut judge, user_name);
+                if keep(&l) {
+                    tally.add(&l);
+                    sink.listener(l)?;
+                }
             }
         }
-        keyed.sort_unstable_by_key(|&(key, place, _)| (key, place));
-        sockets = keyed.into_iter().map(|(_, _, owned)| owned).collect();
-    }
-    let mut tally = Tally::default();
-    for owned in sockets {
-        let l = listener_at(owned, registry, &mut judge, user_name);
-        if keep(&l) {
-            tally.add(&l);
-            sink.listener(l)?;
+        Order::Severity => {
+            // The first pass judges copies (the processes are shared, not copied) and keeps only the keys: where
+            // each kept socket goes, then its place in port order.
+            let mut keys: Vec<(SeverityOrder, u32)> = Vec::new();
+            for (place, owned) in (0u32..).zip(&sockets) {
+                let l = listener_at(owned.clone(), registry, &mut judge, user_name);
+                if keep(&l) {
+                    keys.push((severity_order(&l), place));
+                }
+            }
+            keys.sort_unstable();
+            // The same list (an `Option` of a socket takes no more room), each taken once.
+            let mut sockets: Vec<Option<OwnedSocket>> = sockets.into_iter().map(Some).collect();
+            for (_, place) in keys {
+                if let Some(owned) = sockets[place as usize].take() {
+                    let l = listener_at(owned, registry, &mut judge, user_name);
+                    tally.add(&l);
+                    sink.listener(l)?;
+                }
+            }
         }
     }
     let mut summary = tally.summary(warnings, owners_partly_hidden, hint, registry.info().clone());
