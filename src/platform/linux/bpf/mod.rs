@@ -227,6 +227,43 @@ mod tests {
         );
     }
 
+    /// A python process started through `setpriv` with the ids `ids`, holding a bound UDP socket until dropped.
+    struct OtherUser {
+        child: std::process::Child,
+        inode: u64,
+    }
+
+    impl OtherUser {
+        fn start(ids: &[&str]) -> OtherUser {
+            use std::io::BufRead;
+            let code = "import socket, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+                        s.bind(('127.0.0.1', 0))\nprint(s.fileno(), flush=True)\ntime.sleep(120)";
+            // The system python: one under root's home (pyenv) is not readable by other users.
+            let mut child = std::process::Command::new("setpriv")
+                .args(ids)
+                .args(["/usr/bin/python3", "-c", code])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("setpriv and /usr/bin/python3 (util-linux, python3)");
+            let mut line = String::new();
+            std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+            let fd: u32 = line.trim().parse().unwrap_or_else(|_| panic!("the holder said {line:?}"));
+            let inode = inode_at(&format!("/proc/{}/fd/{fd}", child.id()));
+            OtherUser { child, inode }
+        }
+
+        fn pid(&self) -> u32 {
+            self.child.id()
+        }
+    }
+
+    impl Drop for OtherUser {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
     /// A thread of this process with a descriptor table of its own (`unshare(CLONE_FILES)`), emptied of the copies
     /// of everyone else's descriptors (other tests run in this process), holding `sockets` bound UDP sockets until
     /// [`OwnTable::end`].
@@ -352,6 +389,13 @@ mod tests {
         unconnected.push(in_thread);
         let stat = std::fs::read("/proc/self/stat").unwrap();
         let start = super::super::procfs::parse_stat_start_time(&stat);
+        // Processes of other users, each holding a UDP socket: the records carry their real uid (`nobody`; real
+        // uid 1000 with effective uid 0, as a set-user-ID program runs).
+        let others: Vec<(OtherUser, u32)> =
+            [(&["--reuid=65534", "--regid=65534", "--clear-groups"][..], 65534), (&["--ruid=1000", "--euid=0"], 1000)]
+                .into_iter()
+                .map(|(ids, uid)| (OtherUser::start(ids), uid))
+                .collect();
 
         let btf = KernelBtf::open().unwrap();
         let layout = Layout::from_btf(btf.bytes()).unwrap();
@@ -390,6 +434,11 @@ mod tests {
             }
             for inode in &connected {
                 assert!(!all.iter().any(|h| h.inode == *inode), "{name}: connected socket {inode} in the walk");
+            }
+            for (other, uid) in &others {
+                let h = all.iter().find(|h| h.inode == other.inode);
+                let h = h.unwrap_or_else(|| panic!("{name}: the socket of process {} not in the walk", other.pid()));
+                assert_eq!((h.pid, h.uid), (other.pid(), *uid), "{name}");
             }
         }
         let holdings = socket_holdings().unwrap();
