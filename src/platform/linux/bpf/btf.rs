@@ -103,8 +103,8 @@ pub(super) struct Btf<'a> {
     types: &'a [u8],
     strings: &'a [u8],
     /// Offset in `types` of every [`STRIDE`]th type read (ids 1, 1 + STRIDE, ...): a type is found from the one
-    /// before it, and an offset for every one of the kernel's hundred thousand types cost more to store (fresh
-    /// pages) than the few types looked up by id cost to step to.
+    /// before it, and an offset for each of the tens of thousands of types read cost more to store (fresh pages)
+    /// than the few types looked up by id cost to step to.
     checkpoints: Vec<u32>,
     /// How many types have been read.
     read: usize,
