@@ -16,20 +16,6 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/short_lived.py")
 }
 
-/// Every line of a recording, parsed.
-fn events(path: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path).unwrap();
-    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect()
-}
-
-/// Waits (up to 20 s) until `path` contains `needle`.
-fn stop(child: &mut std::process::Child, err: &Path) {
-    // SAFETY: kill has no memory preconditions; the pid is our own child, not yet reaped.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "watch exits 0 on SIGTERM: {}", std::fs::read_to_string(err).unwrap());
-}
-
 /// Runs `watch ARGS --record` (default settings otherwise) while `short_lived.py` opens its listeners, run through
 /// `wrapper` (e.g. `ip netns exec NAME`); returns the listeners opened ("PROTOCOL ADDRESS PORT PID") and the
 /// recording's events, or None (after saying why) when kernel events cannot run here outside CI.
@@ -70,7 +56,7 @@ fn record_short_lived(test: &str, args: &[&str], wrapper: &[&str]) -> Option<(Ve
         .status()
         .unwrap();
     assert!(status.success(), "short_lived.py failed");
-    stop(&mut watch, &err);
+    stop_watch(&mut watch, &err);
     let opened: Vec<Vec<String>> =
         std::fs::read_to_string(&out).unwrap().lines().map(|l| l.split(' ').map(str::to_string).collect()).collect();
     assert_eq!(opened.len(), COUNT);
@@ -166,23 +152,12 @@ fn watch_as_nobody_polls_and_says_so() {
         return;
     }
     let _machine = machine_shared();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
-    let rec = dir.path().join("rec.ndjson");
-    let err = dir.path().join("watch.err");
-    let mut watch = portwarden_as_nobody()
-        .args(["watch", "--interval", "200ms", "--record"])
-        .arg(&rec)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .unwrap();
-    wait_for(&err, "portwarden: watching");
+    let (_dir, rec, err, mut watch) = watch_as_nobody("200ms");
     let h = Holder::start_as_nobody("pw-events-nobody", &[tcp4("127.0.0.1", 0)]);
     let port = h.ports[0];
     wait_for(&rec, &format!("\"port\":{port}"));
     drop(h);
-    stop(&mut watch, &err);
+    stop_watch(&mut watch, &err);
     let stderr = std::fs::read_to_string(&err).unwrap();
     assert!(stderr.contains("polling every 200ms (kernel events unavailable: not running as root"), "{stderr}");
     let all = events(&rec);

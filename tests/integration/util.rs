@@ -129,6 +129,43 @@ pub fn wait_for(path: &std::path::Path, needle: &str) {
     }
 }
 
+/// Every line of a `watch --record` recording, parsed; panics naming the line that is not JSON. The recording is
+/// written a whole line at a time, so it ends with a complete line even while `watch` runs.
+pub fn events(path: &std::path::Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.ends_with('\n'), "the recording ends with a complete line");
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| serde_json::from_str(l).unwrap_or_else(|e| panic!("line {} is not JSON ({e}): {l}", i + 1)))
+        .collect()
+}
+
+/// A `watch --interval INTERVAL --record` run as `nobody` (the caller must be root), once it is watching: its
+/// directory (writable by anyone), the recording and its stderr.
+pub fn watch_as_nobody(interval: &str) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf, Child) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let rec = dir.path().join("rec.ndjson");
+    let err = dir.path().join("watch.err");
+    let watch = portwarden_as_nobody()
+        .args(["watch", "--interval", interval, "--record"])
+        .arg(&rec)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for(&err, "portwarden: watching");
+    (dir, rec, err, watch)
+}
+
+/// Stops `watch` with SIGTERM and checks that it exits 0 (its stderr, in `err`, shown if not).
+pub fn stop_watch(watch: &mut Child, err: &std::path::Path) {
+    // SAFETY: kill has no memory preconditions; the pid is our own child, not yet reaped.
+    assert_eq!(unsafe { libc::kill(watch.id() as i32, libc::SIGTERM) }, 0);
+    let status = watch.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "watch exits 0 on SIGTERM: {}", std::fs::read_to_string(err).unwrap());
+}
+
 /// Whether CI runs the tests (`CI=true`): there a missing tool is a failure, never a skip.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")

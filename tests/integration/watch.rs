@@ -35,14 +35,9 @@ impl Watcher {
             .stderr(std::fs::File::create(&stderr).unwrap())
             .spawn()
             .expect("start portwarden watch");
-        let w = Watcher { child, stdout, stderr, _machine: machine };
         // The header comes after the first scan: from then on every change is seen.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !w.stderr().contains("portwarden: watching") {
-            assert!(Instant::now() < deadline, "watch did not start: {}", w.stderr());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        w
+        wait_for(&stderr, "portwarden: watching");
+        Watcher { child, stdout, stderr, _machine: machine }
     }
 
     fn stderr(&self) -> String {
@@ -77,16 +72,6 @@ impl Drop for Watcher {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Every line of a recording, parsed; panics naming the line that is not JSON.
-fn events(path: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path).unwrap();
-    assert!(text.ends_with('\n'), "the recording ends with a complete line");
-    text.lines()
-        .enumerate()
-        .map(|(i, l)| serde_json::from_str(l).unwrap_or_else(|e| panic!("line {} is not JSON ({e}): {l}", i + 1)))
-        .collect()
 }
 
 /// The events about the tcp listener on 127.0.0.1 `port` held by `pid` or by no visible process (other tests'
@@ -429,18 +414,7 @@ fn watch_records_a_socket_without_visible_owner_once_after_a_second_look() {
     // Run as nobody, root's listeners have no visible owner: held back one scan, then recorded once, ownerless,
     // with the time they were first seen; one gone before the second look is recorded as appeared and disappeared.
     let _machine = machine_shared();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
-    let rec = dir.path().join("rec.ndjson");
-    let err = dir.path().join("watch.err");
-    let mut watch = portwarden_as_nobody()
-        .args(["watch", "--interval", "300ms", "--record"])
-        .arg(&rec)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .unwrap();
-    wait_for(&err, "portwarden: watching");
+    let (_dir, rec, err, mut watch) = watch_as_nobody("300ms");
     let stays = Holder::start("pw-hidden-stay", &[tcp4("127.0.0.1", 0)]);
     let brief = Holder::start("pw-hidden-brief", &[tcp4("127.0.0.1", 0)]);
     // Told apart by inode: other tests' listeners may take the same port numbers before or after.
@@ -448,9 +422,7 @@ fn watch_records_a_socket_without_visible_owner_once_after_a_second_look() {
     std::thread::sleep(Duration::from_millis(100));
     drop(brief);
     std::thread::sleep(Duration::from_millis(1200));
-    // SAFETY: kill has no memory preconditions; the pid is our own child, not yet reaped.
-    assert_eq!(unsafe { libc::kill(watch.id() as i32, libc::SIGTERM) }, 0);
-    assert_eq!(watch.wait().unwrap().code(), Some(0), "{}", std::fs::read_to_string(&err).unwrap());
+    stop_watch(&mut watch, &err);
     let all = events(&rec);
     let of = |inode: u64| -> Vec<&Value> { all.iter().filter(|e| e["inode"] == inode).collect() };
     let stayed = of(stays_inode);
