@@ -199,7 +199,10 @@ try:
         family = socket.AF_INET6 if fam == "6" else socket.AF_INET
         kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
         s = socket.socket(family, kind)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Only for TCP (a fixed port again soon after a test): on UDP, SO_REUSEADDR lets the kernel hand out an
+        # ephemeral port another such socket holds, so two tests' holders could share one.
+        if kind == socket.SOCK_STREAM:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if family == socket.AF_INET6:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1 if "v6only" in opts else 0)
         s.bind((addr, int(port)))
