@@ -106,7 +106,7 @@ fn fail_on_fails_an_allowed_listener() {
     let out = check(&policy, "json");
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let verdict = verdict(&v, port, h.pid());
-    let flags = v["listeners"].as_array().unwrap().iter().find(|l| l["port"] == port).unwrap()["flags"].clone();
+    let flags = one_at(&v, "tcp", "127.0.0.1", port)["flags"].clone();
     if flags.as_array().unwrap().is_empty() {
         assert_eq!(verdict, "allowed"); // an assigned, well-documented port: nothing to fail on
     } else {
@@ -208,12 +208,12 @@ fn unknown_owners_make_the_check_undecidable_unless_allowed() {
     let out = as_nobody(&strict);
     assert_eq!(out.status.code(), Some(2), "a check that cannot see owners must not pass: {}", stderr(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let l = v["listeners"].as_array().unwrap().iter().find(|l| l["port"] == port).unwrap();
+    let l = one_at(&v, "tcp", "127.0.0.1", port);
     assert_eq!(l["check"]["verdict"], "undecidable");
     assert_eq!(v["result"], "undecidable");
     let out = as_nobody(&lenient);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let l = v["listeners"].as_array().unwrap().iter().find(|l| l["port"] == port).unwrap();
+    let l = one_at(&v, "tcp", "127.0.0.1", port);
     assert_eq!(l["check"]["verdict"], "allowed", "{l:#}");
 }
 

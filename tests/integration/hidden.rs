@@ -5,12 +5,6 @@ use crate::util::*;
 use serde_json::Value;
 use std::process::{Command, Output};
 
-fn listener<'a>(report: &'a Value, address: &str, port: u16) -> &'a Value {
-    let found: Vec<&Value> = on_port(report, "tcp", port).into_iter().filter(|l| l["address"] == address).collect();
-    assert_eq!(found.len(), 1, "one tcp listener on {address} {port}: {found:#?}");
-    found[0]
-}
-
 fn parse(out: &Output) -> Value {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
@@ -28,7 +22,7 @@ fn another_pid_namespace_sees_sockets_without_owners() {
         .env("NO_COLOR", "1")
         .env("PORTWARDEN_DATA_DIR", std::env::temp_dir()));
     let report = parse(&out);
-    let l = listener(&report, "127.0.0.1", h.ports[0]);
+    let l = one_at(&report, "tcp", "127.0.0.1", h.ports[0]);
     assert_eq!(l["processes"], serde_json::json!([]), "{l:#}");
     assert_eq!((l["uid"].as_u64(), l["user"].as_str()), (Some(0), Some("root")));
     assert!(report["summary"]["owner_unknown"].as_u64().unwrap() >= 1);
@@ -69,10 +63,10 @@ fn hidepid_invisible_hides_other_users_owners_but_not_sockets() {
     assert_eq!(rc("list.rc"), "0", "list must exit 0 with hidden owners");
     let report: Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("list.json")).unwrap()).unwrap();
 
-    let hidden = listener(&report, "127.0.0.1", root_owned.ports[0]);
+    let hidden = one_at(&report, "tcp", "127.0.0.1", root_owned.ports[0]);
     assert_eq!(hidden["processes"], serde_json::json!([]), "root's process is invisible under hidepid: {hidden:#}");
     assert_eq!(hidden["uid"], 0);
-    let visible = listener(&report, "127.0.0.1", own.ports[0]);
+    let visible = one_at(&report, "tcp", "127.0.0.1", own.ports[0]);
     assert_eq!(pids(visible), vec![u64::from(own.pid())], "our own user's process stays visible");
     assert!(report["summary"]["owner_unknown"].as_u64().unwrap() >= 1);
     assert!(report["summary"]["hint"].as_str().unwrap().contains("root"), "{:#}", report["summary"]);
@@ -80,6 +74,6 @@ fn hidepid_invisible_hides_other_users_owners_but_not_sockets() {
     // The rule for the root-owned listener names a process it cannot see: the check cannot pass.
     assert_eq!(rc("check.rc"), "2");
     let check: Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("check.json")).unwrap()).unwrap();
-    let l = check["listeners"].as_array().unwrap().iter().find(|l| l["port"] == root_owned.ports[0]).unwrap();
+    let l = one_at(&check, "tcp", "127.0.0.1", root_owned.ports[0]);
     assert_eq!(l["check"]["verdict"], "undecidable");
 }

@@ -4,14 +4,6 @@ use crate::util::*;
 use serde_json::Value;
 use std::process::Command;
 
-/// The one listener on `address` `port` (ephemeral ports of different addresses may coincide, so the address
-/// is part of the key).
-fn one<'a>(report: &'a Value, protocol: &str, address: &str, port: u16) -> &'a Value {
-    let found: Vec<&Value> = on_port(report, protocol, port).into_iter().filter(|l| l["address"] == address).collect();
-    assert_eq!(found.len(), 1, "expected one {protocol} listener on {address} {port}, got {found:#?}");
-    found[0]
-}
-
 #[test]
 fn lists_v4_and_v6_tcp_and_udp_with_owner_and_exposure() {
     let h = Holder::start(
@@ -40,7 +32,7 @@ fn lists_v4_and_v6_tcp_and_udp_with_owner_and_exposure() {
         ("udp", "ipv6", "::1", "loopback", false),
     ];
     for ((proto, family, addr, exposure, dual), port) in expect.iter().zip(&h.ports) {
-        let l = one(&report, proto, addr, *port);
+        let l = one_at(&report, proto, addr, *port);
         assert_eq!(l["family"], *family, "{l:#}");
         assert_eq!(l["address"], *addr, "{l:#}");
         assert_eq!(l["exposure"], *exposure, "{l:#}");
@@ -62,7 +54,7 @@ fn lists_v4_and_v6_tcp_and_udp_with_owner_and_exposure() {
 fn known_ports_get_their_registry_story() {
     let h = Holder::start("pw-known", &[tcp4("127.0.0.1", 1687), udp4("0.0.0.0", 2867), tcp6("::1", 49999, true)]);
     let report = json(&["list", "--format", "json"]);
-    let l = one(&report, "tcp", "127.0.0.1", h.ports[0]);
+    let l = one_at(&report, "tcp", "127.0.0.1", h.ports[0]);
     assert_eq!(l["iana"]["status"], "assigned");
     assert_eq!(l["iana"]["services"], serde_json::json!(["nsjtp-ctrl"]));
     assert_eq!(l["iana"]["entries"][0]["service"], "nsjtp-ctrl");
@@ -70,14 +62,14 @@ fn known_ports_get_their_registry_story() {
     assert_eq!((l["verdict"].as_str(), l["severity"].as_str()), (Some("expected"), None), "{l:#}");
     assert!(flag_kinds(l).is_empty());
 
-    let l = one(&report, "udp", "0.0.0.0", 2867);
+    let l = one_at(&report, "udp", "0.0.0.0", 2867);
     assert_eq!(l["iana"]["services"], serde_json::json!(["esps-portal"]));
     // A script serving all interfaces: worth a look, said in one line.
     assert_eq!((l["verdict"].as_str(), l["severity"].as_str()), (Some("review"), Some("medium")), "{l:#}");
     assert_eq!(flag_kinds(l), ["generic-holder"]);
     assert!(l["reason"].as_str().unwrap().contains("all interfaces"), "{l:#}");
 
-    let l = one(&report, "tcp", "::1", 49999);
+    let l = one_at(&report, "tcp", "::1", 49999);
     assert_eq!((l["range"].as_str(), l["iana"]["status"].as_str()), (Some("dynamic"), Some("unassigned")));
     assert_eq!(l["verdict"], "expected");
     assert_eq!(pids(l), vec![u64::from(h.pid())]);
@@ -91,7 +83,7 @@ fn privileged_unassigned_port() {
     let _h = Holder::start("pw-987", &[tcp4("0.0.0.0", 987), udp6("::", 987, true)]);
     let report = json(&["list", "--format", "json", "--port", "987"]);
     for (proto, addr) in [("tcp", "0.0.0.0"), ("udp", "::")] {
-        let l = one(&report, proto, addr, 987);
+        let l = one_at(&report, proto, addr, 987);
         assert_eq!((l["range"].as_str(), l["iana"]["status"].as_str()), (Some("system"), Some("unassigned")));
         // A script holding a privileged port on all interfaces: worth a look, not more (nothing is known there).
         assert_eq!(flag_kinds(l), ["generic-holder"], "{l:#}");
@@ -103,7 +95,7 @@ fn privileged_unassigned_port() {
 fn shared_socket_lists_every_owner() {
     let h = Holder::start_with("pw-shared", &[tcp4("127.0.0.1", 0)], 2);
     let report = json(&["list", "--format", "json", "--port", &h.ports[0].to_string()]);
-    let l = one(&report, "tcp", "127.0.0.1", h.ports[0]);
+    let l = one_at(&report, "tcp", "127.0.0.1", h.ports[0]);
     let mut want: Vec<u64> = std::iter::once(h.pid()).chain(h.children.iter().copied()).map(u64::from).collect();
     want.sort_unstable();
     assert_eq!(pids(l), want, "master and both forked workers own the socket");
@@ -144,7 +136,7 @@ fn hostile_process_name_is_escaped_in_the_table_and_valid_in_json() {
     assert!(!plain.chars().any(|c| c.is_control() && c != '\n'), "raw control characters: {plain:?}");
 
     let report = json(&["list", "--format", "json", "--port", &port]);
-    let l = one(&report, "tcp", "127.0.0.1", h.ports[0]);
+    let l = one_at(&report, "tcp", "127.0.0.1", h.ports[0]);
     assert_eq!(l["processes"][0]["name"], "\x1b]0;x\x07\x1b[31m\r");
     assert!(l["processes"][0]["cmdline"].as_str().unwrap().contains("\x1b]0;x\x07"));
 }
@@ -157,12 +149,13 @@ fn invalid_utf8_bidi_and_huge_command_lines_stay_safe() {
     let h = Holder::start_raw(&name, &[tcp4("127.0.0.1", 0)]);
     let port = h.ports[0].to_string();
     let report = json(&["list", "--format", "json", "--port", &port]);
-    let l = one(&report, "tcp", "127.0.0.1", h.ports[0]);
+    let l = one_at(&report, "tcp", "127.0.0.1", h.ports[0]);
     let p = &l["processes"][0];
     assert_eq!(p["name"], "bad\\xff\\xfe\u{202e}exe.txt", "invalid bytes shown as \\xNN, the rest kept");
     assert!(p["cmdline"].as_str().unwrap().len() > 100_000, "the whole command line is kept in JSON");
 
-    let out = run(portwarden().args(["list", "--port", &port]));
+    // Only the holder's row (another test's socket may have the same port number on another address).
+    let out = run(portwarden().args(["list", "--port", &port, "--pid", &h.pid().to_string()]));
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(table.contains("bad\\xff\\xfe\\u{202e}exe.txt"), "{}", &table[..table.len().min(2000)]);
     assert!(!table.contains('\u{202e}'), "no raw bidi override in the table");
@@ -212,7 +205,7 @@ fn unprivileged_run_lists_every_socket_with_unknown_owners() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "unprivileged list failed: {stderr}");
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let l = one(&report, "tcp", "127.0.0.1", h.ports[0]);
+    let l = one_at(&report, "tcp", "127.0.0.1", h.ports[0]);
     assert_eq!(l["processes"], serde_json::json!([]), "{l:#}");
     assert_eq!(l["uid"], 0);
     assert_eq!(l["user"], "root");

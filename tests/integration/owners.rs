@@ -4,11 +4,6 @@
 use crate::util::*;
 use serde_json::Value;
 
-/// The listeners on `protocol` `address`:`port` (another test may hold the same port number in another family).
-fn on<'a>(report: &'a Value, protocol: &str, address: &str, port: u16) -> Vec<&'a Value> {
-    on_port(report, protocol, port).into_iter().filter(|l| l["address"] == address).collect()
-}
-
 fn listing(source: &str) -> Value {
     let out = run(portwarden().args(["list", "--format", "json"]).env("PORTWARDEN_OWNERS", source));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -41,9 +36,9 @@ fn file_tables_and_proc_scan_give_the_same_owners() {
     };
     for h in [&single, &shared] {
         for (&port, (proto, address)) in h.ports.iter().zip(sockets(h)) {
-            let from_bpf = on(&bpf, proto, address, port);
-            assert_eq!(from_bpf, on(&procfs, proto, address, port), "{proto}/{port}: file tables vs /proc");
-            assert_eq!(from_bpf, on(&auto, proto, address, port), "{proto}/{port}: auto");
+            let from_bpf = at(&bpf, proto, address, port);
+            assert_eq!(from_bpf, at(&procfs, proto, address, port), "{proto}/{port}: file tables vs /proc");
+            assert_eq!(from_bpf, at(&auto, proto, address, port), "{proto}/{port}: auto");
             let mut want: Vec<u64> =
                 std::iter::once(h.pid()).chain(h.children.iter().copied()).map(u64::from).collect();
             want.sort_unstable();
@@ -79,8 +74,8 @@ fn both_sources_give_the_real_uid() {
         let real = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().next());
         assert_eq!(real, Some(uid.to_string().as_str()), "{status}");
         let port = h.ports[0];
-        let from_bpf = on(&bpf, proto, "127.0.0.1", port);
-        assert_eq!(from_bpf, on(&procfs, proto, "127.0.0.1", port), "{proto}/{port}: file tables vs /proc");
+        let from_bpf = at(&bpf, proto, "127.0.0.1", port);
+        assert_eq!(from_bpf, at(&procfs, proto, "127.0.0.1", port), "{proto}/{port}: file tables vs /proc");
         assert_eq!(from_bpf.len(), 1, "{proto}/{port}");
         assert_eq!(from_bpf[0]["processes"][0]["uid"], uid, "{:#}", from_bpf[0]);
         assert_eq!(from_bpf[0]["processes"][0]["pid"], h.pid(), "{:#}", from_bpf[0]);
@@ -111,7 +106,7 @@ fn without_root_the_file_tables_are_refused_and_auto_uses_proc() {
     let out = as_nobody("auto");
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let ours = on(&report, "tcp", "127.0.0.1", h.ports[0]);
+    let ours = at(&report, "tcp", "127.0.0.1", h.ports[0]);
     assert_eq!(ours.len(), 1);
     assert_eq!(pids(ours[0]), [u64::from(h.pid())], "nobody sees its own process through /proc");
 }
@@ -139,12 +134,12 @@ fn a_process_with_thousands_of_sockets_has_each_listed_once() {
     let held: std::collections::BTreeSet<u16> = many.ports.iter().copied().collect();
     assert_eq!(held.len(), many.ports.len(), "two UDP sockets were given one port");
     for &port in &held {
-        let listed = on(&bpf, "udp", "127.0.0.1", port);
+        let listed = at(&bpf, "udp", "127.0.0.1", port);
         assert_eq!(listed.len(), 1, "udp/{port}: one socket, listed {} times", listed.len());
         for l in &listed {
             assert_eq!(pids(l), [u64::from(many.pid())], "udp/{port}: {l:#}");
         }
-        assert_eq!(listed, on(&procfs, "udp", "127.0.0.1", port), "udp/{port}: file tables vs /proc");
+        assert_eq!(listed, at(&procfs, "udp", "127.0.0.1", port), "udp/{port}: file tables vs /proc");
     }
 }
 
@@ -204,7 +199,8 @@ int main(void) {
         let out =
             run(portwarden().env("PORTWARDEN_OWNERS", source).args(["list", "--format", "json", "--port", &port]));
         let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-        report["listeners"].as_array().unwrap().iter().flat_map(pids).collect()
+        // Other tests' sockets may have the same port number (UDP, another address): only ours counts.
+        at(&report, "tcp", "127.0.0.1", port.parse().unwrap()).into_iter().flat_map(pids).collect()
     };
     let (walk, scan) = (owners("bpf"), owners("procfs"));
     let _ = child.kill();
@@ -257,7 +253,7 @@ t.join()
             cmd.args(["--port", &port.to_string()]);
         }
         let report: Value = serde_json::from_slice(&run(&mut cmd).stdout).unwrap();
-        on_port(&report, "tcp", port).into_iter().flat_map(pids).collect()
+        at(&report, "tcp", "127.0.0.1", port).into_iter().flat_map(pids).collect()
     };
     let found = [("bpf", false), ("bpf", true), ("procfs", false), ("procfs", true)].map(|(s, f)| owners(s, f));
     let _ = child.kill();
@@ -318,8 +314,8 @@ sys.stdin.read()
     let (bpf, procfs) = (listing("bpf"), listing("procfs"));
     drop(child.stdin.take());
     let _ = child.wait();
-    let from_bpf = on(&bpf, "tcp", "127.0.0.1", port);
+    let from_bpf = at(&bpf, "tcp", "127.0.0.1", port);
     assert_eq!(from_bpf.len(), 1, "tcp/{port} (descriptor {top})");
     assert_eq!(pids(from_bpf[0]), [u64::from(child.id())], "descriptor {top}: {:#}", from_bpf[0]);
-    assert_eq!(from_bpf, on(&procfs, "tcp", "127.0.0.1", port), "file tables vs /proc");
+    assert_eq!(from_bpf, at(&procfs, "tcp", "127.0.0.1", port), "file tables vs /proc");
 }

@@ -121,7 +121,11 @@ fn csv_cells_are_escaped_and_cannot_start_formulas() {
     let headers = reader.headers().unwrap().clone();
     let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
-    let row = rows.iter().find(|r| r[col("port")] == port.to_string()).expect("our row");
+    // Another test's socket may have the same port number (UDP, IPv6): the holder's row is the one with its PID.
+    let row = rows
+        .iter()
+        .find(|r| r[col("port")] == port.to_string() && r[col("pids")] == h.pid().to_string())
+        .expect("our row");
     assert_eq!(&row[col("processes")], "'=1+1\\e]0;x\\x07");
     assert_eq!(&row[col("pids")], h.pid().to_string(), "numbers are not prefixed");
     assert!(row[col("reason")].starts_with("'=1+1\\e]0;x"), "{}", &row[col("reason")]);

@@ -39,14 +39,14 @@ fn a_path_seen_through_another_mount_namespace_satisfies_no_exe_rule() {
         (Some("/usr/sbin/sshd"), Some("other-mount-namespace")),
         "{l:#}"
     );
-    let port = l["port"].as_u64().unwrap();
+    let port = u16::try_from(l["port"].as_u64().unwrap()).unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("p.toml");
     std::fs::write(&policy, format!("[[allow]]\nport = {port}\nexe = \"/usr/sbin/*\"\n")).unwrap();
     let out = run(portwarden().args(["check", "--format", "json", "--policy"]).arg(&policy));
     let checked: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let c = checked["listeners"].as_array().unwrap().iter().find(|c| c["port"] == port).unwrap();
+    let c = one_at(&checked, "tcp", "127.0.0.1", port);
     assert_eq!(c["check"]["verdict"], "unexpected", "{c:#}");
     let why = c["check"]["closest"]["mismatches"][0].as_str().unwrap();
     assert!(why.contains("could not be verified"), "{why}");

@@ -368,6 +368,19 @@ pub fn on_port<'a>(report: &'a Value, protocol: &str, port: u16) -> Vec<&'a Valu
         .collect()
 }
 
+/// The listeners on `protocol` `address`:`port`. Ephemeral port numbers coincide across protocols and addresses
+/// (another test's socket), so a test finds its own by all three.
+pub fn at<'a>(report: &'a Value, protocol: &str, address: &str, port: u16) -> Vec<&'a Value> {
+    on_port(report, protocol, port).into_iter().filter(|l| l["address"] == address).collect()
+}
+
+/// The one listener on `protocol` `address`:`port`.
+pub fn one_at<'a>(report: &'a Value, protocol: &str, address: &str, port: u16) -> &'a Value {
+    let found = at(report, protocol, address, port);
+    assert_eq!(found.len(), 1, "expected one {protocol} listener on {address} {port}, got {found:#?}");
+    found[0]
+}
+
 /// PIDs of a listener's processes.
 pub fn pids(listener: &Value) -> Vec<u64> {
     listener["processes"].as_array().expect("processes array").iter().map(|p| p["pid"].as_u64().expect("pid")).collect()
