@@ -248,6 +248,40 @@ pub fn udp6(addr: &'static str, port: u16, v6only: bool) -> Spec {
     Spec { tcp: false, v6: true, addr, port, v6only }
 }
 
+/// Fixed port numbers held by a `Holder` of this test process. Tests run as threads, and several hold the same
+/// registered port (1687 on 127.0.0.1 in one, on 0.0.0.0 in another): the second would fail to bind while the first
+/// runs, so a holder waits until all of its fixed ports are free here, and takes them together.
+static FIXED_PORTS: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+static FIXED_PORT_FREED: std::sync::Condvar = std::sync::Condvar::new();
+
+/// A holder's claim on its fixed port numbers, given back when dropped (after the holder's process has gone).
+struct PortClaim(Vec<u16>);
+
+impl PortClaim {
+    fn take(specs: &[Spec]) -> PortClaim {
+        let mut wanted: Vec<u16> = specs.iter().map(|s| s.port).filter(|&p| p != 0).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        if !wanted.is_empty() {
+            let mut held = FIXED_PORTS.lock().unwrap_or_else(|e| e.into_inner());
+            while wanted.iter().any(|p| held.contains(p)) {
+                held = FIXED_PORT_FREED.wait(held).unwrap_or_else(|e| e.into_inner());
+            }
+            held.extend(&wanted);
+        }
+        PortClaim(wanted)
+    }
+}
+
+impl Drop for PortClaim {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            FIXED_PORTS.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| !self.0.contains(p));
+            FIXED_PORT_FREED.notify_all();
+        }
+    }
+}
+
 /// A child process (python3) holding real sockets until dropped.
 pub struct Holder {
     child: Child,
@@ -257,6 +291,8 @@ pub struct Holder {
     /// PIDs of forked children that share the sockets (HOLDER_FORK).
     pub children: Vec<u32>,
     _machine: Option<SharedHold>,
+    /// Dropped after `Drop::drop` has ended the process, so the ports are free when given back.
+    _ports: PortClaim,
 }
 
 impl Holder {
@@ -316,6 +352,7 @@ impl Holder {
         forks: usize,
         machine: Option<SharedHold>,
     ) -> Holder {
+        let claim = PortClaim::take(specs);
         cmd.arg("-c").arg(HOLDER).arg(name);
         for s in specs {
             let mut spec =
@@ -340,7 +377,7 @@ impl Holder {
         let (ports, children) = line["READY".len()..].split_once("CHILDREN").expect("READY ... CHILDREN ...");
         let ports = ports.split_whitespace().map(|p| p.parse().expect("port")).collect();
         let children = children.split_whitespace().map(|p| p.parse().expect("pid")).collect();
-        Holder { stdin: child.stdin.take(), child, ports, children, _machine: machine }
+        Holder { stdin: child.stdin.take(), child, ports, children, _machine: machine, _ports: claim }
     }
 
     pub fn pid(&self) -> u32 {
