@@ -52,7 +52,8 @@ fn lists_v4_and_v6_tcp_and_udp_with_owner_and_exposure() {
 
 #[test]
 fn known_ports_get_their_registry_story() {
-    let h = Holder::start("pw-known", &[tcp4("127.0.0.1", 1687), udp4("0.0.0.0", 2867), tcp6("::1", 49999, true)]);
+    // 64999: the dynamic range, above Linux's ephemeral ports (32768-60999), so no other test's socket is given it.
+    let h = Holder::start("pw-known", &[tcp4("127.0.0.1", 1687), udp4("0.0.0.0", 2867), tcp6("::1", 64999, true)]);
     let report = json(&["list", "--format", "json"]);
     let l = one_at(&report, "tcp", "127.0.0.1", h.ports[0]);
     assert_eq!(l["iana"]["status"], "assigned");
@@ -69,7 +70,7 @@ fn known_ports_get_their_registry_story() {
     assert_eq!(flag_kinds(l), ["generic-holder"]);
     assert!(l["reason"].as_str().unwrap().contains("all interfaces"), "{l:#}");
 
-    let l = one_at(&report, "tcp", "::1", 49999);
+    let l = one_at(&report, "tcp", "::1", 64999);
     assert_eq!((l["range"].as_str(), l["iana"]["status"].as_str()), (Some("dynamic"), Some("unassigned")));
     assert_eq!(l["verdict"], "expected");
     assert_eq!(pids(l), vec![u64::from(h.pid())]);
