@@ -44,7 +44,7 @@ fn man_page_is_valid_roff() {
         .stderr(Stdio::piped())
         .spawn()
     else {
-        eprintln!("SKIP man page rendering: groff is not installed");
+        cannot_run("man_page_is_valid_roff (rendering)", "groff is not installed");
         return;
     };
     groff.stdin.take().unwrap().write_all(page.as_bytes()).unwrap();

@@ -31,7 +31,7 @@ fn shim(dir: &Path) -> Option<PathBuf> {
 fn netlink_refused_means_exit_2_never_an_empty_machine() {
     let dir = tempfile::tempdir().unwrap();
     let Some(lib) = shim(dir.path()) else {
-        eprintln!("SKIP netlink_refused_means_exit_2_never_an_empty_machine: no C compiler (cc) to build the shim");
+        cannot_run("netlink_refused_means_exit_2_never_an_empty_machine", "no C compiler (cc) to build the shim");
         return;
     };
     let policy = dir.path().join("allow-all.toml");

@@ -66,7 +66,7 @@ fn promtool() -> Option<&'static str> {
 #[test]
 fn prometheus_text_passes_promtool() {
     let Some(promtool) = promtool() else {
-        eprintln!("SKIP prometheus_text_passes_promtool: promtool (Debian package prometheus) is not installed");
+        cannot_run("prometheus_text_passes_promtool", "promtool (Debian package prometheus) is not installed");
         return;
     };
     let h = Holder::start(HOSTILE, &[tcp4("127.0.0.1", 0), tcp6("::1", 0, true)]);
@@ -108,7 +108,7 @@ fn http_get(port: u16, path: &str) -> Option<String> {
 #[test]
 fn node_exporter_serves_the_textfile() {
     let Some(exporter) = node_exporter() else {
-        eprintln!("SKIP node_exporter_serves_the_textfile: prometheus-node-exporter is not installed");
+        cannot_run("node_exporter_serves_the_textfile", "prometheus-node-exporter is not installed");
         return;
     };
     let h = Holder::start("pw-exported", &[tcp4("127.0.0.1", 0)]);

@@ -16,8 +16,7 @@ fn file_tables_and_proc_scan_give_the_same_owners() {
     if skip_unless_root("file_tables_and_proc_scan_give_the_same_owners") {
         return;
     }
-    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
-        eprintln!("SKIP file_tables_and_proc_scan_give_the_same_owners: the kernel has no BTF (/sys/kernel/btf)");
+    if no_kernel_btf("file_tables_and_proc_scan_give_the_same_owners") {
         return;
     }
     let specs = [tcp4("127.0.0.1", 0), tcp6("::1", 0, true), udp4("127.0.0.1", 0), udp6("::", 0, false)];
@@ -61,8 +60,7 @@ fn both_sources_give_the_real_uid() {
     if skip_unless_root("both_sources_give_the_real_uid") {
         return;
     }
-    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
-        eprintln!("SKIP both_sources_give_the_real_uid: the kernel has no BTF (/sys/kernel/btf)");
+    if no_kernel_btf("both_sources_give_the_real_uid") {
         return;
     }
     let nobody = Holder::start_as_nobody("pw-uid-nobody", &[tcp4("127.0.0.1", 0)]);
@@ -119,10 +117,7 @@ fn a_process_with_thousands_of_sockets_has_each_listed_once() {
     if skip_unless_root("a_process_with_thousands_of_sockets_has_each_listed_once") {
         return;
     }
-    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
-        eprintln!(
-            "SKIP a_process_with_thousands_of_sockets_has_each_listed_once: the kernel has no BTF (/sys/kernel/btf)"
-        );
+    if no_kernel_btf("a_process_with_thousands_of_sockets_has_each_listed_once") {
         return;
     }
     let specs: Vec<Spec> = (0..1500).map(|_| udp4("127.0.0.1", 0)).collect();
@@ -273,8 +268,7 @@ fn a_listener_at_the_highest_descriptor_is_listed_with_its_owner() {
     if skip_unless_root(test) {
         return;
     }
-    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
-        eprintln!("SKIP {test}: the kernel has no BTF (/sys/kernel/btf)");
+    if no_kernel_btf(test) {
         return;
     }
     const HIGH: &str = r#"

@@ -178,11 +178,22 @@ pub fn missing_tool(test: &str, tool: &str) -> bool {
     let found = (tool.starts_with('/') && std::path::Path::new(tool).exists())
         || std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|d| in_dir(&d)))
         || ["/usr/sbin", "/sbin"].iter().any(|d| in_dir(std::path::Path::new(d)));
-    if found {
-        return false;
-    }
-    assert!(!in_ci(), "{test}: {tool} is not installed, and under CI=true a missing tool is a failure");
-    eprintln!("SKIP {test}: {tool} not installed");
+    !found && cannot_run(test, &format!("{tool} is not installed"))
+}
+
+/// True (after printing why) when the kernel has no BTF, which the walk of the file tables needs; under `CI=true`
+/// a failure.
+pub fn no_kernel_btf(test: &str) -> bool {
+    !std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
+        && cannot_run(test, "the kernel has no BTF (/sys/kernel/btf/vmlinux)")
+}
+
+/// Returns true after printing why `test` cannot run here (the caller then returns). Under `CI=true` it fails
+/// instead: CI runs as root with every tool installed, and a skip there would pass without testing (cargo test
+/// does not even show the printed reason of a passing test).
+pub fn cannot_run(test: &str, why: &str) -> bool {
+    assert!(!in_ci(), "{test} cannot run: {why}; under CI=true that is a failure, never a skip");
+    eprintln!("SKIP {test}: {why}");
     true
 }
 

@@ -331,7 +331,12 @@ mod tests {
             )
         };
         if rc != 0 {
-            eprintln!("skipped: SO_BINDTODEVICE needs CAP_NET_RAW ({})", std::io::Error::last_os_error());
+            let why = format!("SO_BINDTODEVICE refused ({})", std::io::Error::last_os_error());
+            if sys::effective_uid() != 0 {
+                eprintln!("SKIP reports_the_bound_interface: {why}; it needs CAP_NET_RAW");
+            } else {
+                sys::cannot_run("reports_the_bound_interface", &why);
+            }
             return;
         }
         let port = udp.local_addr().unwrap().port();

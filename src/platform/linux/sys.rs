@@ -9,6 +9,16 @@ pub fn effective_uid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// For tests: returns true after printing why `test` cannot run here (the caller then returns). Under `CI=true` it
+/// fails instead: CI runs as root with every tool installed, and a skip there would pass without testing.
+#[cfg(test)]
+pub fn cannot_run(test: &str, why: &str) -> bool {
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    assert!(!in_ci, "{test} cannot run: {why}; under CI=true that is a failure, never a skip");
+    eprintln!("SKIP {test}: {why}");
+    true
+}
+
 /// `PF_KTHREAD` from linux/sched.h: the task is a kernel thread.
 const PF_KTHREAD: u64 = 0x0020_0000;
 

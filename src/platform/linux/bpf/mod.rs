@@ -77,6 +77,23 @@ pub fn usable() -> bool {
     initial("/proc/self/ns/pid", ":[4026531836]") && initial("/proc/self/ns/time", ":[4026531834]")
 }
 
+/// For tests of the walk: whether it can run here. Without root the test skips (saying so); as root, a walk that
+/// cannot run (not the initial PID or time namespace, no kernel BTF) skips outside CI and fails under `CI=true`.
+#[cfg(test)]
+pub(crate) fn walk_testable(test: &str) -> bool {
+    if super::sys::effective_uid() != 0 {
+        eprintln!("SKIP {test}: needs root");
+        return false;
+    }
+    if !usable() {
+        return !super::sys::cannot_run(test, "not in the initial PID and time namespaces");
+    }
+    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        return !super::sys::cannot_run(test, "the kernel has no BTF (/sys/kernel/btf/vmlinux)");
+    }
+    true
+}
+
 /// The descriptors of every unconnected socket of every process, from a walk of the kernel's descriptor tables
 /// (a holding may come twice, see [`walk`]).
 pub fn socket_holdings() -> io::Result<Vec<Holding>> {
@@ -317,8 +334,7 @@ mod tests {
     /// program instead.
     #[test]
     fn a_table_too_large_for_the_task_walker_is_walked_file_by_file() {
-        if !usable() || !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
-            eprintln!("SKIP a_table_too_large_for_the_task_walker_is_walked_file_by_file: needs root in the initial PID namespace, and kernel BTF");
+        if !walk_testable("a_table_too_large_for_the_task_walker_is_walked_file_by_file") {
             return;
         }
         let table = OwnTable::start(2000);
@@ -364,8 +380,7 @@ mod tests {
     #[test]
     fn both_walkers_find_our_unconnected_sockets_and_skip_connections() {
         use std::time::Duration;
-        if !usable() || !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
-            eprintln!("SKIP both_walkers_find_our_unconnected_sockets_and_skip_connections: needs root in the initial PID namespace, and kernel BTF");
+        if !walk_testable("both_walkers_find_our_unconnected_sockets_and_skip_connections") {
             return;
         }
         use std::os::fd::AsRawFd;

@@ -11,16 +11,7 @@ use super::btf::KernelBtf;
 use super::layout::Layout;
 use super::programs::task_program;
 use super::syscalls::load;
-use super::{run, usable};
-
-/// Whether these tests can run here; if not, says why.
-fn runnable(test: &str) -> bool {
-    if !usable() || !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
-        eprintln!("SKIP {test}: needs root in the initial PID namespace, and kernel BTF");
-        return false;
-    }
-    true
-}
+use super::{run, walk_testable};
 
 /// Pins the calling thread to `cpu`, so that the walk and the processes it races run on different cores.
 fn pin_this_thread(cpu: usize) {
@@ -66,14 +57,17 @@ impl Drop for KillOnDrop {
 #[test]
 fn a_table_replaced_during_the_walk_lends_no_socket_to_its_old_owner() {
     let test = "a_table_replaced_during_the_walk_lends_no_socket_to_its_old_owner";
-    if !runnable(test) {
+    if !walk_testable(test) {
         return;
     }
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit writes the struct it is given.
     assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
     if limit.rlim_max < 20_000 {
-        eprintln!("SKIP {test}: the hard descriptor limit ({}) is below 20,000", limit.rlim_max);
+        crate::platform::linux::sys::cannot_run(
+            test,
+            &format!("the hard descriptor limit ({}) is below 20,000", limit.rlim_max),
+        );
         return;
     }
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
@@ -84,8 +78,7 @@ fn a_table_replaced_during_the_walk_lends_no_socket_to_its_old_owner() {
     match Command::new("cc").args(["-O2", "-o"]).arg(&driver).arg(&src).output() {
         Ok(out) => assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr)),
         Err(e) => {
-            assert!(std::env::var("CI").as_deref() != Ok("true"), "{test}: cc is needed under CI=true: {e}");
-            eprintln!("SKIP {test}: no C compiler ({e})");
+            crate::platform::linux::sys::cannot_run(test, &format!("no C compiler ({e})"));
             return;
         }
     }
@@ -119,7 +112,7 @@ fn a_table_replaced_during_the_walk_lends_no_socket_to_its_old_owner() {
 #[test]
 fn a_huge_sparse_table_is_walked_at_the_price_of_its_open_descriptors() {
     let test = "a_huge_sparse_table_is_walked_at_the_price_of_its_open_descriptors";
-    if !runnable(test) {
+    if !walk_testable(test) {
         return;
     }
     const SPARSE: &str = r#"

@@ -652,7 +652,8 @@ mod tests {
         let wanted_fds = DIRENT_BUF_LEN / 24 * 2 + 100;
         let (soft, hard) = fd_limits();
         if soft < (wanted_fds + 512) as u64 && !raise_fd_limit((wanted_fds + 512) as u64, hard) {
-            eprintln!("skipped: cannot raise RLIMIT_NOFILE to {}", wanted_fds + 512);
+            let why = format!("cannot raise RLIMIT_NOFILE to {}", wanted_fds + 512);
+            crate::platform::linux::sys::cannot_run("scan_reads_big_fd_tables_in_pieces", &why);
             return;
         }
         let dups: Vec<OwnedFd> = (0..wanted_fds).map(|_| first.as_fd().try_clone_to_owned().unwrap()).collect();
