@@ -5,7 +5,7 @@ use crate::netns::NamedNs;
 use crate::util::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// How many short-lived listeners, how far apart and how long each lives (the figures).
 const COUNT: usize = 300;
@@ -23,17 +23,8 @@ fn record_short_lived(test: &str, args: &[&str], wrapper: &[&str]) -> Option<(Ve
     let _machine = machine_shared();
     let dir = tempfile::tempdir().unwrap();
     let rec = dir.path().join("rec.ndjson");
-    let err = dir.path().join("watch.err");
-    let mut watch = portwarden()
-        .arg("watch")
-        .args(args)
-        .arg("--record")
-        .arg(&rec)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .unwrap();
-    wait_for(&err, "portwarden: watching");
+    let args = [args, &["--record", rec.to_str().unwrap()]].concat();
+    let (mut watch, _, err) = start_watch(portwarden(), dir.path(), &args);
     let started = events(&rec).remove(0);
     if started["mode"] != "events" {
         let why = started["mode_reason"].as_str().unwrap_or("").to_string();

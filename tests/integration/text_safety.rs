@@ -3,7 +3,7 @@
 
 use crate::util::*;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 const HEADER: &str = "Service Name,Port Number,Transport Protocol,Description,Assignee,Contact,Registration Date,Modification Date,Reference,Service Code,Unauthorized Use Reported,Assignment Notes\n";
@@ -83,15 +83,7 @@ fn ci_log_commands_in_names_and_command_lines_are_broken_in_every_text_output() 
 
     // watch: the listeners appear and disappear while it runs.
     let _machine = machine_shared();
-    let (out_path, err_path) = (dir.path().join("watch.out"), dir.path().join("watch.err"));
-    let mut watch = portwarden()
-        .args(["watch", "--interval", "200ms"])
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(std::fs::File::create(&err_path).unwrap())
-        .spawn()
-        .unwrap();
-    wait_for(&err_path, "portwarden: watching");
+    let (mut watch, out_path, err_path) = start_watch(portwarden(), dir.path(), &["--interval", "200ms"]);
     let port = {
         let h = Holder::start("##[group]pw ##[add-mask]x", &[tcp4("127.0.0.1", 0)]);
         let c = Holder::start("::error::pw", &[tcp4("127.0.0.1", 0)]);
@@ -100,9 +92,7 @@ fn ci_log_commands_in_names_and_command_lines_are_broken_in_every_text_output() 
         h.ports[0]
     };
     std::thread::sleep(Duration::from_millis(700));
-    // SAFETY: kill has no memory preconditions; the pid is our own child, not yet reaped.
-    assert_eq!(unsafe { libc::kill(i32::try_from(watch.id()).unwrap(), libc::SIGTERM) }, 0);
-    assert!(watch.wait().unwrap().success());
+    stop_watch(&mut watch, &err_path);
     let watched = std::fs::read_to_string(&out_path).unwrap();
     assert!(watched.contains(&format!("127.0.0.1:{port} ")), "{watched}");
     assert_no_ci_commands("watch", &watched);

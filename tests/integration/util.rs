@@ -6,6 +6,7 @@ use serde_json::Value;
 use std::cell::{Cell, RefCell};
 use std::io::{BufRead, BufReader, Write};
 use std::marker::PhantomData;
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -140,21 +141,31 @@ pub fn events(path: &std::path::Path) -> Vec<Value> {
         .collect()
 }
 
+/// Runs `cmd` (a portwarden command) as `watch ARGS`, its stdout and stderr in `dir`'s `watch.out` and `watch.err`,
+/// and returns it with those two paths once it is watching: its header comes after the first scan, and from then
+/// on every change is seen.
+pub fn start_watch(mut cmd: Command, dir: &std::path::Path, args: &[&str]) -> (Child, PathBuf, PathBuf) {
+    let (out, err) = (dir.join("watch.out"), dir.join("watch.err"));
+    let watch = cmd
+        .arg("watch")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .expect("start portwarden watch");
+    wait_for(&err, "portwarden: watching");
+    (watch, out, err)
+}
+
 /// A `watch --interval INTERVAL --record` run as `nobody` (the caller must be root), once it is watching: its
 /// directory (writable by anyone), the recording and its stderr.
-pub fn watch_as_nobody(interval: &str) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf, Child) {
+pub fn watch_as_nobody(interval: &str) -> (tempfile::TempDir, PathBuf, PathBuf, Child) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     let rec = dir.path().join("rec.ndjson");
-    let err = dir.path().join("watch.err");
-    let watch = portwarden_as_nobody()
-        .args(["watch", "--interval", interval, "--record"])
-        .arg(&rec)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .unwrap();
-    wait_for(&err, "portwarden: watching");
+    let args = ["--interval", interval, "--record", rec.to_str().unwrap()];
+    let (watch, _, err) = start_watch(portwarden_as_nobody(), dir.path(), &args);
     (dir, rec, err, watch)
 }
 

@@ -24,19 +24,9 @@ impl Watcher {
     /// [`Watcher::start`] with extra environment variables.
     fn start_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Watcher {
         let machine = machine_shared();
-        let stdout = dir.join("watch.out");
-        let stderr = dir.join("watch.err");
-        let child = portwarden()
-            .arg("watch")
-            .args(args)
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&stdout).unwrap())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .expect("start portwarden watch");
-        // The header comes after the first scan: from then on every change is seen.
-        wait_for(&stderr, "portwarden: watching");
+        let mut cmd = portwarden();
+        cmd.envs(env.iter().copied());
+        let (child, stdout, stderr) = start_watch(cmd, dir, args);
         Watcher { child, stdout, stderr, _machine: machine }
     }
 
