@@ -13,10 +13,7 @@ fn listing(source: &str) -> Value {
 
 #[test]
 fn file_tables_and_proc_scan_give_the_same_owners() {
-    if skip_unless_root("file_tables_and_proc_scan_give_the_same_owners") {
-        return;
-    }
-    if no_kernel_btf("file_tables_and_proc_scan_give_the_same_owners") {
+    if skip_unless_walkable("file_tables_and_proc_scan_give_the_same_owners") {
         return;
     }
     let specs = [tcp4("127.0.0.1", 0), tcp6("::1", 0, true), udp4("127.0.0.1", 0), udp6("::", 0, false)];
@@ -57,10 +54,7 @@ fn file_tables_and_proc_scan_give_the_same_owners() {
 /// the walk of the file tables reads it from the kernel, the `/proc` scan from `status`.
 #[test]
 fn both_sources_give_the_real_uid() {
-    if skip_unless_root("both_sources_give_the_real_uid") {
-        return;
-    }
-    if no_kernel_btf("both_sources_give_the_real_uid") {
+    if skip_unless_walkable("both_sources_give_the_real_uid") {
         return;
     }
     let nobody = Holder::start_as_nobody("pw-uid-nobody", &[tcp4("127.0.0.1", 0)]);
@@ -114,10 +108,7 @@ fn without_root_the_file_tables_are_refused_and_auto_uses_proc() {
 /// that one process as its only owner, as the `/proc` scan says.
 #[test]
 fn a_process_with_thousands_of_sockets_has_each_listed_once() {
-    if skip_unless_root("a_process_with_thousands_of_sockets_has_each_listed_once") {
-        return;
-    }
-    if no_kernel_btf("a_process_with_thousands_of_sockets_has_each_listed_once") {
+    if skip_unless_walkable("a_process_with_thousands_of_sockets_has_each_listed_once") {
         return;
     }
     let specs: Vec<Spec> = (0..1500).map(|_| udp4("127.0.0.1", 0)).collect();
@@ -265,10 +256,7 @@ t.join()
 #[test]
 fn a_listener_at_the_highest_descriptor_is_listed_with_its_owner() {
     let test = "a_listener_at_the_highest_descriptor_is_listed_with_its_owner";
-    if skip_unless_root(test) {
-        return;
-    }
-    if no_kernel_btf(test) {
+    if skip_unless_walkable(test) {
         return;
     }
     const HIGH: &str = r#"

@@ -192,11 +192,12 @@ pub fn missing_tool(test: &str, tool: &str) -> bool {
     !found && cannot_run(test, &format!("{tool} is not installed"))
 }
 
-/// True (after printing why) when the kernel has no BTF, which the walk of the file tables needs; under `CI=true`
-/// a failure.
-pub fn no_kernel_btf(test: &str) -> bool {
-    !std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
-        && cannot_run(test, "the kernel has no BTF (/sys/kernel/btf/vmlinux)")
+/// True (after printing why) when the walk of the kernel's file tables cannot be tested here: without root (a
+/// skip), or without kernel BTF (under `CI=true` a failure).
+pub fn skip_unless_walkable(test: &str) -> bool {
+    skip_unless_root(test)
+        || (!std::path::Path::new("/sys/kernel/btf/vmlinux").exists()
+            && cannot_run(test, "the kernel has no BTF (/sys/kernel/btf/vmlinux)"))
 }
 
 /// Returns true after printing why `test` cannot run here (the caller then returns). Under `CI=true` it fails
