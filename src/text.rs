@@ -77,6 +77,27 @@ pub fn has_ci_command(s: &str) -> bool {
     (s.as_bytes().contains(&b'#') && s.contains("##[")) || s.trim_start().starts_with("::")
 }
 
+/// `n` as decimal ASCII digits, written into `digits`: how a listing writes its numbers (ports, PIDs, inodes,
+/// uids), as the formatter's machinery costs more than the digits on that path.
+pub fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &[u8] {
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &digits[at..]
+}
+
+/// Appends `n` in decimal to `s` (see [`decimal`]).
+pub fn push_decimal(s: &mut String, n: u64) {
+    // Only ASCII digits are written.
+    s.push_str(std::str::from_utf8(decimal(n, &mut [0; 20])).unwrap_or_default());
+}
+
 /// Breaks `##[` into `#\#[` everywhere and a leading `::` into `:\:`, leaving other text as it is.
 fn break_ci_commands(mut s: String) -> String {
     if s.contains("##[") {
@@ -124,6 +145,13 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn decimal_writes_what_display_writes(n in proptest::num::u64::ANY) {
+            let mut written = String::new();
+            push_decimal(&mut written, n);
+            proptest::prop_assert_eq!(written, n.to_string());
+        }
+
         /// The printable-ASCII shortcut changes nothing: text is left as it is exactly when no character of it is
         /// unsafe and it holds no CI command (any text, and text of ASCII and controls, where the shortcut decides).
         #[test]

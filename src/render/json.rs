@@ -396,18 +396,8 @@ fn push_opt_u64(b: &mut Vec<u8>, n: Option<u64>) {
     }
 }
 
-fn push_u64(b: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    b.extend_from_slice(&digits[i..]);
+fn push_u64(b: &mut Vec<u8>, n: u64) {
+    b.extend_from_slice(crate::text::decimal(n, &mut [0; 20]));
 }
 
 /// Writes a name of our own (an enum's JSON name: lowercase letters and dashes) as a JSON string; such names need

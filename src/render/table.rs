@@ -134,22 +134,6 @@ fn push_verdict(s: &mut String, l: &Listener<'_>) {
     }
 }
 
-fn push_u16(s: &mut String, n: u16) {
-    let mut digits = [0u8; 5];
-    let mut at = digits.len();
-    let mut n = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    // Only ASCII digits were written.
-    s.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
-}
-
 fn push_spaces(s: &mut String, mut n: usize) {
     const SPACES: &str = "                                                                ";
     while n > 0 {
@@ -334,7 +318,7 @@ impl<'a> Table<'a> {
         end(&text, 0);
         push_address(&mut text, l);
         end(&text, 1);
-        push_u16(&mut text, l.port);
+        crate::text::push_decimal(&mut text, u64::from(l.port));
         end(&text, 2);
         text.push_str(l.exposure.as_str());
         end(&text, 3);
