@@ -18,7 +18,7 @@ use std::io;
 pub trait Sink<'r> {
     /// The next listener, in order.
     fn listener(&mut self, listener: Listener<'r>) -> io::Result<()>;
-    /// After the last block: the counts of everything handed over.
+    /// After the last listener: the counts of everything handed over.
     fn end(&mut self, summary: &Summary) -> io::Result<()>;
 }
 
@@ -44,7 +44,7 @@ pub struct Inputs<'a, 'r> {
     pub order: Order,
 }
 
-/// Builds the listeners of `inventory` that `keep` accepts, hands them to `sink` in blocks in the order asked for,
+/// Builds the listeners of `inventory` that `keep` accepts, hands them to `sink` one at a time in the order asked for,
 /// then the summary, which it also returns. Stops at the sink's first error.
 pub fn run<'r>(inventory: Inventory, inputs: Inputs<'_, 'r>, sink: &mut dyn Sink<'r>) -> io::Result<Summary> {
     let Inputs { registry, user_name, keep, hint, order } = inputs;
@@ -52,13 +52,16 @@ pub fn run<'r>(inventory: Inventory, inputs: Inputs<'_, 'r>, sink: &mut dyn Sink
     in_report_order(&mut sockets);
     let mut judge = Judge::new(os);
     let mut tally = Tally::default();
+    let mut hand = |l: Listener<'r>| -> io::Result<()> {
+        tally.add(&l);
+        sink.listener(l)
+    };
     match order {
         Order::Port => {
             for owned in sockets {
                 let l = listener_at(owned, registry, &mut judge, user_name);
                 if keep(&l) {
-                    tally.add(&l);
-                    sink.listener(l)?;
+                    hand(l)?;
                 }
             }
         }
@@ -77,9 +80,7 @@ pub fn run<'r>(inventory: Inventory, inputs: Inputs<'_, 'r>, sink: &mut dyn Sink
             let mut sockets: Vec<Option<OwnedSocket>> = sockets.into_iter().map(Some).collect();
             for (_, place) in keys {
                 if let Some(owned) = sockets[place as usize].take() {
-                    let l = listener_at(owned, registry, &mut judge, user_name);
-                    tally.add(&l);
-                    sink.listener(l)?;
+                    hand(listener_at(owned, registry, &mut judge, user_name))?;
                 }
             }
         }
