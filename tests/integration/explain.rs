@@ -111,10 +111,7 @@ fn explain_names_who_listens_now() {
     let port = h.ports[0].to_string();
     let s = story(&format!("{port}/tcp"));
     // Another test's socket may have the same number on another address: ours is the one on 127.0.0.1.
-    let ours: Vec<&Value> =
-        s[0]["listeners"].as_array().unwrap().iter().filter(|l| l["address"] == "127.0.0.1").collect();
-    assert_eq!(ours.len(), 1, "{s:#?}");
-    assert_eq!(pids(ours[0]), vec![u64::from(h.pid())]);
+    assert_eq!(pids(one_at(&s[0], "tcp", "127.0.0.1", h.ports[0])), vec![u64::from(h.pid())]);
     let t = text(&[&format!("{port}/tcp")]);
     assert!(t.contains(&format!("{}/pw-explain", h.pid())), "{t}");
     // The holder has no UDP socket; another test's may share the number, so look for ours only.
